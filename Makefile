@@ -1,0 +1,50 @@
+# Pulse task runner. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PULSE := $(BIN)/pulse
+
+.DEFAULT_GOAL := help
+.PHONY: help venv up down status lint test demo ci clean distclean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "Pulse needs Python 3.11+; $(PYTHON) is $$($(PYTHON) --version 2>&1). Use make PYTHON=python3.11 ..."; exit 1; }
+	@echo "make: creating $(VENV) and installing Pulse with its dev tools"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## create .venv and install Pulse with its dev extra
+
+up: venv ## start the local Kafka broker and Redis (idempotent)
+	$(PULSE) local up
+
+down: ## stop what `make up` started
+	@if [ -x $(PULSE) ]; then $(PULSE) local down; else bash deploy/local/stack.sh down; fi
+
+status: venv ## show what the local stack runs where
+	$(PULSE) local status
+
+lint: venv ## ruff and mypy (strict on signals/ and topics/)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: venv up lint ## the whole test suite against the real local stack
+	$(BIN)/pytest
+
+demo: venv up ## run the main job on the local stack
+	$(PULSE) smoke
+
+ci: test ## exactly what CI runs (.ci/run also stops the stack afterwards)
+
+clean: ## remove caches (keeps .venv and the local stack)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+distclean: down clean ## also remove .venv and .pulse (downloaded broker, data, logs)
+	rm -rf $(VENV) .pulse

@@ -1,0 +1,81 @@
+"""Shared fixtures: the real local Kafka broker and Redis.
+
+Tests that need them FAIL when they cannot be reached: a missing broker is a
+broken test environment, never a reason to skip. `make test` starts both with
+`pulse local up` before pytest runs.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import redis.asyncio as aioredis
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+KAFKA_BOOTSTRAP = os.environ.get("PULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+REDIS_URL = os.environ.get("PULSE_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+TopicFactory = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture(scope="session")
+async def kafka_admin() -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, request_timeout_ms=5000)
+    try:
+        await admin.start()
+        await admin.describe_cluster()
+    except Exception as exc:  # noqa: BLE001 - any failure means the broker is unusable
+        await admin.close()
+        pytest.fail(
+            f"Kafka broker at {KAFKA_BOOTSTRAP} is not reachable ({exc!r}); "
+            "start it with `pulse local up` (make test does this)",
+            pytrace=False,
+        )
+    yield admin
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_admin: AIOKafkaAdminClient) -> str:
+    """The broker address, only once the broker has answered a metadata request."""
+    return KAFKA_BOOTSTRAP
+
+
+@pytest.fixture
+async def topic_factory(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[TopicFactory]:
+    """Create uniquely named topics for one test and delete them afterwards."""
+    created: list[str] = []
+
+    async def make(prefix: str = "t", partitions: int = 1, **config: str) -> str:
+        name = f"test-{prefix}-{uuid.uuid4().hex[:12]}"
+        await kafka_admin.create_topics(
+            [NewTopic(name, partitions, 1, topic_configs=config)], timeout_ms=10000
+        )
+        created.append(name)
+        return name
+
+    yield make
+    if created:
+        await kafka_admin.delete_topics(created)
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[aioredis.Redis]:
+    """A client on a test database, flushed before and after the test."""
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    except Exception as exc:  # noqa: BLE001
+        await client.aclose()
+        pytest.fail(
+            f"Redis at {REDIS_URL} is not reachable ({exc!r}); "
+            "start it with `pulse local up` (make test does this)",
+            pytrace=False,
+        )
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
