@@ -1,0 +1,1 @@
+"""Pulse event contracts: topics, models, codecs, vendor adapters. Imports nothing of ours."""

@@ -1,0 +1,141 @@
+"""Segment / RudderStack spec calls (track, page, screen, identify, group) as Pulse usage events.
+
+Field layout follows Segment's public spec (common fields, track, page,
+identify, group). Decisions:
+
+- `properties` are kept one level deep: a nested object or array value is
+  stored as its compact JSON text (keys sorted, so duplicates compare equal),
+  still subject to the 1024-character value limit. Rejecting nested values
+  would dead-letter ordinary e-commerce events; flattening them into dotted
+  keys would blow the 64-key bound unpredictably.
+- The account comes only from the documented places: `groupId` (group call),
+  `context.groupId` (any call), and for identify `traits.groupId` or
+  `traits.company.id`. Properties are never searched for an account.
+- The user is `userId`, else `anonymousId`.
+- The event time is `timestamp` (Segment's skew-corrected time), else
+  `originalTimestamp`, else `receivedAt`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from topics.adapters._paths import dig, validate
+from topics.errors import PulseValidationError
+from topics.models import UsageEvent, UserLink
+
+__all__ = ["from_segment", "is_segment"]
+
+_TIME_FIELDS = ("timestamp", "originalTimestamp", "receivedAt")
+_USER_FIELDS = ("userId", "anonymousId")
+_VIEW_NAMES = {"page": "Page Viewed", "screen": "Screen Viewed"}
+
+
+def is_segment(message: dict[str, Any]) -> bool:
+    """Segment and RudderStack calls always carry a `messageId`; Pulse's own shape never does."""
+    return "messageId" in message
+
+
+def from_segment(message: dict[str, Any]) -> UsageEvent | UserLink:
+    """Translate one Segment call; errors name the Segment field at fault."""
+    call = message.get("type")
+    if not isinstance(call, str):
+        raise PulseValidationError("type", "must name a Segment call such as 'track'")
+    if call == "track":
+        return _usage(message, message.get("event"), "event", _properties(message))
+    if call in _VIEW_NAMES:
+        return _view(message, _VIEW_NAMES[call])
+    if call == "group":
+        return _link(message, message.get("groupId"), "groupId")
+    if call == "identify":
+        return _identify(message)
+    raise PulseValidationError("type", f"unsupported Segment call {call!r}")
+
+
+def _first_present(message: dict[str, Any], fields: tuple[str, ...]) -> tuple[Any, str]:
+    for field in fields:
+        value = message.get(field)
+        if value is not None and value != "":
+            return value, field
+    return None, fields[0]
+
+
+def _common(message: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Fields every call maps the same way, and the Segment field each came from."""
+    occurred_at, time_field = _first_present(message, _TIME_FIELDS)
+    user_id, user_field = _first_present(message, _USER_FIELDS)
+    fields = {"event_id": message.get("messageId"), "occurred_at": occurred_at, "user_id": user_id}
+    sources = {"event_id": "messageId", "occurred_at": time_field, "user_id": user_field}
+    return fields, sources
+
+
+def _usage(
+    message: dict[str, Any], name: Any, name_field: str, properties: dict[str, Any]
+) -> UsageEvent:
+    fields, sources = _common(message)
+    account_id, account_field = _account(message)
+    fields.update(account_id=account_id, name=name, properties=properties)
+    sources.update(account_id=account_field, name=name_field)
+    return validate(UsageEvent, fields, sources)
+
+
+def _view(message: dict[str, Any], action: str) -> UsageEvent:
+    """A page or screen view: the view's name is kept in the event name and in properties."""
+    page = message.get("name")
+    properties = _properties(message)
+    if isinstance(page, str) and page:
+        properties.setdefault("name", page)
+        name = f"{action}: {page}"
+    else:
+        name = action
+    category = message.get("category")
+    if isinstance(category, str) and category:
+        properties.setdefault("category", category)
+    return _usage(message, name, "name", properties)
+
+
+def _identify(message: dict[str, Any]) -> UserLink:
+    for path in (("context", "groupId"), ("traits", "groupId"), ("traits", "company", "id")):
+        account_id = dig(message, *path)
+        if account_id is not None:
+            return _link(message, account_id, ".".join(path))
+    raise PulseValidationError(
+        "context.groupId",
+        "identify without account cannot be used: set context.groupId, traits.groupId "
+        "or traits.company.id, or send a group call",
+    )
+
+
+def _link(message: dict[str, Any], account_id: Any, account_field: str) -> UserLink:
+    fields, sources = _common(message)
+    fields["account_id"] = account_id
+    sources["account_id"] = account_field
+    return validate(UserLink, fields, sources)
+
+
+def _account(message: dict[str, Any]) -> tuple[Any, str]:
+    if message.get("groupId") is not None:
+        return message["groupId"], "groupId"
+    return dig(message, "context", "groupId"), "context.groupId"
+
+
+def _properties(message: dict[str, Any]) -> dict[str, Any]:
+    """Top-level properties as they are; nested objects and arrays as compact JSON text."""
+    properties = message.get("properties")
+    if properties is None:
+        return {}
+    if not isinstance(properties, dict):
+        raise PulseValidationError("properties", "must be an object")
+    return {key: _scalar(key, value) for key, value in properties.items()}
+
+
+def _scalar(key: str, value: Any) -> Any:
+    if not isinstance(value, dict | list):
+        return value
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError as exc:
+        field = f"properties.{key}"
+        raise PulseValidationError(field, f"nested value cannot be kept as JSON: {exc}") from None

@@ -1,0 +1,287 @@
+"""Bytes <-> models for every Pulse topic: the one place messages are parsed.
+
+Every decoder takes the raw Kafka value and returns a model or raises
+PulseValidationError (never anything else), so a consumer can dead-letter bad
+input with a single `except`. Size is checked before parsing; JSON nesting is
+bounded by the parsers (orjson: 1024 levels, pydantic: 200) and our models
+are flat, so a hostile message cannot exhaust the stack. Time is passed in
+(`now`), never read here.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from topics.adapters.segment import from_segment, is_segment
+from topics.adapters.stripe import AccountResolver, from_stripe, is_stripe
+from topics.catalogue import TopicKind
+from topics.errors import MESSAGE_FIELD, PulseValidationError
+from topics.models import (
+    AccountProfile,
+    BillingEvent,
+    DeadLetter,
+    HealthSnapshot,
+    InputEvent,
+    OutputEvent,
+    PulseModel,
+    SurveyResponse,
+    TicketEvent,
+    Trigger,
+    UsageEvent,
+    UserLink,
+)
+
+__all__ = [
+    "DEFAULT_MAX_FUTURE_SKEW",
+    "MAX_ERROR_MESSAGE_CHARS",
+    "MAX_MESSAGE_BYTES",
+    "dead_letter",
+    "decode_accounts",
+    "decode_billing",
+    "decode_feedback",
+    "decode_input",
+    "decode_output",
+    "decode_tickets",
+    "decode_usage",
+    "encode",
+    "encode_key",
+    "message_key",
+]
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+DEFAULT_MAX_FUTURE_SKEW = timedelta(minutes=5)
+MAX_ERROR_MESSAGE_CHARS = 4096
+
+Raw = bytes | bytearray
+M = TypeVar("M", bound=BaseModel)
+E = TypeVar("E", bound=InputEvent)
+
+
+def encode(model: PulseModel) -> bytes:
+    """Compact JSON in field order, datetimes as ISO 8601 with "Z"."""
+    try:
+        return orjson.dumps(model.model_dump(), option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError as exc:
+        raise PulseValidationError(MESSAGE_FIELD, f"cannot be encoded as JSON: {exc}") from None
+
+
+def encode_key(account_id: str) -> bytes:
+    """The Kafka key for an account: its id in UTF-8."""
+    return account_id.encode()
+
+
+def message_key(model: PulseModel) -> bytes | None:
+    """The key a model is published under (see the catalogue): its account, else its user."""
+    if isinstance(model, DeadLetter):
+        return model.original_key
+    account_id = getattr(model, "account_id", None) or getattr(model, "user_id", None)
+    return None if account_id is None else encode_key(account_id)
+
+
+def decode_usage(
+    data: Raw,
+    *,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    now: datetime | None = None,
+    max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+) -> UsageEvent | UserLink:
+    """A usage message: our own UsageEvent/UserLink, or a Segment/RudderStack call."""
+    message = _parse_object(data, max_bytes)
+    event: UsageEvent | UserLink
+    if is_segment(message):
+        event = from_segment(message)
+    elif message.get("type") == "group":
+        event = _validate(UserLink, message)
+    else:
+        event = _validate(UsageEvent, message)
+    return _not_from_future(event, now, max_future_skew)
+
+
+def decode_tickets(
+    data: Raw,
+    *,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    now: datetime | None = None,
+    max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+) -> TicketEvent:
+    """A support ticket event in our own shape."""
+    return _decode_own(TicketEvent, data, max_bytes, now, max_future_skew)
+
+
+def decode_billing(
+    data: Raw,
+    *,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    now: datetime | None = None,
+    max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+    customer_accounts: AccountResolver | None = None,
+    stripe_account_field: str = "account_id",
+) -> BillingEvent:
+    """A billing message: our own BillingEvent or a Stripe event (see topics.adapters.stripe)."""
+    message = _parse_object(data, max_bytes)
+    if is_stripe(message):
+        event = from_stripe(
+            message, customer_accounts=customer_accounts, account_field=stripe_account_field
+        )
+    else:
+        event = _validate(BillingEvent, message)
+    return _not_from_future(event, now, max_future_skew)
+
+
+def decode_feedback(
+    data: Raw,
+    *,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    now: datetime | None = None,
+    max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+) -> SurveyResponse:
+    """An NPS survey response in our own shape."""
+    return _decode_own(SurveyResponse, data, max_bytes, now, max_future_skew)
+
+
+def decode_accounts(
+    data: Raw,
+    *,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    now: datetime | None = None,
+    max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+) -> AccountProfile:
+    """An account profile in our own shape."""
+    return _decode_own(AccountProfile, data, max_bytes, now, max_future_skew)
+
+
+_INPUT_DECODERS: dict[TopicKind, Callable[..., InputEvent]] = {
+    TopicKind.USAGE: decode_usage,
+    TopicKind.TICKETS: decode_tickets,
+    TopicKind.BILLING: decode_billing,
+    TopicKind.FEEDBACK: decode_feedback,
+    TopicKind.ACCOUNTS: decode_accounts,
+}
+
+
+def decode_input(
+    kind: TopicKind,
+    data: Raw,
+    *,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    now: datetime | None = None,
+    max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+) -> InputEvent:
+    """Decode a message from the input topic `kind` (billing uses the default Stripe options)."""
+    decoder = _INPUT_DECODERS.get(kind)
+    if decoder is None:
+        msg = f"{kind!r} is not an input topic"
+        raise ValueError(msg)
+    return decoder(data, max_bytes=max_bytes, now=now, max_future_skew=max_future_skew)
+
+
+_TRIGGER_KINDS = {
+    TopicKind.CHURN_RISK: "churn_risk",
+    TopicKind.EXPANSION: "expansion",
+    TopicKind.ADVOCACY: "advocacy",
+}
+
+
+def decode_output(kind: TopicKind, data: Raw, *, max_bytes: int = MAX_MESSAGE_BYTES) -> OutputEvent:
+    """Decode a message from an output topic; a trigger must be of the topic's kind."""
+    _check_size(data, max_bytes)
+    if kind in _TRIGGER_KINDS:
+        trigger = _validate_json(Trigger, data)
+        if trigger.kind != _TRIGGER_KINDS[kind]:
+            reason = f"a {trigger.kind} trigger does not belong on the {kind.value} topic"
+            raise PulseValidationError("kind", reason)
+        return trigger
+    if kind is TopicKind.HEALTH:
+        return _validate_json(HealthSnapshot, data)
+    if kind is TopicKind.DEAD_LETTER:
+        return _validate_json(DeadLetter, data)
+    msg = f"{kind!r} is not an output topic"
+    raise ValueError(msg)
+
+
+def dead_letter(
+    original: bytes,
+    key: bytes | None,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    error_kind: str,
+    error_message: str,
+    received_at: datetime,
+) -> DeadLetter:
+    """Wrap an unusable message with where it came from and why; the message is kept intact.
+
+    The error message is cut to a bounded length so that a pathological
+    exception text cannot make the dead letter itself unpublishable.
+    """
+    if len(error_message) > MAX_ERROR_MESSAGE_CHARS:
+        error_message = error_message[: MAX_ERROR_MESSAGE_CHARS - 1] + "…"
+    return DeadLetter(
+        original_b64=base64.b64encode(original).decode("ascii"),
+        original_key_b64=None if key is None else base64.b64encode(key).decode("ascii"),
+        source_topic=topic,
+        partition=partition,
+        offset=offset,
+        error_kind=error_kind,
+        error_message=error_message,
+        received_at=received_at,
+    )
+
+
+def _decode_own(
+    model: type[E], data: Raw, max_bytes: int, now: datetime | None, max_future_skew: timedelta
+) -> E:
+    _check_size(data, max_bytes)
+    return _not_from_future(_validate_json(model, data), now, max_future_skew)
+
+
+def _check_size(data: Raw, max_bytes: int) -> None:
+    if len(data) > max_bytes:
+        reason = f"{len(data)} bytes is over the {max_bytes}-byte limit"
+        raise PulseValidationError(MESSAGE_FIELD, reason)
+
+
+def _parse_object(data: Raw, max_bytes: int) -> dict[str, Any]:
+    """Parse a topic that may carry vendor shapes: the shape is told from the parsed object."""
+    _check_size(data, max_bytes)
+    try:
+        message = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise PulseValidationError(MESSAGE_FIELD, f"invalid JSON: {exc}") from None
+    if not isinstance(message, dict):
+        reason = f"expected a JSON object, got {type(message).__name__}"
+        raise PulseValidationError(MESSAGE_FIELD, reason)
+    return message
+
+
+def _validate_json(model: type[M], data: Raw) -> M:
+    """Parse and validate in one pass, for topics that carry only our own shape."""
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        raise PulseValidationError.from_pydantic(exc) from None
+
+
+def _validate(model: type[M], message: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(message)
+    except ValidationError as exc:
+        raise PulseValidationError.from_pydantic(exc) from None
+
+
+def _not_from_future(event: E, now: datetime | None, max_future_skew: timedelta) -> E:
+    """Reject events stamped further ahead of `now` than clocks plausibly drift."""
+    if now is None:
+        return event
+    ahead = event.occurred_at - now
+    if ahead > max_future_skew:
+        reason = f"is {ahead} ahead of now ({now.isoformat()}); at most {max_future_skew} allowed"
+        raise PulseValidationError("occurred_at", reason)
+    return event

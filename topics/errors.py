@@ -1,0 +1,57 @@
+"""The exception root for Pulse and the one error every bad input becomes.
+
+Consumers of `topics` catch `PulseValidationError` and dead-letter the message;
+anything else escaping a decoder is a bug, not bad data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+__all__ = ["MESSAGE_FIELD", "PulseError", "PulseValidationError"]
+
+MESSAGE_FIELD = "<message>"
+"""Field name used when the problem is the message as a whole (size, JSON, shape)."""
+
+
+class PulseError(Exception):
+    """Root of every exception Pulse raises on purpose."""
+
+
+class PulseValidationError(PulseError):
+    """An input (message, vendor payload or setting) that Pulse cannot accept.
+
+    `field` is a dotted path into the input ("properties.plan", "<message>"),
+    `reason` says why in words; `errors` keeps every pydantic error when there
+    were several, without their (possibly huge) input values.
+    """
+
+    def __init__(self, field: str, reason: str, errors: Sequence[ErrorDetails] = ()) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.errors: tuple[ErrorDetails, ...] = tuple(errors)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.field, self.reason, self.errors))
+
+    @classmethod
+    def from_pydantic(
+        cls, exc: ValidationError, renames: Mapping[str, str] | None = None
+    ) -> PulseValidationError:
+        """Wrap a pydantic error, naming the first failing field.
+
+        `renames` maps a top-level field of our model to where it came from in a
+        vendor payload (e.g. "event_id" -> "messageId"), so producers are told
+        about the field they actually sent.
+        """
+        errors = exc.errors(include_url=False, include_input=False)
+        first = errors[0]
+        loc = [str(part) for part in first["loc"]]
+        if loc and renames and loc[0] in renames:
+            loc[0] = renames[loc[0]]
+        return cls(".".join(loc) or MESSAGE_FIELD, first["msg"], errors)

@@ -1,0 +1,151 @@
+"""Input events: what producers put on the usage, tickets, billing, feedback and accounts topics."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+
+from topics.models.base import (
+    Count,
+    Id,
+    Label,
+    NonNegative,
+    Properties,
+    PulseModel,
+    Text,
+    UtcDatetime,
+)
+
+__all__ = [
+    "AccountProfile",
+    "BillingEvent",
+    "InputEvent",
+    "SurveyResponse",
+    "TicketEvent",
+    "UsageEvent",
+    "UserLink",
+]
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _currency(value: str) -> str:
+    code = value.strip().upper()
+    if not _CURRENCY.fullmatch(code):
+        raise ValueError("must be a 3-letter ISO 4217 code such as 'USD'")
+    return code
+
+
+Currency = Annotated[str, AfterValidator(_currency)]
+
+
+class UsageEvent(PulseModel):
+    """One product-usage event (a Segment `track`), attributed to an account, a user or both."""
+
+    type: Literal["track"] = "track"
+    event_id: Id
+    occurred_at: UtcDatetime
+    account_id: Id | None = None
+    # Validated even when omitted so that "neither owner" is reported on a named field.
+    user_id: Id | None = Field(default=None, validate_default=True)
+    name: Label
+    properties: Properties = Field(default_factory=dict)
+
+    @field_validator("user_id")
+    @classmethod
+    def _needs_an_owner(cls, user_id: str | None, info: ValidationInfo) -> str | None:
+        if user_id is None and info.data.get("account_id") is None and "account_id" in info.data:
+            raise ValueError("account_id or user_id is required")
+        return user_id
+
+
+class UserLink(PulseModel):
+    """A user belongs to an account (a Segment `group` call); resolves user-only usage."""
+
+    type: Literal["group"] = "group"
+    event_id: Id
+    occurred_at: UtcDatetime
+    user_id: Id
+    account_id: Id
+
+
+class TicketEvent(PulseModel):
+    """A step in a support ticket's life, with the CSAT rating when it is rated."""
+
+    type: Literal["ticket"] = "ticket"
+    event_id: Id
+    occurred_at: UtcDatetime
+    account_id: Id
+    ticket_id: Id
+    action: Literal["opened", "updated", "solved", "reopened", "rated"]
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    csat: Annotated[int, Field(ge=1, le=5)] | None = Field(default=None, validate_default=True)
+    requester_id: Id | None = None
+
+    @field_validator("csat")
+    @classmethod
+    def _rated_needs_csat(cls, csat: int | None, info: ValidationInfo) -> int | None:
+        if csat is None and info.data.get("action") == "rated":
+            raise ValueError("is required when action is 'rated'")
+        return csat
+
+
+class BillingEvent(PulseModel):
+    """A subscription or payment change; amounts are in `currency` units, not cents."""
+
+    type: Literal["billing"] = "billing"
+    event_id: Id
+    occurred_at: UtcDatetime
+    account_id: Id
+    action: Literal[
+        "subscription_started",
+        "subscription_updated",
+        "invoice_paid",
+        "payment_failed",
+        "payment_recovered",
+        "subscription_cancelled",
+        "refund",
+    ]
+    plan: Label | None = None
+    seats_purchased: Count | None = None
+    mrr: NonNegative | None = None
+    currency: Currency | None = None
+    renewal_date: date | None = None
+    api_calls_per_day_limit: Count | None = None
+    data_volume_limit_gb: NonNegative | None = None
+    amount: float | None = None
+    invoice_id: Id | None = None
+
+
+class SurveyResponse(PulseModel):
+    """One NPS answer; the latest per respondent counts."""
+
+    type: Literal["nps"] = "nps"
+    event_id: Id
+    occurred_at: UtcDatetime
+    account_id: Id
+    respondent_id: Id
+    score: Annotated[int, Field(ge=0, le=10)]
+    comment: Text | None = None
+    role: Literal["champion", "executive_sponsor", "admin", "end_user"] | None = None
+
+
+class AccountProfile(PulseModel):
+    """The latest CRM view of an account (compacted topic: newest per account wins)."""
+
+    type: Literal["account"] = "account"
+    event_id: Id
+    occurred_at: UtcDatetime
+    account_id: Id
+    name: Label | None = None
+    segment: Literal["enterprise", "mid_market", "smb"] | None = None
+    csm_owner: Id | None = None
+    acv: NonNegative | None = None
+    lifecycle_stage: Literal["trial", "onboarding", "adopted", "renewal"] | None = None
+    executive_sponsor: bool | None = None
+
+
+InputEvent = UsageEvent | UserLink | TicketEvent | BillingEvent | SurveyResponse | AccountProfile

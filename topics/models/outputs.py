@@ -1,0 +1,154 @@
+"""Output events: triggers, health snapshots and dead letters the engine publishes."""
+
+from __future__ import annotations
+
+import binascii
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator
+
+from topics.models.base import Count, Id, Label, Line, NonNegative, PulseModel, Text, UtcDatetime
+from topics.naming import check_topic_name
+
+__all__ = [
+    "ComponentScore",
+    "DeadLetter",
+    "Evidence",
+    "HealthOverride",
+    "HealthSnapshot",
+    "OutputEvent",
+    "Trigger",
+]
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Points = Annotated[float, Field(ge=0, le=100)]
+
+ComponentName = Literal["product_usage", "engagement", "support", "relationship", "financial"]
+
+
+class Evidence(PulseModel):
+    """A metric value and the threshold it crossed: why a trigger fired."""
+
+    metric: Label
+    value: float | None
+    threshold: float | None
+    comparison: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    window: Line
+    detail: Line = ""
+
+
+class ComponentScore(PulseModel):
+    """One weighted component of a health score, with the metrics behind it."""
+
+    name: ComponentName
+    weight: NonNegative
+    effective_weight: Points
+    score: Fraction
+    points: Points
+    metrics: dict[Label, float | None]
+    overridden: bool = False
+
+
+class HealthOverride(PulseModel):
+    """A CSM's manual score for a component or the whole account, lapsing at `expires_at`."""
+
+    component: Label | None
+    score: Annotated[float, Field(ge=0, le=100)] = Field(description="0..100 whole, 0..1 component")
+    reason: Line
+    set_by: Id | None
+    expires_at: UtcDatetime
+
+    @field_validator("score")
+    @classmethod
+    def _component_scores_are_fractions(cls, score: float, info: ValidationInfo) -> float:
+        if info.data.get("component") is not None and score > 1:
+            raise ValueError("must be between 0 and 1 for a component override")
+        return score
+
+
+class HealthSnapshot(PulseModel):
+    """An account's health at an event time, with its breakdown and trend."""
+
+    type: Literal["health"] = "health"
+    account_id: Id
+    as_of: UtcDatetime
+    score: Annotated[float, Field(ge=0, le=100)] | None
+    band: Literal["green", "yellow", "red", "unknown"]
+    components: list[ComponentScore]
+    missing_components: list[Label]
+    trend_7d: float | None
+    trend_30d: float | None
+    overrides: list[HealthOverride] = Field(default_factory=list)
+
+
+class Trigger(PulseModel):
+    """A fired rule: deterministic id, evidence and the play a CSM should run."""
+
+    type: Literal["trigger"] = "trigger"
+    trigger_id: Id
+    account_id: Id
+    rule_id: Id
+    rule_version: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    kind: Literal["churn_risk", "expansion", "advocacy"]
+    severity: Literal["low", "medium", "high", "critical"]
+    priority: NonNegative
+    fired_at: UtcDatetime
+    emitted_at: UtcDatetime | None = None
+    evidence: list[Evidence]
+    health: HealthSnapshot | None
+    csm_owner: Id | None
+    recommended_play: Label
+    explanation: Line
+    revision_of: Id | None = None
+    revision_reason: Line | None = None
+
+
+_ERROR_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _base64(value: str) -> str:
+    try:
+        binascii.a2b_base64(value, strict_mode=True)
+    except binascii.Error as exc:
+        msg = f"is not valid base64 ({exc})"
+        raise ValueError(msg) from None
+    return value
+
+
+def _error_kind(value: str) -> str:
+    if not _ERROR_KIND.fullmatch(value):
+        raise ValueError("must be a short snake_case word such as 'decode' or 'late'")
+    return value
+
+
+Base64 = Annotated[str, AfterValidator(_base64)]
+
+
+class DeadLetter(PulseModel):
+    """A message the engine could not use, kept byte for byte with where it came from and why."""
+
+    type: Literal["dead_letter"] = "dead_letter"
+    original_b64: Base64
+    original_key_b64: Base64 | None = None
+    source_topic: Annotated[str, AfterValidator(check_topic_name)]
+    partition: Count
+    offset: Count
+    error_kind: Annotated[str, AfterValidator(_error_kind)]
+    error_message: Text
+    received_at: UtcDatetime
+
+    @property
+    def original(self) -> bytes:
+        """The original message value, for inspection or replay."""
+        return binascii.a2b_base64(self.original_b64)
+
+    @property
+    def original_key(self) -> bytes | None:
+        """The original message key, if it had one."""
+        if self.original_key_b64 is None:
+            return None
+        return binascii.a2b_base64(self.original_key_b64)
+
+
+OutputEvent = Trigger | HealthSnapshot | DeadLetter
