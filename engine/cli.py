@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from engine import local, smoke
+from engine import local, smoke, topics_admin
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.add_parser(sub)
     smoke.add_parser(sub)
+    topics_admin.add_parser(sub)
     return parser
 
 

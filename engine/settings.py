@@ -1,0 +1,181 @@
+"""Worker and CLI settings: `PULSE_*` environment variables and an optional TOML file.
+
+Read once, at start, in one place; validated so that a bad setting stops the
+process with one clear line naming the variable. Secrets are `SecretStr` and
+never appear in `repr`, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from topics.errors import PulseError
+
+ENV_PREFIX = "PULSE_"
+CONFIG_FILE_VAR = "PULSE_CONFIG_FILE"
+# PULSE_* variables read by other parts (the local stack scripts, the smoke app,
+# the test suite): known, so that a misspelt setting can be told apart from them.
+OTHER_PULSE_VARIABLES = frozenset(
+    {
+        CONFIG_FILE_VAR,
+        "PULSE_LOCAL_DIR",
+        "PULSE_PYTHON",
+        "PULSE_KAFKA_VERSION",
+        "PULSE_KAFKA_PORT",
+        "PULSE_KAFKA_CONTROLLER_PORT",
+        "PULSE_KAFKA_START_TIMEOUT",
+        "PULSE_REDIS_PORT",
+        "PULSE_LONG_TESTS",
+    }
+)
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+class SettingsError(PulseError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Everything a worker or the CLI needs to reach Kafka and Redis."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", hide_input_in_errors=True
+    )
+
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", description="comma-separated host:port list of Kafka brokers"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+
+    topic_prefix: str = "pulse"
+    topic_partitions: int = Field(6, ge=1, le=10_000)
+    topic_replication_factor: int = Field(1, ge=1, le=32)
+
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_is_host_ports(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        bad = [s for s in servers if not _HOST_PORT.match(s)]
+        if not servers or bad:
+            msg = f"expected host:port[,host:port...], got {value!r}"
+            raise ValueError(msg)
+        return ",".join(servers)
+
+    @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            msg = f"file {value} does not exist"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr) -> SecretStr:
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in {"redis", "rediss", "unix"}:
+            msg = f"expected a redis://, rediss:// or unix:// URL, got scheme {scheme!r}"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL"):
+            missing = [
+                name
+                for name, value in (
+                    ("kafka_sasl_mechanism", self.kafka_sasl_mechanism),
+                    ("kafka_sasl_username", self.kafka_sasl_username),
+                    ("kafka_sasl_password", self.kafka_sasl_password),
+                )
+                if value is None
+            ]
+            if missing:
+                names = ", ".join(ENV_PREFIX + m.upper() for m in missing)
+                msg = f"{self.kafka_security_protocol} needs {names}"
+                raise ValueError(msg)
+        return self
+
+    @property
+    def redis_url_redacted(self) -> str:
+        """The Redis URL with any password replaced, for logs."""
+        parts = urlsplit(self.redis_url.get_secret_value())
+        if parts.password is None:
+            return parts.geturl()
+        netloc = f"{parts.username or ''}:***@{parts.hostname}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the TOML file named by PULSE_CONFIG_FILE."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_VAR)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning any problem into one `SettingsError` that names the variable."""
+    config_file = os.environ.get(CONFIG_FILE_VAR)
+    if config_file and not Path(config_file).is_file():
+        msg = f"{CONFIG_FILE_VAR}: file {config_file} does not exist"
+        raise SettingsError(msg)
+    _reject_unknown_variables()
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False, include_input=False):
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = ENV_PREFIX + field.upper() if field else "settings"
+            lines.append(f"{name}: {error['msg']}")
+        raise SettingsError("; ".join(lines)) from None
+    except ValueError as exc:  # a TOML file that does not parse
+        msg = f"{CONFIG_FILE_VAR} ({config_file}): {exc}"
+        raise SettingsError(msg) from None
+
+
+def _reject_unknown_variables() -> None:
+    """A misspelt PULSE_* variable is an error, not a silently ignored default."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    for name in sorted(os.environ):
+        if not name.startswith(ENV_PREFIX) or name in known or name in OTHER_PULSE_VARIABLES:
+            continue
+        if name.startswith("PULSE_SMOKE_"):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        msg = f"{name} is not a Pulse setting{hint}"
+        raise SettingsError(msg)
