@@ -1,0 +1,73 @@
+"""Pulse's own Prometheus metrics, beside faust's sensors.
+
+Names follow Prometheus conventions: base units (seconds), `_total` for
+counters. One `Metrics` per registry so tests can read a fresh set.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+
+
+class Metrics:
+    """Every metric the engine exports, registered on one registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.events_in = Counter(
+            "pulse_events_in_total", "Input messages consumed", ["topic", "kind"], registry=registry
+        )
+        self.invalid_events = Counter(
+            "pulse_invalid_events_total",
+            "Input messages sent to the dead-letter topic",
+            ["reason"],
+            registry=registry,
+        )
+        self.event_to_trigger = Histogram(
+            "pulse_event_to_trigger_latency_seconds",
+            "From the event's own timestamp to the trigger being published",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.ingest_to_trigger = Histogram(
+            "pulse_ingest_to_trigger_latency_seconds",
+            "From the input message's Kafka timestamp to the trigger being published",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.triggers = Counter(
+            "pulse_triggers_total", "Triggers published", ["rule", "kind"], registry=registry
+        )
+        self.accounts_in_state = Gauge(
+            "pulse_accounts_in_state", "Accounts this worker holds state for", registry=registry
+        )
+        self.health_band_accounts = Gauge(
+            "pulse_health_band_accounts", "Accounts per health band", ["band"], registry=registry
+        )
+        self.timer_sweep = Histogram(
+            "pulse_timer_sweep_duration_seconds",
+            "Duration of one sweep of absence and calendar rules",
+            registry=registry,
+        )
+        self.redis_write_errors = Counter(
+            "pulse_redis_write_errors_total",
+            "Failed writes of the Redis account view (retried)",
+            registry=registry,
+        )
+        self.redis_writes = Counter(
+            "pulse_redis_view_updates_total",
+            "Account view updates written to Redis",
+            registry=registry,
+        )
+        self.redis_pending = Gauge(
+            "pulse_redis_view_pending_updates",
+            "Account views waiting to be written to Redis",
+            registry=registry,
+        )
+        self.redis_lag = Gauge(
+            "pulse_redis_view_lag_seconds",
+            "Age of the oldest account view not yet written to Redis",
+            registry=registry,
+        )
