@@ -1,0 +1,310 @@
+"""Folding one input event into an account's state: lateness, dedup, then a commutative update."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from signals.config import SignalsConfig, UsageMapping
+from signals.errors import Rejection
+from signals.metrics import forget
+from signals.state import (
+    API_CALLS,
+    CLOSED,
+    COMMUNITY,
+    CORE_USES,
+    DATA_GB,
+    FACET_CSAT,
+    FACET_FEATURES,
+    FACET_LAST_LOGIN,
+    FACET_NPS,
+    FACET_PAYMENTS,
+    FACET_PROFILE,
+    FACET_SUBSCRIPTION,
+    FACET_TICKET_STATUS,
+    FACET_TRIAL,
+    FACET_USERS,
+    INVITES,
+    LOGINS,
+    OPEN,
+    PREMIUM_ATTEMPTS,
+    PRIORITIES,
+    REFERRALS,
+    REVIEWS,
+    ROLES,
+    SEATS_ADDED,
+    SEATS_REMOVED,
+    SEEN_BILLING,
+    SEEN_FEEDBACK,
+    SEEN_PROFILE,
+    SEEN_TICKETS,
+    SEEN_USAGE,
+    TICKETS_HIGH_OPENED,
+    TICKETS_OPENED,
+    TRAININGS,
+    USAGE_EVENTS,
+    AccountState,
+    DayBucket,
+    counter_bit,
+    event_hash,
+    lww,
+    micros,
+    non_negative,
+    user_hash,
+)
+from topics.models import AccountProfile, BillingEvent, SurveyResponse, TicketEvent, UsageEvent
+
+AccountEvent = UsageEvent | TicketEvent | BillingEvent | SurveyResponse | AccountProfile
+"""An input event already resolved to an account (UserLinks are the engine's business)."""
+
+_HIGH: Final = frozenset({"high", "urgent"})
+_RESOLVING: Final = frozenset({"payment_recovered", "invoice_paid"})
+_SUBSCRIPTION_FIELDS: Final = (
+    "plan",
+    "seats_purchased",
+    "mrr",
+    "currency",
+    "api_calls_per_day_limit",
+    "data_volume_limit_gb",
+)
+_PROFILE_FIELDS: Final = (
+    "name",
+    "segment",
+    "csm_owner",
+    "acv",
+    "lifecycle_stage",
+    "executive_sponsor",
+)
+
+
+class UsageClassifier:
+    """Resolves an event name to counter slots once, so the hot path is one dict lookup."""
+
+    def __init__(self, mapping: UsageMapping) -> None:
+        slots: dict[str, list[int]] = {}
+        for names, slot in (
+            (mapping.login_events, LOGINS),
+            (mapping.premium_attempt_events, PREMIUM_ATTEMPTS),
+            (mapping.referral_events, REFERRALS),
+            (mapping.community_events, COMMUNITY),
+            (mapping.training_events, TRAININGS),
+            (mapping.business_review_events, REVIEWS),
+            (mapping.seat_added_events, SEATS_ADDED),
+            (mapping.seat_removed_events, SEATS_REMOVED),
+            (mapping.invite_sent_events, INVITES),
+        ):
+            for name in names:
+                slots.setdefault(name, []).append(slot)
+        self.slots: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in slots.items()}
+        self.logins = mapping.login_events
+        self.trial_started = mapping.trial_started_events
+        self.core = {name: user_hash(name) for name in mapping.core_features}
+        self.premium = mapping.premium_features
+        self.feature_event = mapping.feature_event
+        self.feature_property = mapping.feature_property
+        self.api_event = mapping.api_call_event
+        self.api_property = mapping.api_call_count_property
+        self.volume_event = mapping.data_volume_event
+        self.volume_property = mapping.data_volume_property
+
+
+class StateFolder:
+    """Applies events to ``AccountState`` under one configuration (precomputed lookups)."""
+
+    def __init__(self, config: SignalsConfig) -> None:
+        self.config = config
+        self.usage = UsageClassifier(config.usage)
+
+    def apply(self, state: AccountState, event: AccountEvent, now: datetime) -> int | Rejection:
+        """Fold ``event`` into ``state``: the facets it changed, or why it changed nothing."""
+        occurred = event.occurred_at
+        if occurred < now - self.config.lateness_bound:
+            return Rejection("late", event.event_id, _late_message(occurred, now, self.config))
+        self.prune(state, now)
+        eid = event_hash(event.event_id)
+        if eid in state.dedup:
+            return Rejection("duplicate", event.event_id, "event id already applied")
+        day = occurred.toordinal()
+        state.dedup[eid] = day
+        if len(state.dedup) > self.config.dedup_capacity:
+            _evict_oldest(state, self.config.dedup_capacity)
+        if isinstance(event, UsageEvent):
+            touched = self._usage(state, event, day)
+        elif isinstance(event, TicketEvent):
+            touched = self._ticket(state, event, day, eid)
+        elif isinstance(event, BillingEvent):
+            touched = self._billing(state, event, eid)
+        elif isinstance(event, SurveyResponse):
+            touched = self._survey(state, event, day, eid)
+        else:
+            touched = self._profile(state, event, eid)
+        if state.memo:
+            if touched & ~state.seen:
+                state.memo.clear()  # a first-ever fact turns "no data" into data everywhere
+            else:
+                forget(state, touched, day)
+        state.seen |= touched
+        return touched
+
+    def prune(self, state: AccountState, now: datetime) -> None:
+        """Drop what no metric or dedup check can need any more; runs once per new day."""
+        today = now.toordinal()
+        if today <= state.pruned_day:
+            return
+        state.pruned_day = today
+        state.memo.clear()
+        config = self.config
+        oldest_bucket = today - config.retention_days + 1
+        expired = [d for d in state.buckets if d < oldest_bucket]
+        for day in expired:
+            del state.buckets[day]
+        if expired:
+            state.compact_users()
+        horizon_us = micros(now - config.lateness_bound)
+        oldest_id_day = (now - config.lateness_bound).toordinal()
+        state.dedup = {eid: d for eid, d in state.dedup.items() if d >= oldest_id_day}
+        state.tickets = {
+            t: v for t, v in state.tickets.items() if v[0] != CLOSED or v[1] >= horizon_us
+        }
+        oldest_csat = today - config.windows.csat_days
+        state.csat = {t: v for t, v in state.csat.items() if v[2] >= oldest_csat}
+        state.payments = {
+            k: v for k, v in state.payments.items() if max(v) > v[0] or v[0] >= horizon_us
+        }
+        state.nps = {r: v for r, v in state.nps.items() if v[2] >= oldest_bucket}
+        oldest_score = today - config.health.history_days
+        state.health_history = {d: s for d, s in state.health_history.items() if d >= oldest_score}
+
+    def _usage(self, state: AccountState, event: UsageEvent, day: int) -> int:
+        bucket = state.buckets.get(day)
+        if bucket is None:
+            bucket = state.buckets[day] = DayBucket()
+        counts = bucket.counts
+        counts[USAGE_EVENTS] += 1
+        seen = SEEN_USAGE
+        if event.user_id is not None:
+            bit = state.user_bit(event.user_id)
+            if not bucket.users & bit:
+                bucket.users |= bit
+                seen |= FACET_USERS
+        usage = self.usage
+        name = event.name
+        slots = usage.slots.get(name, ())
+        for slot in slots:
+            counts[slot] += 1
+            seen |= counter_bit(slot)
+        if name in usage.logins:
+            state.last_login_us = max(state.last_login_us, micros(event.occurred_at))
+            seen |= FACET_LAST_LOGIN
+        if name in usage.trial_started and (
+            state.trial_started_day < 0 or day < state.trial_started_day
+        ):
+            state.trial_started_day = day
+            seen |= FACET_TRIAL
+        feature = name
+        if name == usage.feature_event:
+            value = event.properties.get(usage.feature_property)
+            feature = value if isinstance(value, str) else ""
+        core = usage.core.get(feature)
+        if core is not None:
+            if core not in bucket.features:
+                bucket.features.add(core)
+                seen |= FACET_FEATURES
+            counts[CORE_USES] += 1
+            seen |= counter_bit(CORE_USES)
+        if feature in usage.premium and PREMIUM_ATTEMPTS not in slots:
+            counts[PREMIUM_ATTEMPTS] += 1
+            seen |= counter_bit(PREMIUM_ATTEMPTS)
+        if name == usage.api_event:
+            counts[API_CALLS] += non_negative(event.properties.get(usage.api_property), 1)
+            seen |= counter_bit(API_CALLS)
+        elif name == usage.volume_event:
+            volume = non_negative(event.properties.get(usage.volume_property), 0)
+            counts[DATA_GB] = max(counts[DATA_GB], volume)
+            seen |= counter_bit(DATA_GB)
+        return seen
+
+    def _ticket(self, state: AccountState, event: TicketEvent, day: int, eid: int) -> int:
+        ts = micros(event.occurred_at)
+        action = event.action
+        touched = SEEN_TICKETS
+        if event.csat is not None:
+            rating = state.csat.get(event.ticket_id)
+            if rating is None or (ts, eid) > (rating[0], rating[1]):
+                state.csat[event.ticket_id] = [ts, eid, day, event.csat]
+                touched |= FACET_CSAT
+        if action == "rated":
+            return touched
+        touched |= FACET_TICKET_STATUS
+        if action == "opened":
+            touched |= counter_bit(TICKETS_OPENED) | counter_bit(TICKETS_HIGH_OPENED)
+            bucket = state.buckets.get(day)
+            if bucket is None:
+                bucket = state.buckets[day] = DayBucket()
+            bucket.counts[TICKETS_OPENED] += 1
+            if event.priority in _HIGH:
+                bucket.counts[TICKETS_HIGH_OPENED] += 1
+        ticket = state.tickets.setdefault(event.ticket_id, [0, -1, 0, 1, -1, 0])
+        if action != "updated" and (ts, eid) > (ticket[1], ticket[2]):
+            ticket[0:3] = [CLOSED if action == "solved" else OPEN, ts, eid]
+        if (ts, eid) > (ticket[4], ticket[5]):
+            ticket[3:6] = [PRIORITIES.index(event.priority), ts, eid]
+        return touched
+
+    def _billing(self, state: AccountState, event: BillingEvent, eid: int) -> int:
+        ts = micros(event.occurred_at)
+        action = event.action
+        if action in ("subscription_started", "subscription_updated", "subscription_cancelled"):
+            touched = SEEN_BILLING | FACET_SUBSCRIPTION
+        elif action == "refund":
+            return SEEN_BILLING
+        else:
+            touched = SEEN_BILLING | FACET_PAYMENTS
+        if action in ("subscription_started", "subscription_updated"):
+            for field in _SUBSCRIPTION_FIELDS:
+                value = getattr(event, field)
+                if value is not None:
+                    lww(state.billing, field, ts, eid, value)
+            if event.renewal_date is not None:
+                lww(state.billing, "renewal_day", ts, eid, event.renewal_date.toordinal())
+            lww(state.billing, "status", ts, eid, "active")
+        elif action == "subscription_cancelled":
+            lww(state.billing, "status", ts, eid, "cancelled")
+        elif action == "payment_failed" or action in _RESOLVING:
+            invoice = state.payments.setdefault(event.invoice_id or "", [-1])
+            if action == "payment_failed":
+                invoice.append(ts)
+            else:
+                invoice[0] = max(invoice[0], ts)
+        return touched
+
+    def _survey(self, state: AccountState, event: SurveyResponse, day: int, eid: int) -> int:
+        ts = micros(event.occurred_at)
+        current = state.nps.get(event.respondent_id)
+        if current is None or (ts, eid) > (current[0], current[1]):
+            role = ROLES.index(event.role) if event.role is not None else -1
+            state.nps[event.respondent_id] = [ts, eid, day, event.score, role]
+        return SEEN_FEEDBACK | FACET_NPS
+
+    def _profile(self, state: AccountState, event: AccountProfile, eid: int) -> int:
+        ts = micros(event.occurred_at)
+        for field in _PROFILE_FIELDS:
+            value = getattr(event, field)
+            if value is not None:
+                lww(state.profile, field, ts, eid, value)
+        return SEEN_PROFILE | FACET_PROFILE
+
+
+def _late_message(occurred: datetime, now: datetime, config: SignalsConfig) -> str:
+    late_by = (now - config.lateness_bound) - occurred
+    return (
+        f"occurred at {occurred.isoformat()}, {late_by} beyond the lateness bound of "
+        f"{config.lateness_bound} (now {now.isoformat()})"
+    )
+
+
+def _evict_oldest(state: AccountState, capacity: int) -> None:
+    """Bounded memory: forget the ids of the oldest day (at least) until under capacity."""
+    while len(state.dedup) > capacity:
+        oldest = min(state.dedup.values())
+        state.dedup = {eid: day for eid, day in state.dedup.items() if day != oldest}

@@ -1,0 +1,26 @@
+"""Rolling per-account metrics, registered by name (see ``registry``)."""
+
+from signals.metrics import commercial, support, usage, windows
+from signals.metrics.registry import (
+    CONTINUOUS,
+    METRIC_READS,
+    METRICS,
+    Metric,
+    evaluate,
+    forget,
+    memoised,
+)
+
+__all__ = [
+    "CONTINUOUS",
+    "METRICS",
+    "METRIC_READS",
+    "Metric",
+    "commercial",
+    "evaluate",
+    "forget",
+    "memoised",
+    "support",
+    "usage",
+    "windows",
+]

@@ -1,0 +1,176 @@
+"""Product-usage metrics: activity, seats, logins, adoption, plan limits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from signals.config import SignalsConfig
+from signals.folds import DailyUsers, DistinctFeatures, DistinctUsers, Peak, Sum, fold_days
+from signals.metrics.registry import (
+    DAY_SECONDS,
+    completed_weeks,
+    evaluate,
+    metric,
+    ratio,
+    weekly_trend,
+    window,
+)
+from signals.state import (
+    API_CALLS,
+    CORE_USES,
+    DATA_GB,
+    FACET_FEATURES,
+    FACET_LAST_LOGIN,
+    FACET_PROFILE,
+    FACET_SUBSCRIPTION,
+    FACET_TRIAL,
+    FACET_USERS,
+    LOGINS,
+    SEATS_ADDED,
+    SEATS_REMOVED,
+    SEEN_USAGE,
+    AccountState,
+    counter_bit,
+    from_micros,
+    micros,
+    user_hash,
+)
+
+# -- usage ---------------------------------------------------------------------
+
+
+def _avg_dau_28d(state: AccountState, as_of: datetime) -> float | None:
+    return window(state, DailyUsers(), as_of, 28) / 28 if state.has(SEEN_USAGE) else None
+
+
+@metric("stickiness", reads=FACET_USERS)
+def stickiness(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    """DAU/MAU: average daily users over 28 days against distinct users in them."""
+    mau = window(state, DistinctUsers(), as_of, 28) if state.has(SEEN_USAGE) else None
+    return ratio(_avg_dau_28d(state, as_of), mau)
+
+
+@metric("seat_utilisation", reads=FACET_USERS | FACET_SUBSCRIPTION)
+def seat_utilisation(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    active = evaluate("active_users_28d", state, as_of, config)
+    return ratio(active, evaluate("seats_purchased", state, as_of, config))
+
+
+@metric("dau_share_of_seats", reads=FACET_USERS | FACET_SUBSCRIPTION)
+def dau_share_of_seats(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    return ratio(_avg_dau_28d(state, as_of), evaluate("seats_purchased", state, as_of, config))
+
+
+@metric("seats_net_added_28d", reads=counter_bit(SEATS_ADDED) | counter_bit(SEATS_REMOVED))
+def seats_net_added_28d(
+    state: AccountState, as_of: datetime, config: SignalsConfig
+) -> float | None:
+    if not state.has(SEEN_USAGE):
+        return None
+    added = window(state, Sum(SEATS_ADDED), as_of, 28)
+    return added - window(state, Sum(SEATS_REMOVED), as_of, 28)
+
+
+def _iso_week_logins(state: AccountState, as_of: datetime, weeks_back: int) -> float | None:
+    """Logins in the completed ISO week ``weeks_back`` weeks before the current one."""
+    if not state.has(SEEN_USAGE):
+        return None
+    monday = as_of.toordinal() - as_of.weekday() - 7 * weeks_back
+    return fold_days(state, Sum(LOGINS), monday, monday + 6)
+
+
+@metric("logins_week", reads=counter_bit(LOGINS), days=completed_weeks(1))
+def logins_week(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    """Logins in the last completed ISO week (Monday to Sunday)."""
+    return _iso_week_logins(state, as_of, 1)
+
+
+@metric("logins_prior_week", reads=counter_bit(LOGINS), days=completed_weeks(2))
+def logins_prior_week(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    return _iso_week_logins(state, as_of, 2)
+
+
+@metric("logins_wow_change", reads=counter_bit(LOGINS), days=completed_weeks(2))
+def logins_wow_change(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    """Relative week-over-week change of completed ISO weeks: -0.4 is a 40% drop."""
+    last, prior = _iso_week_logins(state, as_of, 1), _iso_week_logins(state, as_of, 2)
+    change = ratio(last, prior)
+    return None if change is None else change - 1
+
+
+@metric("feature_adoption_28d", reads=FACET_FEATURES)
+def feature_adoption_28d(
+    state: AccountState, as_of: datetime, config: SignalsConfig
+) -> float | None:
+    """Distinct core features used in 28 days over the core features configured."""
+    core = config.usage.core_features
+    if not core or not state.has(SEEN_USAGE):
+        return None
+    used = window(state, DistinctFeatures(frozenset(map(user_hash, core))), as_of, 28)
+    return used / len(core)
+
+
+@metric("api_calls_day_vs_limit", reads=counter_bit(API_CALLS) | FACET_SUBSCRIPTION)
+def api_calls_day_vs_limit(
+    state: AccountState, as_of: datetime, config: SignalsConfig
+) -> float | None:
+    """The busiest day's API calls in the last 7 days over the plan's daily limit."""
+    if not state.has(counter_bit(API_CALLS)):
+        return None
+    busiest = window(state, Peak(API_CALLS), as_of, 7)
+    return ratio(busiest, state.fact(state.billing, "api_calls_per_day_limit"))
+
+
+@metric("data_volume_vs_limit", reads=counter_bit(DATA_GB) | FACET_SUBSCRIPTION)
+def data_volume_vs_limit(
+    state: AccountState, as_of: datetime, config: SignalsConfig
+) -> float | None:
+    """The latest data-volume reading (within 28 days) over the tier limit."""
+    if not state.has(counter_bit(DATA_GB)):
+        return None
+    today = as_of.toordinal()
+    for day in range(today, today - 28, -1):
+        bucket = state.buckets.get(day)
+        if bucket is not None and bucket.counts[DATA_GB]:
+            return ratio(bucket.counts[DATA_GB], state.fact(state.billing, "data_volume_limit_gb"))
+    return None
+
+
+@metric("core_usage_vs_prior_4w", reads=counter_bit(CORE_USES))
+def core_usage_vs_prior_4w(
+    state: AccountState, as_of: datetime, config: SignalsConfig
+) -> float | None:
+    """Core-feature uses in the last 7 days against the prior 4-week weekly average, minus 1."""
+    if not state.has(counter_bit(CORE_USES)):
+        return None
+    return weekly_trend(state, as_of, CORE_USES, 0.0)
+
+
+@metric("days_since_last_login", reads=FACET_LAST_LOGIN)
+def days_since_last_login(
+    state: AccountState, as_of: datetime, config: SignalsConfig
+) -> float | None:
+    """Days since anyone logged in, as of ``as_of`` (day-exact for a past ``as_of``)."""
+    if 0 <= state.last_login_us <= micros(as_of):
+        return (as_of - from_micros(state.last_login_us)).total_seconds() / DAY_SECONDS
+    today = as_of.toordinal()
+    for day in range(today, today - config.retention_days, -1):
+        bucket = state.buckets.get(day)
+        if bucket is not None and bucket.counts[LOGINS]:
+            return float(today - day)
+    return None
+
+
+@metric("days_in_trial_or_onboarding", reads=FACET_TRIAL | FACET_PROFILE)
+def days_in_trial_or_onboarding(
+    state: AccountState, as_of: datetime, config: SignalsConfig
+) -> float | None:
+    """Days since the trial started, or since the profile entered trial or onboarding."""
+    stage = state.profile.get("lifecycle_stage")
+    if stage is not None and stage[2] not in ("trial", "onboarding"):
+        return None
+    if state.trial_started_day >= 0:
+        return float(as_of.toordinal() - state.trial_started_day)
+    if stage is None:
+        return None
+    return float(as_of.toordinal() - from_micros(stage[0]).toordinal())

@@ -1,0 +1,80 @@
+"""Loading rules files: YAML validated by pydantic, errors reported with their line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.resources import files
+
+import yaml
+from pydantic import ValidationError
+
+from signals.errors import RuleFileError
+from signals.rules.model import RuleSet
+
+DEFAULT_RULES = "default_rules.yaml"
+
+
+def load_rules(text: str, source: str) -> RuleSet:
+    """Parse and validate a rules file; a bad rule raises RuleFileError with line and reason."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise RuleFileError(
+            source, line, f"not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from exc
+    if not isinstance(data, dict) or root is None:
+        raise RuleFileError(source, 1, "expected a mapping with a 'rules' list")
+    try:
+        ruleset = RuleSet.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        node, path = _locate(root, error["loc"])
+        raise RuleFileError(source, node.start_mark.line + 1, f"{path}: {error['msg']}") from exc
+    seen: set[str] = set()
+    for index, rule in enumerate(ruleset.rules):
+        if rule.id in seen:
+            node, _ = _locate(root, ("rules", index, "id"))
+            line = node.start_mark.line + 1
+            raise RuleFileError(source, line, f"rule id {rule.id!r} is defined twice")
+        seen.add(rule.id)
+    return ruleset
+
+
+def default_rules() -> RuleSet:
+    """The rules every account gets unless a rules file replaces them (signals.md defaults)."""
+    text = files("signals").joinpath(DEFAULT_RULES).read_text(encoding="utf-8")
+    return load_rules(text, DEFAULT_RULES)
+
+
+def _locate(root: yaml.Node, loc: Sequence[int | str]) -> tuple[yaml.Node, str]:
+    """The deepest YAML node on pydantic's error path, and that path made readable.
+
+    pydantic puts a union's tag in the path ("when", "metric", "op"); a tag repeats a key
+    of the mapping it is in, so a key followed by another key of the same mapping is skipped.
+    """
+    node = root
+    path = ""
+    parts = list(loc)
+    for i, part in enumerate(parts):
+        if isinstance(node, yaml.MappingNode):
+            children = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+            following = parts[i + 1] if i + 1 < len(parts) else None
+            if part not in children:
+                if following is None:
+                    path += f".{part}"
+                continue
+            if isinstance(following, str) and following in children:
+                continue
+            node = children[str(part)]
+            path += f".{part}" if path else str(part)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            path += f"[{part}]"
+        elif isinstance(node, yaml.ScalarNode):
+            break
+    return node, path or "file"

@@ -1,0 +1,54 @@
+"""Named Python predicates for conditions the YAML building blocks cannot express."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from signals.rules.context import FALSE, RuleContext, Verdict
+from topics.models import Evidence
+
+
+@dataclass(frozen=True, slots=True)
+class Predicate:
+    check: Callable[[RuleContext, Mapping[str, float]], Verdict]
+    metrics: frozenset[str]
+    """Metrics it reads, so the core knows which events can change its answer."""
+
+
+def health_green_for_weeks(ctx: RuleContext, params: Mapping[str, float]) -> Verdict:
+    """Green now and at every daily score since N weeks ago, with a score in every week.
+
+    Health is not bucketed, so "sustained" reads the daily score history instead.
+    """
+    weeks = int(params.get("weeks", 8))
+    green_from = ctx.config.health.green_from
+    if ctx.health is None or ctx.health.score is None or ctx.health.score < green_from:
+        return FALSE
+    today = ctx.as_of.toordinal()
+    first = today - 7 * weeks + 1
+    history = ctx.state.health_history
+    days = sorted(d for d in history if first <= d <= today)
+    if not days or days[0] != first:
+        return FALSE
+    covered = all(any(first + 7 * w <= d < first + 7 * (w + 1) for d in days) for w in range(weeks))
+    lowest = min(history[d] for d in days)
+    if not covered or lowest < green_from:
+        return FALSE
+    evidence = Evidence(
+        metric="health_score",
+        value=lowest,
+        threshold=green_from,
+        comparison=">=",
+        window=f"{weeks}w",
+        detail="lowest daily score in the window",
+    )
+    return Verdict(holds=True, evidence=(evidence,))
+
+
+_PREDICATES = {
+    "health_green_for_weeks": Predicate(health_green_for_weeks, frozenset({"health_score"})),
+}
+PREDICATES: Final[Mapping[str, Predicate]] = MappingProxyType(_PREDICATES)

@@ -1,0 +1,299 @@
+"""Per-account state: event-time daily buckets plus latest-wins facts, order-independent.
+
+Every update is commutative: counters add, sets union, and "latest" facts keep the
+value with the greatest (event time, event-id hash), so any arrival order within the
+lateness bound yields the same state. ``AccountState`` is mutated in place because
+the engine owns exactly one per account; copy it with ``from_bytes(to_bytes())``.
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from array import array
+from base64 import b64decode, b64encode
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
+from typing import Any, Final
+
+import orjson
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO: Final = timedelta(microseconds=1)
+
+# Daily counter slots of a bucket.
+LOGINS, USAGE_EVENTS, CORE_USES, PREMIUM_ATTEMPTS, API_CALLS, DATA_GB = range(6)
+REFERRALS, COMMUNITY, TRAININGS, REVIEWS, SEATS_ADDED, SEATS_REMOVED = range(6, 12)
+INVITES, TICKETS_OPENED, TICKETS_HIGH_OPENED = range(12, 15)
+N_COUNTERS: Final = 15
+
+# Bits of ``AccountState.seen``: which sources and counters ever had data.
+SEEN_USAGE, SEEN_TICKETS, SEEN_BILLING, SEEN_FEEDBACK, SEEN_PROFILE = (1 << i for i in range(5))
+_COUNTER_BIT_SHIFT: Final = 8
+
+# Facets beyond the counters: what an event changed, so only rules reading it re-evaluate.
+# A counter's facet is its ``counter_bit``; ``seen`` accumulates every facet ever touched.
+(
+    FACET_USERS,
+    FACET_TICKET_STATUS,
+    FACET_CSAT,
+    FACET_SUBSCRIPTION,
+    FACET_PAYMENTS,
+    FACET_NPS,
+    FACET_PROFILE,
+    FACET_LAST_LOGIN,
+    FACET_TRIAL,
+    FACET_FEATURES,
+) = (1 << (24 + i) for i in range(10))
+
+PRIORITIES: Final = ("low", "normal", "high", "urgent")
+ROLES: Final = ("champion", "executive_sponsor", "admin", "end_user")
+OPEN, CLOSED = 1, 2
+
+
+def counter_bit(counter: int) -> int:
+    return 1 << (_COUNTER_BIT_SHIFT + counter)
+
+
+def micros(moment: datetime) -> int:
+    """Exact microseconds since the epoch (float timestamps round)."""
+    return (moment - EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def user_hash(user_id: str) -> int:
+    """Stable 32-bit user digest: distinct counts as set unions, independent of PYTHONHASHSEED."""
+    return zlib.crc32(user_id.encode())
+
+
+def event_hash(event_id: str) -> int:
+    """Stable 64-bit event-id digest for dedup and latest-wins tie-breaks."""
+    return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "little")
+
+
+class DayBucket:
+    """One event-time day: counters, a bitmap of active users and core-feature digests.
+
+    Bit i of ``users`` is the account's i-th known user: a distinct count over days is
+    an OR and a popcount, and a day of 2,000 users costs 250 bytes.
+    """
+
+    __slots__ = ("counts", "features", "users")
+
+    def __init__(self) -> None:
+        self.counts: list[float] = [0] * N_COUNTERS
+        self.users = 0
+        self.features: set[int] = set()
+
+
+def bit_indices(mask: int) -> list[int]:
+    indices = []
+    while mask:
+        low = mask & -mask
+        indices.append(low.bit_length() - 1)
+        mask ^= low
+    return indices
+
+
+def non_negative(value: object, default: float) -> float:
+    """A non-negative number from an event property, else ``default``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return value if value >= 0 else default
+
+
+Stamped = list[Any]
+"""A latest-wins register: [event time µs, event-id hash, value]."""
+
+
+def lww(registers: dict[str, Stamped], field: str, ts: int, eid: int, value: Any) -> None:
+    """Keep ``value`` if its (event time, event-id hash) stamp is the latest seen."""
+    current = registers.get(field)
+    if current is None or (ts, eid) > (current[0], current[1]):
+        registers[field] = [ts, eid, value]
+
+
+class AccountState:
+    """Everything the core remembers about one account."""
+
+    def __init__(self, account_id: str) -> None:
+        self.account_id = account_id
+        self.buckets: dict[int, DayBucket] = {}
+        self.user_digests: list[int] = []
+        """bit index -> 32-bit user digest, for the buckets' user bitmaps"""
+        self.user_bits: dict[int, int] = {}
+        """user digest -> bit index"""
+        self.seen = 0
+        self.billing: dict[str, Stamped] = {}
+        self.profile: dict[str, Stamped] = {}
+        self.tickets: dict[str, list[int]] = {}
+        """ticket id -> [status, status µs, status eid, priority, priority µs, priority eid]"""
+        self.csat: dict[str, list[int]] = {}
+        """ticket id -> [µs, eid, day, score]: the latest rating of each ticket"""
+        self.payments: dict[str, list[int]] = {}
+        """invoice -> [resolved µs or -1, failure µs...]"""
+        self.nps: dict[str, list[int]] = {}
+        """respondent -> [µs, eid, day, score, role index or -1]"""
+        self.last_login_us = -1
+        self.trial_started_day = -1
+        self.dedup: dict[int, int] = {}
+        """event-id hash -> event day; kept only within the lateness bound"""
+        self.pruned_day = 0
+        self.health_history: dict[int, float] = {}
+        """day -> last health score computed that day (for trends)"""
+        self.overrides: list[dict[str, Any]] = []
+        """CSM overrides, as HealthOverride JSON dicts"""
+        self.rule_memory: dict[str, list[int]] = {}
+        """rule id -> [armed 0/1, last fired µs or -1, condition true since µs or -1]"""
+        self.snoozes: dict[str, list[Any]] = {}
+        """rule id -> [until µs, reason]: a CSM silenced this rule for this account"""
+        self.fired: list[list[Any]] = []
+        """Last fired triggers: [trigger id, rule id, version, fired µs, episode(, "revised")]"""
+        self.clock_us = -1
+        """Event-time clock of evaluations: the latest released event or tick."""
+        self.pending: list[list[Any]] = []
+        """Events held by the reorder window: [occurred µs, event id, JSON], in that order."""
+        self.memo: dict[str, dict[int, tuple[float | None, int, int]]] = {}
+        """Transient, never serialised: metric -> as-of day -> (value, first, last day read)."""
+
+    def __eq__(self, other: object) -> bool:
+        """Same facts, whatever order users got their bits in."""
+        return isinstance(other, AccountState) and self._fields(True) == other._fields(True)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def user_bit(self, user_id: str) -> int:
+        digest = user_hash(user_id)
+        index = self.user_bits.get(digest)
+        if index is None:
+            index = self.user_bits[digest] = len(self.user_digests)
+            self.user_digests.append(digest)
+        return 1 << index
+
+    def users_of(self, mask: int) -> set[int]:
+        """The user digests behind a bitmap."""
+        digests = self.user_digests
+        return {digests[i] for i in bit_indices(mask)}
+
+    def compact_users(self) -> None:
+        """Forget users active in no retained bucket and renumber the rest, keeping order."""
+        active = 0
+        for bucket in self.buckets.values():
+            active |= bucket.users
+        if active.bit_count() == len(self.user_digests):
+            return
+        kept = bit_indices(active)
+        remap = {old: 1 << new for new, old in enumerate(kept)}
+        for bucket in self.buckets.values():
+            mask = 0
+            for old in bit_indices(bucket.users):
+                mask |= remap[old]
+            bucket.users = mask
+        self.user_digests = [self.user_digests[i] for i in kept]
+        self.user_bits = {digest: i for i, digest in enumerate(self.user_digests)}
+
+    def has(self, bits: int) -> bool:
+        return self.seen & bits == bits
+
+    def fact(self, registers: dict[str, Stamped], field: str) -> Any:
+        register = registers.get(field)
+        return None if register is None else register[2]
+
+    # -- serialisation ---------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """Compact orjson of lists and ints; bitmaps and digests packed as base64."""
+        return orjson.dumps(
+            self._fields(False), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+        )
+
+    def _fields(self, canonical: bool) -> dict[str, Any]:
+        users: Callable[[int], object] = (
+            (lambda mask: sorted(self.users_of(mask))) if canonical else _pack_mask
+        )
+        buckets = [
+            [day, _trim(b.counts), users(b.users), sorted(b.features)]
+            for day, b in sorted(self.buckets.items())
+        ]
+        by_day: dict[int, list[int]] = {}
+        for eid, day in self.dedup.items():
+            by_day.setdefault(day, []).append(eid)
+        return {
+            "a": self.account_id,
+            "u": [] if canonical else _pack("I", self.user_digests, ordered=False),
+            "b": buckets,
+            "s": self.seen,
+            "bi": self.billing,
+            "pr": self.profile,
+            "t": self.tickets,
+            "c": self.csat,
+            "p": self.payments,
+            "n": self.nps,
+            "l": [self.last_login_us, self.trial_started_day, self.pruned_day],
+            "d": [[day, _pack("Q", ids)] for day, ids in sorted(by_day.items())],
+            "h": sorted(self.health_history.items()),
+            "o": self.overrides,
+            "r": self.rule_memory,
+            "z": self.snoozes,
+            "f": self.fired,
+            "k": self.clock_us,
+            "q": self.pending,
+        }
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> AccountState:
+        raw = orjson.loads(data)
+        state = cls(raw["a"])
+        state.user_digests = list(_unpack("I", raw["u"]))
+        state.user_bits = {digest: i for i, digest in enumerate(state.user_digests)}
+        for day, counts, users, features in raw["b"]:
+            bucket = DayBucket()
+            bucket.counts[: len(counts)] = counts
+            bucket.users = int.from_bytes(b64decode(users), "little")
+            bucket.features = set(features)
+            state.buckets[day] = bucket
+        state.seen = raw["s"]
+        state.billing, state.profile = raw["bi"], raw["pr"]
+        state.tickets, state.csat = raw["t"], raw["c"]
+        state.payments, state.nps = raw["p"], raw["n"]
+        state.last_login_us, state.trial_started_day, state.pruned_day = raw["l"]
+        state.dedup = {eid: day for day, ids in raw["d"] for eid in _unpack("Q", ids)}
+        state.health_history = {int(day): score for day, score in raw["h"]}
+        state.overrides, state.rule_memory = raw["o"], raw["r"]
+        state.snoozes, state.fired, state.clock_us, state.pending = (
+            raw["z"],
+            raw["f"],
+            raw["k"],
+            raw["q"],
+        )
+        return state
+
+
+def _trim(counts: list[float]) -> list[float]:
+    end = len(counts)
+    while end and not counts[end - 1]:
+        end -= 1
+    return counts[:end]
+
+
+def _pack_mask(mask: int) -> str:
+    return b64encode(mask.to_bytes((mask.bit_length() + 7) // 8, "little")).decode()
+
+
+def _pack(code: str, values: Iterable[int], ordered: bool = True) -> str:
+    packed = array(code, sorted(values) if ordered else values)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return b64encode(packed.tobytes()).decode()
+
+
+def _unpack(code: str, text: str) -> array[int]:
+    packed = array(code)
+    packed.frombytes(b64decode(text))
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed

@@ -1,0 +1,295 @@
+"""Table-driven tests of every registered metric: (metric, events, as_of) -> value."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from signals.config import SignalsConfig, UsageMapping
+from signals.errors import Rejection
+from signals.ingest import AccountEvent, StateFolder
+from signals.metrics import METRIC_READS, METRICS, evaluate, memoised
+from signals.state import AccountState
+from tests.signals.conftest import CORE
+from tests.signals.factories import (
+    ACCOUNT,
+    at,
+    billing,
+    login,
+    nps,
+    profile,
+    subscription,
+    ticket,
+    usage,
+)
+
+NOW = at(13)  # Sunday of ISO week 2026-W42
+
+
+def _logins_per_day(day: int, count: int, users: int = 1) -> list[AccountEvent]:
+    return [login(at(day, 1 + i % 20), user=f"u{i % users}") for i in range(count)]
+
+
+def _weekly_logins(*per_week: int) -> list[AccountEvent]:
+    """Logins on the Monday of consecutive ISO weeks ending with the week before NOW's."""
+    events: list[AccountEvent] = []
+    for back, count in enumerate(reversed(per_week), start=1):
+        events += _logins_per_day(7 - 7 * back, count)
+    return events
+
+
+def _opened(day: int, count: int, priority: str = "normal") -> list[AccountEvent]:
+    return [
+        ticket("opened", at(day, 1 + i), ticket_id=f"t{day}-{i}", priority=priority)
+        for i in range(count)
+    ]
+
+
+TEAM = [login(at(d), user=f"u{u}") for d in range(-20, 14) for u in range(d % 4 + 1)]
+SEATS = [
+    subscription(
+        at(-30),
+        seats=8,
+        renewal=at(45).date(),
+        api_calls_per_day_limit=1000,
+        data_volume_limit_gb=100.0,
+    )
+]
+
+CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
+    ("active_users_7d", [], NOW, None),
+    ("active_users_7d", [login(at(6), "a"), login(at(7), "b"), login(at(7), "a")], NOW, 2),
+    ("active_users_7d", [login(at(6), "a"), login(at(7), "b")], at(12, 23), 2),
+    ("active_users_7d", [login(at(6), "a"), login(at(7), "b")], at(13, 0), 1),
+    ("active_users_28d", [login(at(-14), "a"), login(at(7), "b"), login(at(-15), "c")], NOW, 2),
+    ("stickiness", [], NOW, None),
+    ("stickiness", [login(at(d), "a") for d in range(-14, 14)], NOW, 1.0),
+    (
+        "stickiness",
+        [login(at(d), "a") for d in range(0, 14, 2)] + [login(at(1), "b")],
+        NOW,
+        8 / 28 / 2,
+    ),
+    ("seat_utilisation", TEAM, NOW, None),
+    ("seat_utilisation", TEAM + SEATS, NOW, 4 / 8),
+    ("dau_share_of_seats", [login(at(d), "a") for d in range(-14, 14)] + SEATS, NOW, 1 / 8),
+    ("logins_week", _weekly_logins(10, 6), NOW, 6),
+    ("logins_week", _weekly_logins(10, 6) + _logins_per_day(13, 99), NOW, 6),
+    ("logins_prior_week", _weekly_logins(10, 6), NOW, 10),
+    ("logins_wow_change", _weekly_logins(10, 6), NOW, -0.4),
+    ("logins_wow_change", _weekly_logins(0, 6), NOW, None),
+    ("feature_adoption_28d", [login(at(1))], NOW, 0.0),
+    (
+        "feature_adoption_28d",
+        [
+            usage("Feature Used", at(1), feature="Report Exported"),
+            usage("Query Run", at(2)),
+            usage("Query Run", at(3)),
+            usage("Feature Used", at(4), feature="Not Core"),
+            usage("Alert Created", at(-30)),
+        ],
+        NOW,
+        2 / 5,
+    ),
+    ("premium_attempts_7d", [usage("Upgrade Wall Hit", at(d)) for d in (5, 8, 9, 13)], NOW, 3),
+    ("api_calls_day_vs_limit", [usage("API Calls", at(12), count=300)], NOW, None),
+    (
+        "api_calls_day_vs_limit",
+        SEATS
+        + [usage("API Calls", at(12, h), count=300) for h in (1, 2)]
+        + [usage("API Calls", at(10))],
+        NOW,
+        0.6,
+    ),
+    (
+        "data_volume_vs_limit",
+        [
+            *SEATS,
+            usage("Data Volume Reported", at(9), gb=95.0),
+            usage("Data Volume Reported", at(12), gb=91.0),
+        ],
+        NOW,
+        0.91,
+    ),
+    ("tickets_opened_7d", [], NOW, None),
+    ("tickets_opened_7d", _opened(6, 2) + _opened(7, 3), NOW, 3),
+    ("tickets_opened_30d", _opened(-16, 2) + _opened(7, 3), NOW, 5),
+    ("tickets_open", [*_opened(7, 3), ticket("solved", at(8), ticket_id="t7-0")], NOW, 2),
+    (
+        "tickets_open_high_urgent",
+        _opened(7, 2, "high")
+        + _opened(8, 1, "urgent")
+        + _opened(9, 2, "low")
+        + [ticket("solved", at(10), ticket_id="t7-1", priority="high")],
+        NOW,
+        2,
+    ),
+    (
+        "csat_avg_90d",
+        [
+            ticket("rated", at(1), "a", csat=5),
+            ticket("rated", at(2), "b", csat=2),
+            ticket("rated", at(3), "b", csat=3),
+            ticket("rated", at(-80), "c", csat=1),
+        ],
+        NOW,
+        4.0,
+    ),
+    ("ticket_trend", _opened(-20, 4) + _opened(10, 2), NOW, 2.0),
+    ("ticket_trend", _opened(10, 2), NOW, 2.0),
+    ("tickets_vs_prior_4w", _opened(-20, 8) + _opened(10, 3), NOW, 0.5),
+    ("mrr", SEATS, NOW, 1000.0),
+    ("mrr", [], NOW, None),
+    (
+        "seats_purchased",
+        [*SEATS, billing("subscription_updated", at(1), seats_purchased=9)],
+        NOW,
+        9,
+    ),
+    ("days_to_renewal", SEATS, NOW, 32),
+    ("failed_payments_unresolved", SEATS, NOW, 0),
+    (
+        "failed_payments_unresolved",
+        [
+            billing("payment_failed", at(9), invoice_id="a"),
+            billing("payment_failed", at(10), invoice_id="b"),
+            billing("invoice_paid", at(11), invoice_id="b"),
+        ],
+        NOW,
+        1,
+    ),
+    ("days_past_due", SEATS, NOW, 0),
+    (
+        "days_past_due",
+        [
+            billing("payment_failed", at(9), invoice_id="a"),
+            billing("payment_failed", at(10), invoice_id="a"),
+        ],
+        NOW,
+        4,
+    ),
+    (
+        "days_past_due",
+        [
+            billing("payment_failed", at(7), invoice_id="a"),
+            billing("payment_recovered", at(8), invoice_id="a"),
+            billing("payment_failed", at(11), invoice_id="a"),
+        ],
+        NOW,
+        2,
+    ),
+    ("nps_promoters", [nps(9, at(1), "a"), nps(10, at(2), "b"), nps(3, at(3), "b")], NOW, 1),
+    ("nps_passives", [nps(7, at(1), "a"), nps(8, at(-100), "b")], NOW, 1),
+    ("nps_detractors", [nps(9, at(1), "a"), nps(6, at(2), "b")], NOW, 1),
+    (
+        "nps",
+        [nps(9, at(1), "a"), nps(10, at(1), "b"), nps(8, at(1), "c"), nps(0, at(1), "d")],
+        NOW,
+        25.0,
+    ),
+    ("nps", [], NOW, None),
+    ("nps_avg_score_90d", [nps(9, at(1), "a"), nps(6, at(1), "b")], NOW, 7.5),
+    ("trainings_completed", [login(at(1))], NOW, None),
+    ("trainings_completed", [usage("Training Completed", at(d)) for d in (1, 3)], NOW, 2),
+    ("business_reviews_attended", [usage("Business Review Attended", at(2))], NOW, 1),
+    ("days_since_last_login", [], NOW, None),
+    ("days_since_last_login", [login(at(10, 12))], at(13, 0), 2.5),
+    ("days_since_last_login", [login(at(3)), login(at(12))], at(5, 12), 2.0),
+    ("referrals_30d", [usage("Referral Sent", at(d)) for d in (-20, 1, 2)], NOW, 2),
+    (
+        "community_30d",
+        [usage("Community Post Created", at(1)), usage("Community Answer Posted", at(2))],
+        NOW,
+        2,
+    ),
+    (
+        "core_usage_vs_prior_4w",
+        [usage("Query Run", at(-20 + i % 14, 1 + i % 20)) for i in range(16)]
+        + [usage("Query Run", at(8, h)) for h in (1, 2, 3)],
+        NOW,
+        -0.25,
+    ),
+    ("core_usage_vs_prior_4w", [usage("Query Run", at(8))], NOW, None),
+    ("executive_sponsor", [profile(at(1), executive_sponsor=False)], NOW, 0.0),
+    ("executive_sponsor", [profile(at(1), csm_owner="cara")], NOW, None),
+    ("acv", [profile(at(1), acv=120_000.0)], NOW, 120_000.0),
+    ("days_in_trial_or_onboarding", [usage("Trial Started", at(0))], NOW, 13),
+    ("days_in_trial_or_onboarding", [profile(at(-1), lifecycle_stage="onboarding")], NOW, 14),
+    (
+        "days_in_trial_or_onboarding",
+        [usage("Trial Started", at(0)), profile(at(5), lifecycle_stage="adopted")],
+        NOW,
+        None,
+    ),
+    (
+        "seats_net_added_28d",
+        [
+            usage("Account Added User", at(1)),
+            usage("Account Added User", at(2)),
+            usage("Account Removed User", at(3)),
+        ],
+        NOW,
+        1,
+    ),
+    ("invites_sent_28d", [usage("Invite Sent", at(1))], NOW, 1),
+    ("tickets_high_urgent_opened_7d", _opened(9, 2, "urgent") + _opened(10, 1), NOW, 2),
+    ("logins_7d", _logins_per_day(8, 3), NOW, 3),
+    ("core_uses_7d", [usage("Query Run", at(8))], NOW, 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "events", "as_of", "expected"),
+    CASES,
+    ids=[f"{case[0]}-{i}" for i, case in enumerate(CASES)],
+)
+def test_metric(
+    folder: StateFolder,
+    name: str,
+    events: list[AccountEvent],
+    as_of: datetime,
+    expected: float | None,
+) -> None:
+    state = AccountState(ACCOUNT)
+    for event in events:
+        assert not isinstance(folder.apply(state, event, now=event.occurred_at), Rejection)
+    value = evaluate(name, state, as_of, folder.config)
+    if expected is None:
+        assert value is None
+    else:
+        assert value == pytest.approx(expected)
+
+
+def test_every_metric_has_a_case() -> None:
+    assert set(METRICS) - {case[0] for case in CASES} == set()
+
+
+def test_every_metric_is_none_without_data(config: SignalsConfig) -> None:
+    empty = AccountState(ACCOUNT)
+    values = {name: evaluate(name, empty, NOW, config) for name in METRICS}
+    assert {name for name, value in values.items() if value is not None} == set()
+
+
+def test_every_metric_declares_what_it_reads() -> None:
+    assert all(METRIC_READS[name] for name in METRICS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=len(CASES) - 1), min_size=1, max_size=6))
+def test_memoised_values_always_equal_fresh_ones(picks: list[int]) -> None:
+    """The memo is dropped exactly when an event changes what a metric reads."""
+    config = SignalsConfig(usage=UsageMapping(core_features=CORE))
+    folder = StateFolder(config)
+    state = AccountState(ACCOUNT)
+    events = sorted(
+        {e.event_id: e for i in picks for e in CASES[i][1]}.values(),
+        key=lambda e: (e.occurred_at, e.event_id),
+    )
+    for event in events:
+        folder.apply(state, event, now=NOW)
+        for name in METRICS:
+            for as_of in (NOW, NOW - timedelta(days=7)):
+                assert memoised(name, state, as_of, config) == evaluate(name, state, as_of, config)

@@ -1,0 +1,114 @@
+"""Rules files: validation with the line and reason of a bad rule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from signals.errors import RuleFileError
+from signals.rules import default_rules, load_rules
+from signals.rules.model import AllOf, MetricCondition
+
+GOOD = """\
+rules:
+  - id: seat_limit
+    version: 2
+    kind: expansion
+    severity: medium
+    description: Active users reached 80% of seats
+    play: Expansion proposal
+    cooldown: 14d
+    when:
+      all:
+        - {metric: seat_utilisation, op: ">=", threshold: 0.8}
+        - metric: logins_wow_change
+          op: "<="
+          threshold: -0.4
+          sustained_for: {count: 3, period: 1w}
+"""
+
+
+def test_a_good_file_loads() -> None:
+    rule = load_rules(GOOD, "good.yaml").rules[0]
+    assert (rule.id, rule.version, rule.cooldown) == ("seat_limit", 2, timedelta(days=14))
+    assert isinstance(rule.when, AllOf)
+    second = rule.when.all[1]
+    assert isinstance(second, MetricCondition)
+    assert second.sustained_for is not None
+    assert second.sustained_for.period == timedelta(weeks=1)
+
+
+def test_every_default_rule_loads() -> None:
+    ids = {rule.id for rule in default_rules().rules}
+    assert {
+        "login_decline",
+        "usage_down_tickets_up",
+        "low_trial_adoption",
+        "payment_failed",
+        "payment_failed_unresolved",
+        "health_red",
+        "renewal_at_risk_90",
+        "renewal_at_risk_60",
+        "renewal_at_risk_30",
+        "gone_quiet",
+        "detractor",
+        "ticket_spike",
+        "seat_limit",
+        "usage_tier",
+        "api_limit",
+        "premium_interest",
+        "promoter",
+        "referral_champion",
+        "community_contributor",
+        "reference_candidate",
+    } == ids
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "reason"),
+    [
+        ("seat_utilisation", "seat_utilization", 11, "unknown metric 'seat_utilization'"),
+        ("threshold: -0.4", "threshold: lots", 14, "threshold"),
+        ("severity: medium", "severity: dire", 5, "severity"),
+        ("count: 3", "count: 0", 15, "count"),
+        ("    version: 2\n", "", 2, "version: Field required"),
+        ("- {metric: seat_utilisation,", "- {metrc: seat_utilisation,", 11, "condition"),
+        ("cooldown: 14d", "cooldown: soon", 8, "cooldown"),
+    ],
+)
+def test_a_bad_rule_is_reported_with_its_line(old: str, new: str, line: int, reason: str) -> None:
+    text = GOOD.replace(old, new)
+    assert text != GOOD
+    with pytest.raises(RuleFileError) as info:
+        load_rules(text, "bad.yaml")
+    assert info.value.line == line, str(info.value)
+    assert reason in str(info.value)
+    assert str(info.value).startswith(f"bad.yaml:{line}: ")
+
+
+def test_duplicate_rule_ids_are_reported_at_the_second() -> None:
+    text = GOOD + GOOD.removeprefix("rules:\n")
+    with pytest.raises(RuleFileError, match="defined twice") as info:
+        load_rules(text, "dup.yaml")
+    assert info.value.line == 16
+
+
+def test_broken_yaml_is_reported_with_its_line() -> None:
+    with pytest.raises(RuleFileError, match="not valid YAML") as info:
+        load_rules("rules:\n  - id: [unclosed\n", "broken.yaml")
+    assert info.value.line is not None
+
+
+def test_unknown_predicate_is_named() -> None:
+    text = GOOD.replace(
+        '- {metric: seat_utilisation, op: ">=", threshold: 0.8}', "- predicate: vibes"
+    )
+    with pytest.raises(RuleFileError, match="unknown predicate 'vibes'") as info:
+        load_rules(text, "p.yaml")
+    assert info.value.line == 11
+
+
+def test_not_a_mapping() -> None:
+    with pytest.raises(RuleFileError, match="'rules' list"):
+        load_rules("- a\n- b\n", "list.yaml")
