@@ -1,0 +1,164 @@
+"""`pulse replay EVENTS.jsonl`: run the pure core over a file of events, offline.
+
+Each line is ``{"topic": "<usage|tickets|billing|feedback|accounts>", "value": ...}``
+where value is the message as it would be on that topic, in any shape the
+contracts accept (a string value is taken as the raw message text). The same
+input gives byte-identical output: triggers carry no wall-clock time here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from engine.signals_files import SignalsFileError, read_config, read_rules
+from signals.errors import SignalsError
+from signals.replay import ReplayResult, replay
+from topics.catalogue import INPUT_KINDS, TopicKind
+from topics.codec import decode_input, encode
+from topics.errors import PulseValidationError
+from topics.models import InputEvent
+
+_KINDS = {kind.value: kind for kind in INPUT_KINDS}
+
+
+@dataclass
+class InputReport:
+    """What reading the file found: decoded events and lines that were rejected."""
+
+    events: list[tuple[str, InputEvent]] = field(default_factory=list)
+    invalid: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def reject(self, reason: str, line_number: int, detail: str) -> None:
+        self.invalid[reason] += 1
+        self.examples.setdefault(reason, f"line {line_number}: {detail}")
+
+
+def _line_value(line: bytes) -> tuple[TopicKind, bytes]:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise PulseValidationError("<line>", f"not JSON: {exc}") from None
+    if not isinstance(record, dict) or set(record) != {"topic", "value"}:
+        raise PulseValidationError("<line>", 'expected {"topic": ..., "value": ...}')
+    topic = record["topic"]
+    if topic not in _KINDS:
+        raise PulseValidationError("topic", f"{topic!r} is not one of {', '.join(_KINDS)}")
+    value = record["value"]
+    raw = value.encode() if isinstance(value, str) else orjson.dumps(value)
+    return _KINDS[topic], raw
+
+
+def read_events(lines: Iterator[bytes], progress: IO[str] | None) -> InputReport:
+    report = InputReport()
+    started = last = time.monotonic()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            kind, raw = _line_value(line)
+            report.events.append((kind.value, decode_input(kind, raw)))
+        except PulseValidationError as exc:
+            reason = "bad line" if exc.field in {"<line>", "topic"} else f"invalid {exc.field}"
+            report.reject(reason, number, str(exc))
+        if progress is not None and time.monotonic() - last >= 1:
+            last = time.monotonic()
+            rate = number / (last - started)
+            print(f"pulse replay: read {number:,} lines ({rate:,.0f}/s)", file=progress)
+    return report
+
+
+def _summary(result: ReplayResult, report: InputReport) -> str:
+    summary = result.summary
+    fired = [t for t in result.triggers if t.revision_of is None]
+    by_kind = Counter(t.kind for t in fired)
+    lines = [
+        f"events: {summary.events:,} replayed ({summary.first_event} .. {summary.last_event}), "
+        f"{summary.accounts:,} accounts",
+        f"triggers: {len(fired):,} on {len({t.account_id for t in fired}):,} accounts "
+        f"({', '.join(f'{k} {n}' for k, n in sorted(by_kind.items())) or 'none'}), "
+        f"{summary.revisions} revisions",
+    ]
+    lines += [f"  {rule:<28} {count:>7,}" for rule, count in summary.triggers_by_rule.items()]
+    bands = ", ".join(f"{band} {n:,}" for band, n in summary.health_bands.items())
+    lines.append(f"final health bands: {bands or 'no accounts'}")
+    rejected = Counter(summary.rejections_by_kind) + report.invalid
+    total = sum(rejected.values())
+    lines.append(f"rejected: {total:,}" + ("" if total else " (none)"))
+    for reason, count in sorted(rejected.items()):
+        example = report.examples.get(reason, "")
+        lines.append(f"  {reason:<28} {count:>7,}  {example}"[:200])
+    return "\n".join(lines)
+
+
+def _command(args: argparse.Namespace) -> int:
+    try:
+        config = read_config(args.config)
+        rules = read_rules(args.rules)
+        progress = sys.stderr if args.progress else None
+        with args.events.open("rb") as handle:
+            report = read_events(iter(handle), progress)
+        if progress:
+            print(f"pulse replay: replaying {len(report.events):,} events", file=progress)
+
+        def on_progress(done: int, total: int) -> None:
+            print(f"pulse replay: {done:,}/{total:,} events replayed", file=sys.stderr)
+
+        result = replay(
+            report.events,
+            config,
+            rules,
+            tick_every=timedelta(seconds=args.tick_every) if args.tick_every else None,
+            progress=on_progress if progress else None,
+        )
+    except (SignalsFileError, SignalsError) as exc:
+        print(f"pulse replay: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"pulse replay: error: cannot read {args.events}: {exc.strerror}", file=sys.stderr)
+        return 2
+    output = b"".join(encode(trigger) + b"\n" for trigger in result.triggers)
+    if args.out is None:
+        sys.stdout.buffer.write(output)
+        sys.stdout.flush()
+        summary_to = sys.stderr
+    else:
+        args.out.write_bytes(output)
+        summary_to = sys.stdout
+        print(
+            f"pulse replay: wrote {len(result.triggers):,} triggers to {args.out}", file=summary_to
+        )
+    print(_summary(result, report), file=summary_to)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "replay",
+        help="run the signals core over a file of events (backtest a rules change)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("events", type=Path, help="JSON lines of {topic, value}")
+    parser.add_argument("--rules", type=Path, help="rules file (YAML); default: the built-in rules")
+    parser.add_argument("--config", type=Path, help="signals configuration (YAML)")
+    parser.add_argument("--out", type=Path, help="write triggers here (default: stdout)")
+    parser.add_argument(
+        "--tick-every",
+        type=float,
+        help="event-time clock tick in seconds (default: the config's tick_every, 1 day)",
+    )
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress on stderr"
+    )
+    parser.set_defaults(func=_command)

@@ -1,0 +1,194 @@
+"""`pulse replay` as a user runs it: files in, triggers and a summary out."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from engine.simulator import CORE_FEATURES
+
+SIGNALS_CONFIG = "usage:\n  core_features: [" + ", ".join(CORE_FEATURES) + "]\n"
+
+
+def pulse(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def quarter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated quarter of 300 accounts: over 100,000 events with faults mixed in."""
+    folder = tmp_path_factory.mktemp("quarter")
+    (folder / "signals.yaml").write_text(SIGNALS_CONFIG)
+    made = pulse(
+        "simulate",
+        "--accounts",
+        "300",
+        "--out",
+        "events.jsonl",
+        "--truth",
+        "truth.json",
+        cwd=folder,
+    )
+    assert made.returncode == 0, made.stderr
+    return folder
+
+
+def test_large_replay_is_byte_identical_across_runs(quarter: Path) -> None:
+    lines = (quarter / "events.jsonl").read_bytes().count(b"\n")
+    assert lines >= 100_000
+
+    first = pulse(
+        "replay", "events.jsonl", "--config", "signals.yaml", "--out", "a.jsonl", cwd=quarter
+    )
+    second = pulse(
+        "replay", "events.jsonl", "--config", "signals.yaml", "--out", "b.jsonl", cwd=quarter
+    )
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    output = (quarter / "a.jsonl").read_bytes()
+    assert output == (quarter / "b.jsonl").read_bytes()
+    triggers = [orjson.loads(line) for line in output.splitlines()]
+    assert len(triggers) > 100
+    assert len({t["trigger_id"] for t in triggers}) == len(triggers)
+    assert {t["kind"] for t in triggers} == {"churn_risk", "expansion", "advocacy"}
+    assert all(t["emitted_at"] is None for t in triggers)
+    assert "replaying" in first.stderr  # progress on stderr
+    summary = first.stdout
+    assert f"wrote {len(triggers):,} triggers" in summary
+    assert "final health bands:" in summary
+    assert "duplicate" in summary  # the simulator's duplicates are reported, not dead
+    assert "invalid" in summary  # and its malformed messages, with the field
+
+
+def test_input_order_does_not_matter(tmp_path: Path) -> None:
+    events = [
+        {
+            "topic": "billing",
+            "value": {
+                "type": "billing",
+                "event_id": "b1",
+                "occurred_at": "2026-10-01T00:00:00Z",
+                "account_id": "acme",
+                "action": "payment_failed",
+                "invoice_id": "in_1",
+                "amount": 120.0,
+            },
+        },
+        {
+            "topic": "feedback",
+            "value": {
+                "type": "nps",
+                "event_id": "n1",
+                "occurred_at": "2026-10-02T10:00:00Z",
+                "account_id": "acme",
+                "respondent_id": "r1",
+                "score": 2,
+            },
+        },
+        {
+            "topic": "feedback",
+            "value": {
+                "type": "nps",
+                "event_id": "n2",
+                "occurred_at": "2026-10-03T10:00:00Z",
+                "account_id": "globex",
+                "respondent_id": "r9",
+                "score": 10,
+            },
+        },
+        {
+            "topic": "usage",
+            "value": {
+                "type": "track",
+                "event_id": "u1",
+                "occurred_at": "2026-10-02T11:00:00Z",
+                "account_id": "acme",
+                "user_id": "ann",
+                "name": "Signed In",
+            },
+        },
+    ]
+    shuffled = events[:]
+    random.Random(3).shuffle(shuffled)
+    (tmp_path / "ordered.jsonl").write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    (tmp_path / "shuffled.jsonl").write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in shuffled))
+
+    one = pulse("replay", "ordered.jsonl", "--out", "one.jsonl", cwd=tmp_path)
+    two = pulse("replay", "shuffled.jsonl", "--out", "two.jsonl", cwd=tmp_path)
+
+    assert one.returncode == two.returncode == 0
+    output = (tmp_path / "one.jsonl").read_bytes()
+    assert output == (tmp_path / "two.jsonl").read_bytes()
+    rules = {(t["account_id"], t["rule_id"]) for t in map(orjson.loads, output.splitlines())}
+    assert {("acme", "payment_failed"), ("acme", "detractor"), ("globex", "promoter")} <= rules
+
+
+def test_bad_lines_are_counted_with_reasons_and_the_rest_replayed(tmp_path: Path) -> None:
+    good = {
+        "topic": "feedback",
+        "value": {
+            "type": "nps",
+            "event_id": "n1",
+            "occurred_at": "2026-10-02T10:00:00Z",
+            "account_id": "acme",
+            "respondent_id": "r1",
+            "score": 10,
+        },
+    }
+    (tmp_path / "events.jsonl").write_bytes(
+        b"not json\n"
+        + orjson.dumps({"topic": "clicks", "value": {}})
+        + b"\n"
+        + orjson.dumps({"topic": "usage", "value": "{truncated"})
+        + b"\n"
+        + orjson.dumps({"topic": "tickets", "value": {"type": "ticket"}})
+        + b"\n"
+        + orjson.dumps(good)
+        + b"\n"
+    )
+    result = pulse("replay", "events.jsonl", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert [orjson.loads(line)["rule_id"] for line in result.stdout.splitlines()] == ["promoter"]
+    assert "rejected: 4" in result.stderr
+    assert "bad line                           2  line 1: <line>: not JSON" in result.stderr
+    assert "'clicks' is not one of usage, tickets, billing, feedback, accounts" not in (
+        result.stderr
+    )  # only the first example of a reason is shown
+    assert "invalid <message>                  1  line 3" in result.stderr
+    assert "line 4: event_id: Field required" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("missing.jsonl",), "pulse replay: error: cannot read missing.jsonl"),
+        (("events.jsonl", "--rules", "rules.yaml"), "rules.yaml:3"),
+        (("events.jsonl", "--config", "config.yaml"), "lateness_bound"),
+    ],
+)
+def test_unusable_inputs_are_one_clear_error(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    (tmp_path / "events.jsonl").write_text("")
+    (tmp_path / "rules.yaml").write_text("rules:\n  - id: x\n    version: zero\n")
+    (tmp_path / "config.yaml").write_text("lateness_bound: yesterday\n")
+
+    result = pulse("replay", *args, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
