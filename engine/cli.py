@@ -6,7 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from engine import local, smoke, topics_admin
+from engine import evaluate, local, replay_cli, rules_cli, smoke, topics_admin
+from engine.simulator import cli as simulator_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +16,10 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_parser(sub)
     smoke.add_parser(sub)
     topics_admin.add_parser(sub)
+    replay_cli.add_parser(sub)
+    rules_cli.add_parser(sub)
+    simulator_cli.add_parser(sub)
+    evaluate.add_parser(sub)
     return parser
 
 
