@@ -40,7 +40,28 @@ def load_rules(text: str, source: str) -> RuleSet:
             line = node.start_mark.line + 1
             raise RuleFileError(source, line, f"rule id {rule.id!r} is defined twice")
         seen.add(rule.id)
-    return ruleset
+    if ruleset.extends is None:
+        if ruleset.disable:
+            node, _ = _locate(root, ("disable",))
+            reason = "disable needs 'extends: defaults' (a file without it has only its own rules)"
+            raise RuleFileError(source, node.start_mark.line + 1, reason)
+        if not ruleset.rules:
+            raise RuleFileError(source, 1, "no rules: list some, or extend the defaults")
+        return ruleset
+    return _on_defaults(ruleset, root, source)
+
+
+def _on_defaults(ruleset: RuleSet, root: yaml.Node, source: str) -> RuleSet:
+    """The defaults with this file's disables, replacements and additions applied."""
+    defaults = default_rules()
+    for index, rule_id in enumerate(ruleset.disable):
+        if defaults.get(rule_id) is None:
+            node, _ = _locate(root, ("disable", index))
+            reason = f"disable names {rule_id!r}, which is not a default rule"
+            raise RuleFileError(source, node.start_mark.line + 1, reason)
+    own = {rule.id: rule for rule in ruleset.rules}
+    merged = [own.pop(rule.id, rule) for rule in defaults.rules if rule.id not in ruleset.disable]
+    return RuleSet(rules=(*merged, *own.values()))
 
 
 def default_rules() -> RuleSet:

@@ -187,7 +187,16 @@ class Rule(_Strict):
 
 
 class RuleSet(_Strict):
-    rules: tuple[Rule, ...]
+    """A rules file: its own rules, optionally on top of the defaults.
+
+    With ``extends: defaults`` a file changes only what it names: a rule with a
+    default's id replaces it (raise its ``version`` so its triggers get new ids),
+    ``disable`` drops defaults, and new ids are added.
+    """
+
+    extends: Literal["defaults"] | None = None
+    disable: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)

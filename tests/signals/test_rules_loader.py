@@ -112,3 +112,52 @@ def test_unknown_predicate_is_named() -> None:
 def test_not_a_mapping() -> None:
     with pytest.raises(RuleFileError, match="'rules' list"):
         load_rules("- a\n- b\n", "list.yaml")
+
+
+def test_a_file_extending_the_defaults_changes_only_what_it_names() -> None:
+    text = """\
+extends: defaults
+disable: [promoter, gone_quiet]
+rules:
+  - id: seat_limit
+    version: 2
+    kind: expansion
+    severity: low
+    description: Active users reached 90% of seats
+    play: Expansion proposal
+    when: {metric: seat_utilisation, op: ">=", threshold: 0.9}
+  - id: vip_quiet
+    version: 1
+    kind: churn_risk
+    severity: critical
+    description: Nobody logged in for 5 days
+    play: Executive escalation
+    when: {metric: days_since_last_login, op: ">=", threshold: 5}
+"""
+    rules = load_rules(text, "mine.yaml")
+    defaults = default_rules()
+    ids = [rule.id for rule in rules.rules]
+
+    assert "promoter" not in ids
+    assert "gone_quiet" not in ids
+    assert ids[-1] == "vip_quiet"
+    assert len(ids) == len(defaults.rules) - 2 + 1
+    seat_limit = rules.get("seat_limit")
+    assert seat_limit is not None
+    assert seat_limit.version == 2
+    assert rules.get("login_decline") == defaults.get("login_decline")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        ("extends: defaults\ndisable:\n  - promoter\n  - no_such_rule\n", 4, "'no_such_rule'"),
+        ("disable: [promoter]\nrules: []\n", 1, "disable needs 'extends: defaults'"),
+        ("rules: []\n", 1, "no rules"),
+    ],
+)
+def test_bad_extensions_name_the_line(text: str, line: int, reason: str) -> None:
+    with pytest.raises(RuleFileError) as raised:
+        load_rules(text, "mine.yaml")
+    assert raised.value.line == line
+    assert reason in str(raised.value)
