@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from engine import evaluate, local, replay_cli, rules_cli, smoke, topics_admin
+from engine import evaluate, local, replay_cli, rules_cli, run, smoke, tail, topics_admin
 from engine.simulator import cli as simulator_cli
 
 
@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     rules_cli.add_parser(sub)
     simulator_cli.add_parser(sub)
     evaluate.add_parser(sub)
+    run.add_parser(sub)
+    tail.add_parser(sub)
     return parser
 
 

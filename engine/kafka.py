@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import faust
 from aiokafka.helpers import create_ssl_context
 
 from engine.settings import Settings
@@ -35,3 +36,19 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
             else None
         )
     return kwargs
+
+
+def faust_credentials(settings: Settings) -> Any:
+    """faust's credentials object for the configured security protocol, or None."""
+    kwargs = client_kwargs(settings)
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return faust.SSLCredentials(kwargs["ssl_context"])
+    return faust.SASLCredentials(
+        username=kwargs["sasl_plain_username"],
+        password=kwargs["sasl_plain_password"],
+        ssl_context=kwargs.get("ssl_context"),
+        mechanism=kwargs["sasl_mechanism"],
+    )

@@ -72,6 +72,31 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(1, ge=1, le=32)
 
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    redis_prefix: str = Field("pulse", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+    app_id: str = Field("pulse", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    """Consumer group and prefix of the worker's internal topics; one per deployment."""
+    store: Literal["memory://", "rocksdb://"] = "rocksdb://"
+    data_dir: Path = Path(".pulse/worker")
+    table_standby_replicas: int = Field(1, ge=0, le=8)
+    rules_file: Path | None = None
+    signals_config_file: Path | None = None
+    clock: Literal["wall", "event"] = "wall"
+    """wall: now is the wall clock (production). event: now is each partition's event-time
+    watermark (backfills, demos faster than real time, tests); triggers then equal a replay's."""
+    tick_check_seconds: float = Field(10.0, gt=0, le=3600)
+    """How often a wall-clock worker checks whether a tick boundary has passed."""
+    health_publish_points: float = Field(5.0, ge=0, le=100)
+    """Publish a health snapshot when the score moved this much since the last one."""
+    user_park_seconds: float = Field(86_400.0, ge=0)
+    """How long a usage event whose user has no account yet waits for a group call."""
+    max_message_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_future_skew_seconds: float = Field(300.0, ge=0)
+
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=1, le=65535)
+    api_token: SecretStr | None = None
+    """Bearer token for the account endpoints; unset means they are open (loopback only)."""
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -83,7 +108,13 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return ",".join(servers)
 
-    @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+    @field_validator(
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "rules_file",
+        "signals_config_file",
+    )
     @classmethod
     def _file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
@@ -102,6 +133,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _security_is_complete(self) -> Settings:
+        if self.api_token is None and self.web_host not in {"127.0.0.1", "localhost", "::1"}:
+            msg = (
+                f"the account endpoints would be open on {self.web_host}: "
+                "set PULSE_API_TOKEN, or bind PULSE_WEB_HOST to 127.0.0.1"
+            )
+            raise ValueError(msg)
         if self.kafka_security_protocol.startswith("SASL"):
             missing = [
                 name

@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -30,6 +31,30 @@ class TopicAdminError(PulseError):
     """The broker refused to create or describe a topic."""
 
 
+class TopicLike(Protocol):
+    """What creating and comparing a topic needs: catalogue specs and internal topics."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def partitions(self) -> int: ...
+    @property
+    def config(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class InternalTopic:
+    """A topic of one worker deployment (re-keying, user resolution, ticks)."""
+
+    name: str
+    partitions: int
+    retention_ms: int = 7 * 86_400_000
+
+    @property
+    def config(self) -> dict[str, str]:
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+
+
 @dataclass(frozen=True)
 class TopicReport:
     name: str
@@ -38,7 +63,7 @@ class TopicReport:
 
 
 async def _create_missing(
-    admin: AIOKafkaAdminClient, specs: list[TopicSpec], replication: int
+    admin: AIOKafkaAdminClient, specs: Sequence[TopicLike], replication: int
 ) -> set[str]:
     """Create topics; return the names this call created (a concurrent creator's don't count)."""
     if not specs:
@@ -77,7 +102,7 @@ async def _live_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[st
 
 
 def _differences(
-    spec: TopicSpec, replication: int, live: dict[str, Any], config: dict[str, str]
+    spec: TopicLike, replication: int, live: dict[str, Any], config: dict[str, str]
 ) -> list[str]:
     found = []
     partitions = live["partitions"]
@@ -96,7 +121,7 @@ def _differences(
 
 
 async def ensure_topics(
-    admin: AIOKafkaAdminClient, specs: list[TopicSpec], replication: int
+    admin: AIOKafkaAdminClient, specs: Sequence[TopicLike], replication: int
 ) -> list[TopicReport]:
     """Create what is missing, compare what exists, in catalogue order."""
     existing = set(await admin.list_topics())

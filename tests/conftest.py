@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -142,3 +146,98 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class WorkerProcess:
+    """`pulse worker` as a real process with its own topics prefix, app id and web port."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.port = int(env["PULSE_WEB_PORT"])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, wait: float = 60) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "engine.cli", "worker", "--loglevel", "warning"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"worker exited with {self.process.returncode}:\n{self.tail()}")
+            if self.get("/readyz")[0] == 200:
+                return
+            time.sleep(0.2)
+        pytest.fail(f"worker not ready within {wait}s:\n{self.tail()}")
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except OSError:
+            return 0, b""
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        code = self.process.returncode
+        self.process = None
+        return code
+
+    def tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture
+def worker_factory(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Workers sharing one deployment (prefix, app id); each call makes another process."""
+    run = uuid.uuid4().hex[:10]
+    made: list[WorkerProcess] = []
+
+    def make(**settings: str) -> WorkerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+        env.update(
+            PULSE_KAFKA_BOOTSTRAP=kafka_bootstrap,
+            PULSE_TOPIC_PREFIX=f"test-{run}",
+            PULSE_APP_ID=f"pulse-test-{run}",
+            PULSE_TOPIC_PARTITIONS="3",
+            PULSE_STORE="memory://",
+            PULSE_CLOCK="event",
+            PULSE_DATA_DIR=str(tmp_path / f"worker-{len(made)}"),
+            PULSE_WEB_PORT=str(free_port()),
+            PULSE_REDIS_URL=REDIS_URL,
+            PULSE_REDIS_PREFIX=f"test-{run}",
+            PULSE_TABLE_STANDBY_REPLICAS="0",
+        )
+        env.update(settings)
+        worker = WorkerProcess(env, tmp_path / f"worker-{len(made)}.log")
+        made.append(worker)
+        return worker
+
+    yield make
+    for worker in made:
+        worker.stop()

@@ -1,0 +1,49 @@
+"""The account view a CSM tool reads: latest health, key metrics and recent triggers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from engine.redis_view import ViewUpdate
+from signals.state import AccountState, from_micros
+from topics.models import HealthSnapshot, Trigger
+
+RECENT_TRIGGERS = 10
+OPEN_FOR_US = timedelta(days=7) // timedelta(microseconds=1)
+"""A trigger stays open for a week (the default cooldown) unless late data revised it."""
+
+
+def account_view(
+    state: AccountState, health: HealthSnapshot, fired: Sequence[Trigger]
+) -> ViewUpdate:
+    """Build the view from the state's fired-trigger log and the newest health snapshot."""
+    log = state.fired[-RECENT_TRIGGERS:]
+    newest_us = max((entry[3] for entry in log), default=0)
+    recent = [
+        {
+            "trigger_id": entry[0],
+            "rule_id": entry[1],
+            "rule_version": entry[2],
+            "fired_at": from_micros(entry[3]).isoformat(),
+            "revised": len(entry) > 5,
+            "open": len(entry) <= 5 and newest_us - entry[3] < OPEN_FOR_US,
+        }
+        for entry in reversed(log)
+    ]
+    document: dict[str, Any] = {
+        "account_id": state.account_id,
+        "health": health.model_dump(mode="json"),
+        "metrics": {
+            name: value
+            for component in health.components
+            for name, value in component.metrics.items()
+        },
+        "open_triggers": [t["trigger_id"] for t in recent if t["open"]],
+        "recent_triggers": recent,
+        "latest_explanations": [t.explanation for t in fired][-3:],
+    }
+    return ViewUpdate(state.account_id, health.band, health.score, orjson.dumps(document))

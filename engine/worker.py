@@ -1,0 +1,575 @@
+"""The Pulse worker: faust agents that keep account state and publish triggers.
+
+Data flow (every topic has the same partition count, so partition p of each is
+owned by one worker, with the account state of the accounts hashed to p):
+
+- input topics -> ``accounts`` agent: decode (bad -> dead letter), apply the
+  signals core to the account's state, publish triggers and health;
+- a message keyed or partitioned other than by its account (a producer with
+  another partitioner, a missing key) is re-keyed through an internal topic
+  first, so one account's state never splits across partitions;
+- user-only usage events and group calls -> ``users`` agent, which keeps the
+  user -> account links, parks events of unknown users for a bounded time,
+  and forwards resolved events to the internal account topic;
+- absence and calendar rules run on clock ticks: event time crossing a tick
+  boundary (event clock), or a timer (wall clock).
+
+Every message is handled inside a try: an exception dead-letters that message
+with the reason and the worker goes on (faust acknowledges a message whose
+handler raised, so letting it escape would silently drop it).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+import orjson
+from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+
+from engine.envelope import Published, pack, unpack
+from engine.kafka import faust_credentials
+from engine.metrics import Metrics
+from engine.routing import partition_for
+from engine.settings import Settings
+from engine.signals_files import read_config, read_rules
+from engine.view import account_view
+from signals.core import Outcome, SignalProcessor
+from signals.ingest import AccountEvent
+from signals.state import EPOCH, AccountState, micros
+from topics.catalogue import INPUT_KINDS, TopicKind, topic_name
+from topics.codec import dead_letter, decode_input, decode_usage, encode, encode_key
+from topics.errors import PulseValidationError
+from topics.models import HealthSnapshot, UserLink
+
+log = logging.getLogger(__name__)
+
+KIND_HEADER = "pulse-kind"
+ORIGIN_HEADER = "pulse-origin"
+_TRIGGER_TOPICS = {
+    "churn_risk": TopicKind.CHURN_RISK,
+    "expansion": TopicKind.EXPANSION,
+    "advocacy": TopicKind.ADVOCACY,
+}
+_RAW: dict[str, Any] = {
+    "key_type": bytes,
+    "value_type": bytes,
+    "key_serializer": "raw",
+    "value_serializer": "raw",
+}
+
+
+_MICROSECOND = timedelta(microseconds=1)
+IDLE_SECONDS = 2.0
+"""How long a caught-up topic may still hold its partition's event clock back."""
+CLOCK_NUDGE_SECONDS = 1.0
+"""How often an event-clock worker re-checks its clock without traffic (see _now)."""
+
+
+@dataclass(slots=True)
+class _Mark:
+    """How far one input topic of one partition has got, for the event clock."""
+
+    watermark: int = -1
+    """Highest event time seen (µs since the epoch)."""
+    processed: int = -1
+    """Offset of the last message handled."""
+    empty_since: float | None = None
+    """Since when (monotonic) this topic, caught up, has held the clock back."""
+    end: int = 0
+    """End offset the broker last reported (fetches do not report one for empty partitions)."""
+    checked_at: float = float("-inf")
+    """When (monotonic) the broker last confirmed it had nothing more."""
+
+
+class PulseWorker:
+    """Builds the faust app and holds the per-message logic its agents run."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        config = read_config(settings.signals_config_file)
+        if settings.clock == "event" and not config.reorder_window:
+            # Hold each event until the clock passes it, so topics read side by side
+            # are applied in event-time order (see _now).
+            config = config.model_copy(update={"reorder_window": _MICROSECOND})
+        self.config = config
+        self.processor = SignalProcessor(self.config, read_rules(settings.rules_file))
+        self.registry = registry or CollectorRegistry()
+        self.metrics = Metrics(self.registry)
+        self.tick_us = self.config.tick_every // _MICROSECOND
+        self.max_future_skew = timedelta(seconds=settings.max_future_skew_seconds)
+        self.park_us = int(settings.user_park_seconds * 1_000_000)
+        self.partitions = settings.topic_partitions
+        self.app = self._build_app()
+        self.view_sink: Any = None
+        """Set by the runner to an engine.redis_view.RedisProjection."""
+        self._index: dict[int, set[bytes]] = {}
+        self._swept: dict[int, int] = {}
+        """partition -> last tick boundary swept (µs); in memory, since ticks are per account"""
+        self._marks: dict[tuple[str, int], dict[str, _Mark]] = {}
+        """(agent, partition) -> topic -> how far that topic has got"""
+        self._wire()
+
+    # -- construction -----------------------------------------------------------------
+
+    @property
+    def internal_topics(self) -> tuple[str, str, str]:
+        """Account re-keying, user resolution and clock ticks; created by the runner."""
+        app_id = self.settings.app_id
+        return (f"{app_id}-account-events", f"{app_id}-user-events", f"{app_id}-ticks")
+
+    def _build_app(self) -> faust.App:
+        s = self.settings
+        app = faust.App(
+            s.app_id,
+            broker=[f"kafka://{server}" for server in s.kafka_bootstrap.split(",")],
+            broker_credentials=faust_credentials(s),
+            store=s.store,
+            datadir=str(s.data_dir),
+            topic_partitions=self.partitions,
+            topic_replication_factor=s.topic_replication_factor,
+            table_standby_replicas=s.table_standby_replicas,
+            web_enabled=True,
+            web_host=s.web_host,
+            web_port=s.web_port,
+            web_bind=s.web_host,
+            web_tables_enabled=False,
+            producer_max_request_size=2 * s.max_message_bytes + 65536,
+            consumer_max_fetch_size=2 * s.max_message_bytes + 65536,
+        )
+        setup_prometheus_sensors(app, pattern="/metrics", registry=self.registry)
+        return app
+
+    def _wire(self) -> None:
+        app, s = self.app, self.settings
+        self.input_kinds = {topic_name(kind, s.topic_prefix): kind for kind in INPUT_KINDS}
+        self.account_events = app.topic(self.internal_topics[0], **_RAW)
+        self.user_events = app.topic(self.internal_topics[1], **_RAW)
+        self.ticks = app.topic(self.internal_topics[2], **_RAW)
+        self.outputs = {
+            kind: app.topic(topic_name(kind, s.topic_prefix), **_RAW)
+            for kind in (*_TRIGGER_TOPICS.values(), TopicKind.HEALTH, TopicKind.DEAD_LETTER)
+        }
+        self.states = app.Table("account-state", default=None, partitions=self.partitions, **_TABLE)
+        self.links = app.Table("user-links", default=None, partitions=self.partitions, **_TABLE)
+        self.parked = app.Table("user-parked", default=None, partitions=self.partitions, **_TABLE)
+        # One agent reads every account-keyed topic, so one account's state is never
+        # loaded by two coroutines at once (faust runs agents concurrently).
+        self._sources = {
+            "accounts": (*self.input_kinds, self.internal_topics[0]),
+            "users": (self.internal_topics[1],),
+        }
+        sources = app.topic(*self.input_kinds, *self.internal_topics[::2], **_RAW)
+        app.agent(sources, name="accounts")(self._accounts_agent)
+        app.agent(self.user_events, name="users")(self._users_agent)
+        nudge = s.tick_check_seconds if s.clock == "wall" else CLOCK_NUDGE_SECONDS
+        app.timer(nudge)(self._send_ticks)
+        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+
+    async def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Forget per-partition memory; it is rebuilt from the tables when needed."""
+        self._index.clear()
+        self._marks.clear()
+        self._swept.clear()
+
+    # -- agents -----------------------------------------------------------------------
+
+    async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            message = event.message
+            try:
+                await self._on_account_message(message, event.key, event.value)
+            except Exception as exc:
+                log.exception(
+                    "internal error on %s[%d]@%d", message.topic, message.partition, message.offset
+                )
+                await self._dead_letter(message, event.key, event.value, "internal", repr(exc))
+            yield None
+
+    async def _users_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            message = event.message
+            try:
+                await self._on_user_message(message, event.key, event.value)
+            except Exception as exc:
+                log.exception(
+                    "internal error on %s[%d]@%d", message.topic, message.partition, message.offset
+                )
+                await self._dead_letter(message, event.key, event.value, "internal", repr(exc))
+            yield None
+
+    # -- account path -----------------------------------------------------------------
+
+    async def _on_account_message(self, message: Any, key: bytes | None, value: bytes) -> None:
+        wall = datetime.now(UTC)
+        if message.topic == self.ticks.get_topic_name():
+            now = await self._now(("accounts", message.partition), wall)
+            await self._advance_clock(message.partition, now)
+            return
+        if self.settings.clock == "event":
+            await self._now(("accounts", message.partition), wall, message)  # count it as read
+        kind = self._kind_of(message)
+        self.metrics.events_in.labels(topic=kind.value, kind="received").inc()
+        try:
+            model = decode_input(
+                kind,
+                value,
+                max_bytes=self.settings.max_message_bytes,
+                now=wall if self.settings.clock == "wall" else None,
+                max_future_skew=self.max_future_skew,
+            )
+        except PulseValidationError as exc:
+            await self._dead_letter(message, key, value, "validation", str(exc))
+            return
+        if isinstance(model, UserLink) or model.account_id is None:
+            await self.user_events.send(
+                key=encode_key(str(model.user_id)),
+                value=value,
+                headers=[*self._headers(kind), self._origin_header(message)],
+            )
+            return
+        account = encode_key(model.account_id)
+        if key != account or message.partition != partition_for(account, self.partitions):
+            await self.account_events.send(
+                key=account,
+                value=value,
+                headers=[*self._headers(kind), self._origin_header(message)],
+            )
+            return
+        await self._apply(message, account, value, model, wall)
+
+    def _kind_of(self, message: Any) -> TopicKind:
+        kind = self.input_kinds.get(message.topic)
+        if kind is not None:
+            return kind
+        for header, raw in message.headers or ():
+            if header == KIND_HEADER:
+                return TopicKind(raw.decode())
+        msg = f"message on {message.topic} has no {KIND_HEADER} header"
+        raise ValueError(msg)
+
+    @staticmethod
+    def _headers(kind: TopicKind) -> list[tuple[str, bytes]]:
+        return [(KIND_HEADER, kind.value.encode())]
+
+    def _origin_header(self, message: Any) -> tuple[str, bytes]:
+        topic, partition, offset = self._origin(message)
+        return ORIGIN_HEADER, f"{topic}:{partition}:{offset}".encode()
+
+    async def _now(
+        self,
+        scope: tuple[str, int],
+        wall: datetime,
+        message: Any | None = None,
+        occurred_at: datetime | None = None,
+    ) -> datetime:
+        """The partition's clock: the wall clock, or the event-time watermark.
+
+        Each topic is read in order, but faust reads topics side by side, so one may
+        run ahead of another in event time. The event clock is therefore the lowest
+        watermark of the topics that still have unread messages on the broker (a
+        caught-up topic cannot bring anything older), and the core holds events until
+        the clock passes them: they are applied in event-time order, as a replay
+        applies them. A caught-up topic may just have a slower producer, so it still
+        holds the clock for IDLE_SECONDS after it ran dry (Kafka Streams' synchronisation
+        of a task's inputs, with max.task.idle.ms).
+        """
+        if self.settings.clock == "wall":
+            return wall
+        marks = self._marks.get(scope)
+        if marks is None:
+            marks = self._marks[scope] = {t: _Mark() for t in self._sources[scope[0]]}
+        if message is not None and message.topic in marks:
+            mark = marks[message.topic]
+            if occurred_at is not None:
+                mark.watermark = max(mark.watermark, micros(occurred_at))
+            mark.processed, mark.empty_since = message.offset, None
+        behind = {t for t, m in marks.items() if self._behind(t, scope[1], m)}
+        if message is not None and message.topic in marks:
+            behind.add(message.topic)
+        if not behind:  # nothing left to read anywhere: nothing can arrive older
+            for mark in marks.values():
+                mark.empty_since = None
+            watermark = max(m.watermark for m in marks.values())
+        else:
+            frontier = min(marks[t].watermark for t in behind)
+            holding = [frontier]
+            clock = time.monotonic()
+            for topic, mark in marks.items():
+                if topic in behind or mark.watermark >= frontier:
+                    mark.empty_since = None
+                    continue
+                if mark.empty_since is None:
+                    mark.empty_since = clock
+                if clock - mark.empty_since < IDLE_SECONDS or await self._has_more(
+                    topic, scope[1], mark
+                ):
+                    holding.append(mark.watermark)
+            watermark = min(holding)
+        return EPOCH + max(watermark, 0) * _MICROSECOND
+
+    async def _has_more(self, topic: str, partition: int, mark: _Mark) -> bool:
+        """Ask the broker (not the last fetch) whether a quiet topic really ran dry.
+
+        Asked at most once per IDLE_SECONDS per topic-partition, so a topic that is
+        truly empty costs no request per message.
+        """
+        clock = time.monotonic()
+        if clock - mark.checked_at < IDLE_SECONDS:
+            return False
+        mark.checked_at = clock
+        tp = TP(topic, partition)
+        end = (await self.app.consumer.highwaters(tp)).get(tp)
+        mark.end = max(mark.end, end or 0)
+        if mark.processed + 1 < mark.end:
+            mark.empty_since = None
+            return True
+        return False
+
+    def _behind(self, topic: str, partition: int, mark: _Mark) -> bool:
+        """Whether the last fetch (or broker query) showed messages we have not processed."""
+        highwater = self.app.consumer.highwater(TP(topic, partition))
+        end = mark.end if highwater is None else max(highwater, mark.end)
+        return mark.processed + 1 < end
+
+    async def _apply(
+        self, message: Any, key: bytes, value: bytes, model: AccountEvent, wall: datetime
+    ) -> None:
+        now = await self._now(("accounts", message.partition), wall, message, model.occurred_at)
+        await self._advance_clock(message.partition, now)
+        published, state = self._load(key)
+        if not published.ticked:  # ticked from the boundary of its earliest event on
+            first = micros(model.occurred_at) // self.tick_us * self.tick_us
+            published.tick_us = first if published.tick_us < 0 else min(published.tick_us, first)
+        await self._tick(published, state, micros(now) // self.tick_us * self.tick_us, wall)
+        outcome = self.processor.apply(state, model, now)
+        for rejection in outcome.rejections:
+            if rejection.kind == "duplicate":
+                self.metrics.events_in.labels(topic=message.topic, kind="duplicate").inc()
+                continue
+            await self._dead_letter(message, key, value, rejection.kind, rejection.message)
+        self.metrics.events_in.labels(topic=message.topic, kind=model.type).inc()
+        await self._publish(outcome, published, message.timestamp, wall)
+        self._save(key, message.partition, published, state)
+
+    def _load(self, key: bytes) -> tuple[Published, AccountState]:
+        stored = self.states.get(key)
+        if stored is None:
+            return Published(), AccountState(key.decode())
+        return unpack(stored)
+
+    def _save(self, key: bytes, partition: int, published: Published, state: AccountState) -> None:
+        self.states[key] = pack(published, state)
+        self._accounts_in(partition).add(key)
+
+    def _accounts_in(self, partition: int) -> set[bytes]:
+        index = self._index.get(partition)
+        if index is None:
+            index = {key for key in self.states if partition_for(key, self.partitions) == partition}
+            self._index[partition] = index
+            self.metrics.accounts_in_state.set(sum(len(i) for i in self._index.values()))
+        return index
+
+    # -- user path --------------------------------------------------------------------
+
+    async def _on_user_message(self, message: Any, key: bytes | None, value: bytes) -> None:
+        """Link users to accounts; forward resolved usage, park the rest for a while."""
+        model = decode_usage(value, max_bytes=self.settings.max_message_bytes)
+        wall = datetime.now(UTC)
+        now = await self._now(("users", message.partition), wall, message, model.occurred_at)
+        user = encode_key(str(model.user_id))
+        if isinstance(model, UserLink):
+            self.links[user] = encode_key(model.account_id)
+            for entry in orjson.loads(self.parked.pop(user, None) or b"[]"):
+                parked = decode_usage(base64.b64decode(entry[4]))
+                await self._forward_resolved(parked, model.account_id)
+        else:
+            account = self.links.get(user)
+            if account is not None:
+                await self._forward_resolved(model, account.decode())
+            else:
+                entries = orjson.loads(self.parked.get(user) or b"[]")
+                origin = self._origin(message)
+                deadline = micros(now) + self.park_us
+                entries.append([deadline, *origin, base64.b64encode(value).decode()])
+                self.parked[user] = orjson.dumps(entries)
+        await self._expire_parked(message.partition, now)
+
+    async def _forward_resolved(self, event: Any, account_id: str) -> None:
+        resolved = event.model_copy(update={"account_id": account_id})
+        await self.account_events.send(
+            key=encode_key(account_id),
+            value=encode(resolved),
+            headers=self._headers(TopicKind.USAGE),
+        )
+
+    @staticmethod
+    def _origin(message: Any) -> tuple[str, int, int]:
+        """Where a message first entered Pulse, carried through internal topics in headers."""
+        for header, raw in message.headers or ():
+            if header == ORIGIN_HEADER:
+                topic, partition, offset = raw.decode().rsplit(":", 2)
+                return topic, int(partition), int(offset)
+        return message.topic, message.partition, message.offset
+
+    async def _expire_parked(self, partition: int, now: datetime) -> None:
+        """Dead-letter parked events whose user never got an account in time."""
+        now_us = micros(now)
+        for user in [k for k in self.parked if partition_for(k, self.partitions) == partition]:
+            entries = orjson.loads(self.parked[user])
+            keep = [e for e in entries if e[0] > now_us]
+            if len(keep) == len(entries):
+                continue
+            for deadline, topic, origin_partition, offset, raw in entries:
+                if deadline <= now_us:
+                    letter = dead_letter(
+                        base64.b64decode(raw),
+                        user,
+                        topic=topic,
+                        partition=origin_partition,
+                        offset=offset,
+                        error_kind="unresolved_user",
+                        error_message=(
+                            f"no group call linked user {user.decode()!r} to an account within "
+                            f"{timedelta(microseconds=self.park_us)}"
+                        ),
+                        received_at=datetime.now(UTC),
+                    )
+                    self.metrics.invalid_events.labels(reason="unresolved_user").inc()
+                    await self.outputs[TopicKind.DEAD_LETTER].send(key=user, value=encode(letter))
+            if keep:
+                self.parked[user] = orjson.dumps(keep)
+            else:
+                del self.parked[user]
+
+    # -- clock ------------------------------------------------------------------------
+
+    async def _advance_clock(self, partition: int, now: datetime) -> None:
+        """Sweep the partition when its clock crossed a tick boundary since the last sweep."""
+        if now <= EPOCH:
+            return  # the event clock has not started: some topic has not delivered yet
+        boundary = micros(now) // self.tick_us * self.tick_us
+        if self._swept.get(partition, -1) >= boundary:
+            return
+        started = time.perf_counter()
+        wall = datetime.now(UTC)
+        for key in sorted(self._accounts_in(partition)):
+            published, state = self._load(key)
+            if await self._tick(published, state, boundary, wall):
+                self._save(key, partition, published, state)
+        self._swept[partition] = boundary
+        self.metrics.timer_sweep.observe(time.perf_counter() - started)
+
+    async def _tick(
+        self, published: Published, state: AccountState, upto_us: int, wall: datetime
+    ) -> bool:
+        """Run the account's due ticks, each boundary after its last up to ``upto_us``.
+
+        Each account keeps its own last tick, so it is ticked at every boundary after
+        its first event exactly once, whenever and on whichever worker its partition
+        is swept: the same ticks a replay gives it.
+        """
+        if published.tick_us < 0 or published.tick_us >= upto_us:
+            return False
+        for tick in range(published.tick_us + self.tick_us, upto_us + 1, self.tick_us):
+            outcome = self.processor.tick(state, EPOCH + tick * _MICROSECOND)
+            await self._publish(outcome, published, None, wall, tick=True)
+        published.tick_us, published.ticked = upto_us, True
+        return True
+
+    async def _send_ticks(self) -> None:
+        """Nudge every partition this worker owns so its agent checks the clock.
+
+        Without traffic the wall clock would never tick, and an event clock held back
+        by a topic that went quiet would never move.
+        """
+        assigned = self.app.consumer.assignment()
+        for tp in assigned:
+            if tp.topic == self.ticks.get_topic_name():
+                await self.ticks.send(key=None, value=b"tick", partition=tp.partition)
+
+    # -- publishing -------------------------------------------------------------------
+
+    async def _publish(
+        self,
+        outcome: Outcome,
+        published: Published,
+        ingested_ms: int | None,
+        wall: datetime,
+        *,
+        tick: bool = False,
+    ) -> None:
+        snapshot: HealthSnapshot | None = None
+        for trigger in outcome.triggers:
+            sent = trigger.model_copy(update={"emitted_at": wall})
+            await self.outputs[_TRIGGER_TOPICS[trigger.kind]].send(
+                key=encode_key(trigger.account_id), value=encode(sent)
+            )
+            self.metrics.triggers.labels(rule=trigger.rule_id, kind=trigger.kind).inc()
+            self.metrics.event_to_trigger.observe(
+                max(0.0, (wall - trigger.fired_at).total_seconds())
+            )
+            if ingested_ms is not None:
+                self.metrics.ingest_to_trigger.observe(max(0.0, time.time() - ingested_ms / 1000))
+            if trigger.health is not None:
+                snapshot = trigger.health
+        if snapshot is None and tick and outcome.health is not None:
+            score = outcome.health
+            if self._worth_publishing(published, score.score, score.band, score.as_of):
+                snapshot = self.processor.snapshot(outcome.state, score)
+        if snapshot is not None and self._worth_publishing(
+            published, snapshot.score, snapshot.band, snapshot.as_of
+        ):
+            await self.outputs[TopicKind.HEALTH].send(
+                key=encode_key(snapshot.account_id), value=encode(snapshot)
+            )
+            self.metrics.health_band_accounts.labels(band=snapshot.band).inc()
+            if published.band != "unknown" and published.at_us >= 0:
+                self.metrics.health_band_accounts.labels(band=published.band).dec()
+            published.score, published.band = snapshot.score, snapshot.band
+            published.at_us = micros(snapshot.as_of)
+        if snapshot is not None and self.view_sink is not None:
+            self.view_sink.submit(account_view(outcome.state, snapshot, outcome.triggers))
+
+    def _worth_publishing(
+        self, published: Published, score: float | None, band: str, as_of: datetime
+    ) -> bool:
+        """On band change, on a move of enough points, and at least daily."""
+        if published.at_us < 0 or band != published.band:
+            return True
+        moved = (
+            score is not None
+            and published.score is not None
+            and (abs(score - published.score) >= self.settings.health_publish_points)
+        )
+        if moved:
+            return True
+        return micros(as_of) - published.at_us >= 86_400_000_000
+
+    async def _dead_letter(
+        self, message: Any, key: bytes | None, value: bytes | None, kind: str, reason: str
+    ) -> None:
+        topic, partition, offset = self._origin(message)
+        letter = dead_letter(
+            value or b"",
+            key,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            error_kind=kind,
+            error_message=reason,
+            received_at=datetime.now(UTC),
+        )
+        self.metrics.invalid_events.labels(reason=kind).inc()
+        await self.outputs[TopicKind.DEAD_LETTER].send(key=key, value=encode(letter))
+
+
+_TABLE: dict[str, Any] = {"key_type": bytes, "value_type": bytes}

@@ -1,0 +1,302 @@
+"""The live engine against the real broker and Redis: triggers, dead letters, view, HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from engine.routing import partition_for
+from engine.signals_files import read_config
+from engine.simulator import CORE_FEATURES
+from engine.simulator.generator import Simulation, SimulationConfig
+from signals.replay import replay
+from signals.rules import default_rules
+from tests.conftest import WorkerProcess
+from topics.catalogue import TopicKind, topic_name
+from topics.codec import decode_input, encode
+from topics.errors import PulseValidationError
+from topics.models import AccountProfile
+
+PARTITIONS = 3
+TOKEN = "test-token-0123456789"
+BAD_SCORE = orjson.dumps(
+    {
+        "type": "nps",
+        "event_id": "n1",
+        "occurred_at": "2026-07-03T00:00:00Z",
+        "account_id": "acct-x",
+        "respondent_id": "r",
+        "score": 11,
+    }
+)
+
+
+@pytest.fixture
+def signals_config(tmp_path: Path) -> Path:
+    path = tmp_path / "signals.yaml"
+    path.write_text("usage:\n  core_features: [" + ", ".join(CORE_FEATURES) + "]\n")
+    return path
+
+
+def simulated(
+    accounts: int, days: int, malformed: float = 0.0
+) -> list[tuple[TopicKind, bytes, bytes]]:
+    """A time-ordered stream in our own shapes, plus one late clock event per partition.
+
+    The clock events carry every partition's event clock past the end, so the worker
+    ticks through the last day as a replay does.
+    """
+    config = SimulationConfig(
+        accounts=accounts, days=days, segment_share=0.0, malformed_rate=malformed
+    )
+    records = [(r.kind, r.key, r.value) for r in Simulation(config).records()]
+    end = config.start + timedelta(days=days + 2)
+    for partition in range(PARTITIONS):
+        account = next(
+            f"clock-{i}"
+            for i in range(1000)
+            if partition_for(f"clock-{i}".encode(), PARTITIONS) == partition
+        )
+        profile = AccountProfile(event_id=f"{account}-end", occurred_at=end, account_id=account)
+        records.append((TopicKind.ACCOUNTS, account.encode(), encode(profile)))
+    return records
+
+
+async def produce(
+    bootstrap: str, prefix: str, records: list[tuple[TopicKind, bytes, bytes]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        for kind, key, value in records:
+            await producer.send(topic_name(kind, prefix), key=key, value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def collect(
+    bootstrap: str, topics: list[str], *, settle: float = 6.0, within: float = 180.0
+) -> dict[str, list[bytes]]:
+    """Read the topics until nothing new arrives for `settle` seconds after the first."""
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    got: dict[str, list[bytes]] = {topic: [] for topic in topics}
+    started = time.monotonic()
+    last_new: float | None = None
+    try:
+        while time.monotonic() - started < within:
+            if last_new is not None and time.monotonic() - last_new >= settle:
+                break
+            batch = await consumer.getmany(timeout_ms=500)
+            for tp, records in batch.items():
+                got[tp.topic] += [r.value or b"" for r in records]
+                last_new = time.monotonic()
+    finally:
+        await consumer.stop()
+    return got
+
+
+def expected_triggers(
+    records: list[tuple[TopicKind, bytes, bytes]], config_path: Path
+) -> dict[str, dict]:
+    events = []
+    for kind, _, value in records:
+        try:
+            events.append((kind.value, decode_input(kind, value)))
+        except PulseValidationError:
+            continue
+    until = max(event.occurred_at for _, event in events)
+    result = replay(events, read_config(config_path), default_rules(), until=until)
+    return {t.trigger_id: orjson.loads(encode(t)) for t in result.triggers}
+
+
+def describe(published: dict[str, dict], expected: dict[str, dict]) -> str:
+    """Which triggers differ, readably."""
+    lines = [
+        f"{label}: {t['rule_id']} {t['account_id']} at {t['fired_at']}"
+        for label, mine, other in (("missing", expected, published), ("extra", published, expected))
+        for trigger_id, t in sorted(mine.items(), key=lambda item: item[1]["fired_at"])
+        if trigger_id not in other
+    ]
+    return "\n".join(lines)
+
+
+def output_topics(prefix: str) -> list[str]:
+    kinds = (TopicKind.CHURN_RISK, TopicKind.EXPANSION, TopicKind.ADVOCACY)
+    return [topic_name(kind, prefix) for kind in kinds]
+
+
+async def test_worker_gives_the_triggers_replay_gives(
+    kafka_bootstrap: str,
+    worker_factory: Callable[..., WorkerProcess],
+    signals_config: Path,
+) -> None:
+    worker = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config), PULSE_API_TOKEN=TOKEN)
+    worker.start()
+    prefix = worker.env["PULSE_TOPIC_PREFIX"]
+    records = simulated(accounts=12, days=21)
+    await produce(kafka_bootstrap, prefix, records)
+
+    got = await collect(
+        kafka_bootstrap,
+        [
+            *output_topics(prefix),
+            topic_name(TopicKind.HEALTH, prefix),
+            topic_name(TopicKind.DEAD_LETTER, prefix),
+        ],
+    )
+    letters = [orjson.loads(v) for v in got[topic_name(TopicKind.DEAD_LETTER, prefix)]]
+    assert [d["error_kind"] for d in letters if d["error_kind"] != "validation"] == [], letters
+
+    triggers = [orjson.loads(v) for t in output_topics(prefix) for v in got[t]]
+    published = {t["trigger_id"]: t for t in triggers}
+    expected = expected_triggers(records, signals_config)
+    assert len(expected) > 10
+    assert set(published) == set(expected), describe(published, expected)
+    for trigger_id, trigger in published.items():
+        assert trigger["emitted_at"] is not None
+        want = expected[trigger_id]
+        assert (trigger["rule_id"], trigger["fired_at"], trigger["evidence"]) == (
+            want["rule_id"],
+            want["fired_at"],
+            want["evidence"],
+        )
+
+    latest_health: dict[str, dict] = {}
+    for value in got[topic_name(TopicKind.HEALTH, prefix)]:
+        snapshot = orjson.loads(value)
+        latest_health[snapshot["account_id"]] = snapshot
+    deadline = time.monotonic() + 20
+    for account, snapshot in latest_health.items():
+        while True:
+            status, body = worker.get(f"/accounts/{account}", token=TOKEN)
+            if status == 200 and orjson.loads(body)["health"] == snapshot:
+                break
+            assert time.monotonic() < deadline, f"view of {account}: {status} {body[:300]!r}"
+            await asyncio.sleep(0.2)
+
+
+async def test_bad_messages_are_dead_lettered_and_the_rest_processed(
+    kafka_bootstrap: str,
+    worker_factory: Callable[..., WorkerProcess],
+    signals_config: Path,
+) -> None:
+    worker = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    worker.start()
+    prefix = worker.env["PULSE_TOPIC_PREFIX"]
+    records = simulated(accounts=6, days=10)
+    hostile = [
+        (TopicKind.USAGE, b"acct-x", b"\xff\xfe not json"),
+        (TopicKind.TICKETS, b"acct-x", b'{"type": "ticket", "event_id": 7}'),
+        (TopicKind.BILLING, b"acct-x", b"[" * 5000),
+        (TopicKind.FEEDBACK, None, BAD_SCORE),
+    ]
+    mixed = records[: len(records) // 2] + hostile + records[len(records) // 2 :]
+    await produce(kafka_bootstrap, prefix, mixed)
+
+    got = await collect(
+        kafka_bootstrap, [*output_topics(prefix), topic_name(TopicKind.DEAD_LETTER, prefix)]
+    )
+
+    letters = [orjson.loads(v) for v in got[topic_name(TopicKind.DEAD_LETTER, prefix)]]
+    invalid = [d for d in letters if d["error_kind"] == "validation"]
+    assert len(invalid) == len(hostile)
+    reasons = " | ".join(d["error_message"] for d in invalid)
+    assert "invalid JSON" in reasons
+    assert "event_id" in reasons
+    assert "score" in reasons
+    assert {d["source_topic"] for d in invalid} == {
+        topic_name(kind, prefix) for kind, _, _ in hostile
+    }
+    triggers = {orjson.loads(v)["trigger_id"] for t in output_topics(prefix) for v in got[t]}
+    assert triggers == set(expected_triggers(records, signals_config)), worker.tail()
+    assert worker.process is not None
+    assert worker.process.poll() is None
+
+
+async def test_http_endpoints_token_and_metrics(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
+) -> None:
+    worker = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config), PULSE_API_TOKEN=TOKEN)
+    worker.start()
+    prefix = worker.env["PULSE_TOPIC_PREFIX"]
+    await produce(kafka_bootstrap, prefix, simulated(accounts=4, days=8))
+    await collect(kafka_bootstrap, output_topics(prefix), settle=4)
+
+    assert worker.get("/healthz")[0] == 200
+    assert worker.get("/readyz")[0] == 200
+    assert worker.get("/accounts/acct-00000")[0] == 401
+    assert worker.get("/accounts/acct-00000", token="wrong")[0] == 401
+    assert worker.get("/accounts?limit=5")[0] == 401
+    status, body = worker.get("/accounts?limit=5", token=TOKEN)
+    assert status == 200
+    assert 1 <= len(orjson.loads(body)["accounts"]) <= 5
+    assert worker.get("/accounts?band=purple", token=TOKEN)[0] == 400
+    assert worker.get("/accounts/nobody", token=TOKEN)[0] == 404
+
+    status, body = worker.get("/metrics")
+    assert status == 200
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    events = sum(
+        s.value for s in families["pulse_events_in"].samples if s.labels.get("kind") == "received"
+    )
+    assert events > 100
+    assert sum(s.value for s in families["pulse_triggers"].samples) > 0
+    assert "acct-0000" not in body.decode()  # no account data in metrics
+    assert "acct-0000" not in worker.get("/readyz")[1].decode()
+
+
+async def test_tail_and_account_commands_show_what_the_worker_published(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
+) -> None:
+    worker = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    worker.start()
+    prefix = worker.env["PULSE_TOPIC_PREFIX"]
+    await produce(kafka_bootstrap, prefix, simulated(accounts=4, days=8))
+    got = await collect(kafka_bootstrap, output_topics(prefix), settle=4)
+    published = [orjson.loads(v) for t in output_topics(prefix) for v in got[t]]
+    assert len(published) >= 2
+    env = {k: v for k, v in worker.env.items() if k != "PULSE_WEB_PORT"}
+
+    def pulse(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "engine.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    as_json = pulse("tail", "--from-beginning", "--limit", str(len(published)), "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    tailed = [orjson.loads(line) for line in as_json.stdout.splitlines()]
+    assert {t["trigger_id"] for t in tailed} == {t["trigger_id"] for t in published}
+
+    readable = pulse("tail", "--from-beginning", "--limit", "1")
+    first = next(t for t in published if t["trigger_id"] == tailed[0]["trigger_id"])
+    assert first["explanation"] in readable.stdout
+    assert first["rule_id"] in readable.stdout
+
+    account = first["account_id"]
+    shown = pulse("account", account)
+    assert shown.returncode == 0, shown.stderr
+    view = orjson.loads(shown.stdout)
+    assert view["account_id"] == account
+    assert first["trigger_id"] in {t["trigger_id"] for t in view["recent_triggers"]}
+    missing = pulse("account", "no-such-account")
+    assert missing.returncode == 1
+    assert "no view for account 'no-such-account'" in missing.stderr
