@@ -329,16 +329,23 @@ class PulseWorker:
         tp = TP(topic, partition)
         end = (await self.app.consumer.highwaters(tp)).get(tp)
         mark.end = max(mark.end, end or 0)
-        if mark.processed + 1 < mark.end:
+        if self._behind(topic, partition, mark):
             mark.empty_since = None
             return True
         return False
 
     def _behind(self, topic: str, partition: int, mark: _Mark) -> bool:
-        """Whether the last fetch (or broker query) showed messages we have not processed."""
-        highwater = self.app.consumer.highwater(TP(topic, partition))
+        """Whether the last fetch (or broker query) showed messages we have not processed.
+
+        Messages before the group's committed offset were processed by an earlier
+        run (faust keeps that offset in a private map; there is no public accessor).
+        """
+        tp = TP(topic, partition)
+        highwater = self.app.consumer.highwater(tp)
         end = mark.end if highwater is None else max(highwater, mark.end)
-        return mark.processed + 1 < end
+        committed = self.app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+        done = max(mark.processed, -1 if committed is None else committed)
+        return done + 1 < end
 
     async def _apply(
         self, message: Any, key: bytes, value: bytes, model: AccountEvent, wall: datetime

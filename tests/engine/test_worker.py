@@ -21,7 +21,7 @@ from engine.simulator import CORE_FEATURES
 from engine.simulator.generator import Simulation, SimulationConfig
 from signals.replay import replay
 from signals.rules import default_rules
-from tests.conftest import WorkerProcess
+from tests.conftest import RedisServer, WorkerProcess
 from topics.catalogue import TopicKind, topic_name
 from topics.codec import decode_input, encode
 from topics.errors import PulseValidationError
@@ -300,3 +300,103 @@ async def test_tail_and_account_commands_show_what_the_worker_published(
     missing = pulse("account", "no-such-account")
     assert missing.returncode == 1
     assert "no view for account 'no-such-account'" in missing.stderr
+
+
+async def test_restarted_worker_resumes_without_losing_a_trigger(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
+) -> None:
+    first = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    first.start()
+    prefix = first.env["PULSE_TOPIC_PREFIX"]
+    records = simulated(accounts=10, days=21)
+    half = len(records) // 2
+    await produce(kafka_bootstrap, prefix, records[:half])
+    before = await collect(kafka_bootstrap, output_topics(prefix), settle=4)
+    assert sum(map(len, before.values())) > 0
+    assert first.stop() == 0
+
+    second = worker_factory(
+        PULSE_SIGNALS_CONFIG_FILE=str(signals_config), PULSE_DATA_DIR=first.env["PULSE_DATA_DIR"]
+    )
+    second.start()
+    await produce(kafka_bootstrap, prefix, records[half:])
+    got = await collect(kafka_bootstrap, output_topics(prefix))
+
+    published = {
+        orjson.loads(v)["trigger_id"]: orjson.loads(v)
+        for t in output_topics(prefix)
+        for v in got[t]
+    }
+    expected = expected_triggers(records, signals_config)
+    assert set(published) == set(expected), describe(published, expected)
+
+
+async def test_two_workers_split_partitions_and_match_one(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
+) -> None:
+    one = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    two = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    one.start()
+    two.start()
+    prefix = one.env["PULSE_TOPIC_PREFIX"]
+    records = simulated(accounts=12, days=21)
+    await produce(kafka_bootstrap, prefix, records)
+    got = await collect(kafka_bootstrap, output_topics(prefix))
+
+    published = {
+        orjson.loads(v)["trigger_id"]: orjson.loads(v)
+        for t in output_topics(prefix)
+        for v in got[t]
+    }
+    expected = expected_triggers(records, signals_config)
+    assert set(published) == set(expected), describe(published, expected)
+    for worker in (one, two):
+        _, body = worker.get("/metrics")
+        families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+        received = sum(
+            s.value
+            for s in families["pulse_events_in"].samples
+            if s.labels.get("kind") == "received"
+        )
+        assert received > 0, "a worker got no partition"
+
+
+async def test_processing_goes_on_while_redis_is_down_and_the_view_catches_up(
+    kafka_bootstrap: str,
+    worker_factory: Callable[..., WorkerProcess],
+    signals_config: Path,
+    redis_server: RedisServer,
+) -> None:
+    worker = worker_factory(
+        PULSE_SIGNALS_CONFIG_FILE=str(signals_config), PULSE_REDIS_URL=redis_server.url
+    )
+    worker.start()
+    prefix = worker.env["PULSE_TOPIC_PREFIX"]
+    records = simulated(accounts=8, days=14)
+    half = len(records) // 2
+    await produce(kafka_bootstrap, prefix, records[:half])
+    await collect(kafka_bootstrap, output_topics(prefix), settle=3)
+    redis_server.stop()
+    await produce(kafka_bootstrap, prefix, records[half:])
+    got = await collect(
+        kafka_bootstrap, [*output_topics(prefix), topic_name(TopicKind.HEALTH, prefix)]
+    )
+    published = {orjson.loads(v)["trigger_id"] for t in output_topics(prefix) for v in got[t]}
+    assert published == set(expected_triggers(records, signals_config))
+    status, body = worker.get("/metrics")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    assert sum(s.value for s in families["pulse_redis_write_errors"].samples) > 0
+
+    redis_server.start()
+    latest: dict[str, dict] = {}
+    for value in got[topic_name(TopicKind.HEALTH, prefix)]:
+        snapshot = orjson.loads(value)
+        latest[snapshot["account_id"]] = snapshot
+    deadline = time.monotonic() + 30
+    for account, snapshot in latest.items():
+        while True:
+            status, body = worker.get(f"/accounts/{account}")
+            if status == 200 and orjson.loads(body)["health"] == snapshot:
+                break
+            assert time.monotonic() < deadline, f"view of {account} did not catch up: {status}"
+            await asyncio.sleep(0.2)
