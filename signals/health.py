@@ -7,14 +7,14 @@ state with an expiry and lapse by themselves as event time passes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Literal
+from types import MappingProxyType
+from typing import Final, Literal, NamedTuple
 
 from signals.config import ComponentName, HealthConfig, MetricScale, SignalsConfig
 from signals.errors import ConfigError, SignalsError
-from signals.metrics import METRICS, evaluate
+from signals.metrics import CONTINUOUS, METRIC_READS, METRICS, evaluate
 from signals.state import AccountState
 from topics.models import ComponentScore, HealthOverride, HealthSnapshot
 
@@ -46,6 +46,12 @@ class HealthModel:
                     setting = f"health.components.{name}.metrics.{i}.metric"
                     raise ConfigError(setting, f"unknown metric {scale.metric!r}")
         self.config = config
+        self._components = tuple(
+            (name, component.weight, component.metrics, _reads(component.metrics))
+            for name, component in config.health.components.items()
+        )
+        """(name, weight, scales, facets its metrics read) per component, for ``score``."""
+        self._continuous = tuple(sorted(self.metric_names() & CONTINUOUS.keys()))
 
     def set_override(self, state: AccountState, override: HealthOverride) -> None:
         """Set (or replace) the override of one component, or of the whole score."""
@@ -58,15 +64,34 @@ class HealthModel:
         clear_override(state, override.component)
         state.overrides.append(override.model_dump(mode="json"))
 
+    def steady(self, state: AccountState) -> bool:
+        """Whether the score stands still within a day while no input changes.
+
+        Overrides lapse at an instant, and a continuous metric (days past due while a
+        payment is overdue) moves with the clock; without either, the score is a function
+        of day-granular metric values and can be memoised for the day.
+        """
+        if state.overrides:
+            return False
+        return not any(CONTINUOUS[name](state) for name in self._continuous)
+
     def metric_names(self) -> frozenset[str]:
         return frozenset(
             s.metric for c in self.config.health.components.values() for s in c.metrics
         )
 
     def score(
-        self, state: AccountState, as_of: datetime, lookup: MetricLookup | None = None
+        self,
+        state: AccountState,
+        as_of: datetime,
+        lookup: MetricLookup | None = None,
+        since: tuple[HealthScore, int] | None = None,
     ) -> HealthScore:
-        """The score and its parts as plain values: cheap enough to run after every event."""
+        """The score and its parts as plain values: cheap enough to run after every event.
+
+        ``since`` is an earlier score of the same day and the facets touched after it,
+        for a ``steady`` state: components reading none of those facets keep their part.
+        """
         if lookup is None:
 
             def lookup(name: str) -> float | None:
@@ -76,20 +101,20 @@ class HealthModel:
         by_component = {o.component: o for o in overrides}
         parts: list[HealthPart] = []
         missing: list[str] = []
-        for name, component in self.config.health.components.items():
-            values = {s.metric: lookup(s.metric) for s in component.metrics}
-            override = by_component.get(name)
-            if override is not None:
-                parts.append(HealthPart(name, component.weight, override.score, values, True))
-                continue
-            scores = [
-                scale_score(s, v) for s in component.metrics if (v := values[s.metric]) is not None
-            ]
-            if scores:
-                mean = sum(scores) / len(scores)
-                parts.append(HealthPart(name, component.weight, mean, values, False))
+        earlier: dict[str, HealthPart | None] = {}
+        dirty = 0
+        if since is not None and not since[0].overrides:
+            earlier = {p.name: p for p in since[0].parts} | dict.fromkeys(since[0].missing)
+            dirty = since[1]
+        for name, weight, scales, reads in self._components:
+            if name in earlier and not reads & dirty:
+                part = earlier[name]
             else:
+                part = _component(name, weight, scales, lookup, by_component.get(name))
+            if part is None:
                 missing.append(name)
+            else:
+                parts.append(part)
         total = sum(p.weight for p in parts)
         score = round(sum(p.score * p.weight for p in parts) * 100 / total, 2) if total else None
         whole = by_component.get(None)
@@ -134,8 +159,37 @@ class HealthModel:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class HealthPart:
+def _reads(scales: Iterable[MetricScale]) -> int:
+    reads = 0
+    for scale in scales:
+        reads |= METRIC_READS[scale.metric]
+    return reads
+
+
+def _component(
+    name: ComponentName,
+    weight: float,
+    scales: tuple[MetricScale, ...],
+    lookup: MetricLookup,
+    override: HealthOverride | None,
+) -> HealthPart | None:
+    """One component's part, or None when none of its metrics has data."""
+    values: dict[str, float | None] = {}
+    for scale in scales:
+        values[scale.metric] = lookup(scale.metric)
+    if override is not None:
+        return HealthPart(name, weight, override.score, values, True)
+    points: float = 0  # summed as ``sum`` would: left to right, from 0
+    count = 0
+    for scale in scales:
+        value = values[scale.metric]
+        if value is not None:
+            points += scale_score(scale, value)
+            count += 1
+    return HealthPart(name, weight, points / count, values, False) if count else None
+
+
+class HealthPart(NamedTuple):
     """One component's score (0..1) and the metric values behind it."""
 
     name: ComponentName
@@ -145,9 +199,12 @@ class HealthPart:
     overridden: bool
 
 
-@dataclass(frozen=True, slots=True)
-class HealthScore:
-    """A health score before it becomes a message; ``to_snapshot`` adds breakdown and trend."""
+class HealthScore(NamedTuple):
+    """A health score before it becomes a message; ``to_snapshot`` adds breakdown and trend.
+
+    Named tuples, as ``HealthPart``: one is built per scored event, and a frozen
+    dataclass costs several times more to construct.
+    """
 
     as_of: datetime
     score: float | None
@@ -162,8 +219,8 @@ def _trend(state: AccountState, health: HealthScore, days: int) -> float | None:
     if health.score is None:
         return None
     target = health.as_of.toordinal() - days
-    past = [day for day in state.health_history if day <= target]
-    return None if not past else round(health.score - state.health_history[max(past)], 2)
+    past = max((day for day in state.health_history if day <= target), default=None)
+    return None if past is None else round(health.score - state.health_history[past], 2)
 
 
 def record_score(state: AccountState, health: HealthScore) -> None:
@@ -177,19 +234,30 @@ def health_drop_7d(state: AccountState, health: HealthScore) -> float | None:
     if health.score is None:
         return None
     today = health.as_of.toordinal()
-    recent = [s for d, s in state.health_history.items() if today - 7 <= d <= today]
+    history = state.health_history
+    recent = [history[d] for d in range(today - 7, today + 1) if d in history]
     return max(0.0, max(recent, default=health.score) - health.score)
 
 
-def health_metrics(state: AccountState, health: HealthScore) -> Mapping[str, float | None]:
-    """Metrics rules can reference that come from the health score."""
-    return {
-        "health_score": health.score,
-        "health_drop_7d": health_drop_7d(state, health),
-        "health_green": None if health.score is None else float(health.band == "green"),
-        "health_trend_7d": _trend(state, health, 7),
-        "health_trend_30d": _trend(state, health, 30),
+HealthValue = Callable[[AccountState, HealthScore], float | None]
+
+HEALTH_VALUES: Final[Mapping[str, HealthValue]] = MappingProxyType(
+    {
+        "health_score": lambda state, health: health.score,
+        "health_drop_7d": health_drop_7d,
+        "health_green": lambda state, health: (
+            None if health.score is None else float(health.band == "green")
+        ),
+        "health_trend_7d": lambda state, health: _trend(state, health, 7),
+        "health_trend_30d": lambda state, health: _trend(state, health, 30),
     }
+)
+"""Metrics rules can reference that come from the health score, computed when read."""
+
+
+def health_metrics(state: AccountState, health: HealthScore) -> Mapping[str, float | None]:
+    """Every health-derived metric at once (revisions and tests; rules read them lazily)."""
+    return {name: value(state, health) for name, value in HEALTH_VALUES.items()}
 
 
 # -- CSM overrides ----------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Final
 
 from signals.config import SignalsConfig, UsageMapping
 from signals.errors import Rejection
-from signals.metrics import forget
+from signals.metrics import METRIC_READS, forget
 from signals.state import (
     API_CALLS,
     CLOSED,
@@ -47,6 +47,7 @@ from signals.state import (
     DayBucket,
     counter_bit,
     event_hash,
+    fingerprint,
     lww,
     micros,
     non_negative,
@@ -114,6 +115,11 @@ class StateFolder:
     def __init__(self, config: SignalsConfig) -> None:
         self.config = config
         self.usage = UsageClassifier(config.usage)
+        self.health_reads = 0
+        """Facets the health score reads: touching one marks the memoised score stale."""
+        for component in config.health.components.values():
+            for scale in component.metrics:
+                self.health_reads |= METRIC_READS.get(scale.metric, 0)
 
     def apply(self, state: AccountState, event: AccountEvent, now: datetime) -> int | Rejection:
         """Fold ``event`` into ``state``: the facets it changed, or why it changed nothing."""
@@ -122,12 +128,9 @@ class StateFolder:
             return Rejection("late", event.event_id, _late_message(occurred, now, self.config))
         self.prune(state, now)
         eid = event_hash(event.event_id)
-        if eid in state.dedup:
-            return Rejection("duplicate", event.event_id, "event id already applied")
         day = occurred.toordinal()
-        state.dedup[eid] = day
-        if len(state.dedup) > self.config.dedup_capacity:
-            _evict_oldest(state, self.config.dedup_capacity)
+        if not _remember_id(state, fingerprint(eid), day, self.config.dedup_capacity):
+            return Rejection("duplicate", event.event_id, "event id already applied")
         if isinstance(event, UsageEvent):
             touched = self._usage(state, event, day)
         elif isinstance(event, TicketEvent):
@@ -138,11 +141,15 @@ class StateFolder:
             touched = self._survey(state, event, day, eid)
         else:
             touched = self._profile(state, event, eid)
-        if state.memo:
-            if touched & ~state.seen:
-                state.memo.clear()  # a first-ever fact turns "no data" into data everywhere
-            else:
+        if touched & ~state.seen:
+            state.memo.clear()  # a first-ever fact turns "no data" into data everywhere
+            state.health_memo = None
+        else:
+            if state.memo:
                 forget(state, touched, day)
+            memo = state.health_memo
+            if memo is not None and touched & self.health_reads:
+                state.health_memo = (memo[0], memo[1], memo[2] | touched)
         state.seen |= touched
         return touched
 
@@ -153,16 +160,17 @@ class StateFolder:
             return
         state.pruned_day = today
         state.memo.clear()
+        state.health_memo = None
         config = self.config
         oldest_bucket = today - config.retention_days + 1
-        expired = [d for d in state.buckets if d < oldest_bucket]
-        for day in expired:
-            del state.buckets[day]
-        if expired:
+        if state.buckets and min(state.buckets) < oldest_bucket:
+            for day in [d for d in state.buckets if d < oldest_bucket]:
+                del state.buckets[day]
             state.compact_users()
         horizon_us = micros(now - config.lateness_bound)
         oldest_id_day = (now - config.lateness_bound).toordinal()
-        state.dedup = {eid: d for eid, d in state.dedup.items() if d >= oldest_id_day}
+        for day in [d for d in state.dedup if d < oldest_id_day]:
+            del state.dedup[day]
         state.tickets = {
             t: v for t, v in state.tickets.items() if v[0] != CLOSED or v[1] >= horizon_us
         }
@@ -173,7 +181,9 @@ class StateFolder:
         }
         state.nps = {r: v for r, v in state.nps.items() if v[2] >= oldest_bucket}
         oldest_score = today - config.health.history_days
-        state.health_history = {d: s for d, s in state.health_history.items() if d >= oldest_score}
+        history = state.health_history
+        if history and min(history) < oldest_score:
+            state.health_history = {d: s for d, s in history.items() if d >= oldest_score}
 
     def _usage(self, state: AccountState, event: UsageEvent, day: int) -> int:
         bucket = state.buckets.get(day)
@@ -303,8 +313,20 @@ def _late_message(occurred: datetime, now: datetime, config: SignalsConfig) -> s
     )
 
 
+def _remember_id(state: AccountState, fingerprint: int, day: int, capacity: int) -> bool:
+    """Record an event id on its day; False when that day already had it (a duplicate)."""
+    applied = state.dedup.get(day)
+    if applied is None:
+        applied = state.dedup[day] = set()
+    elif fingerprint in applied:
+        return False
+    applied.add(fingerprint)
+    if sum(map(len, state.dedup.values())) > capacity:
+        _evict_oldest(state, capacity)
+    return True
+
+
 def _evict_oldest(state: AccountState, capacity: int) -> None:
     """Bounded memory: forget the ids of the oldest day (at least) until under capacity."""
-    while len(state.dedup) > capacity:
-        oldest = min(state.dedup.values())
-        state.dedup = {eid: day for eid, day in state.dedup.items() if day != oldest}
+    while sum(map(len, state.dedup.values())) > capacity:
+        del state.dedup[min(state.dedup)]

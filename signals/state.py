@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import zlib
 from array import array
-from base64 import b64decode, b64encode
+from binascii import a2b_base64, b2a_base64
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
@@ -19,7 +19,15 @@ from typing import Any, Final
 
 import orjson
 
+from signals.errors import SignalsError
+
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+FORMAT_VERSION: Final = 2
+"""Version of ``AccountState.to_bytes``.
+
+2: 32-bit event-id fingerprints per event day, core features as a bitmask of the
+state's feature table ("fd"), health history as [first day, [score or null, ...]].
+"""
 _MICRO: Final = timedelta(microseconds=1)
 
 # Daily counter slots of a bucket.
@@ -71,8 +79,18 @@ def user_hash(user_id: str) -> int:
 
 
 def event_hash(event_id: str) -> int:
-    """Stable 64-bit event-id digest for dedup and latest-wins tie-breaks."""
+    """Stable 64-bit event-id digest for latest-wins tie-breaks (its low half dedups)."""
     return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "little")
+
+
+def fingerprint(eid: int) -> int:
+    """The 32 bits of an event-id digest the dedup memory keeps, per event day.
+
+    A new event is wrongly taken for a duplicate with probability n / 2**32, n being
+    the ids already applied on its day: 2.3e-8 for a day of 100 events, 9.3e-7 for
+    4,000. Half the bytes of the full digest, for a risk no one will meet.
+    """
+    return eid & 0xFFFF_FFFF
 
 
 class DayBucket:
@@ -140,8 +158,8 @@ class AccountState:
         """respondent -> [µs, eid, day, score, role index or -1]"""
         self.last_login_us = -1
         self.trial_started_day = -1
-        self.dedup: dict[int, int] = {}
-        """event-id hash -> event day; kept only within the lateness bound"""
+        self.dedup: dict[int, set[int]] = {}
+        """event day -> fingerprints of the event ids applied; days within the lateness bound"""
         self.pruned_day = 0
         self.health_history: dict[int, float] = {}
         """day -> last health score computed that day (for trends)"""
@@ -159,6 +177,10 @@ class AccountState:
         """Events held by the reorder window: [occurred µs, event id, JSON], in that order."""
         self.memo: dict[str, dict[int, tuple[float | None, int, int]]] = {}
         """Transient, never serialised: metric -> as-of day -> (value, first, last day read)."""
+        self.health_memo: tuple[int, Any, int] | None = None
+        """Transient: (as-of day, health score, facets touched since it was scored)."""
+        self.settled: object = None
+        """Transient: the core's rules that need no re-evaluation while health stands still."""
 
     def __eq__(self, other: object) -> bool:
         """Same facts, whatever order users got their bits in."""
@@ -206,7 +228,7 @@ class AccountState:
     # -- serialisation ---------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """Compact orjson of lists and ints; bitmaps and digests packed as base64."""
+        """Compact orjson of lists and ints (format ``FORMAT_VERSION``); bitmaps as base64."""
         return orjson.dumps(
             self._fields(False), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
         )
@@ -215,16 +237,17 @@ class AccountState:
         users: Callable[[int], object] = (
             (lambda mask: sorted(self.users_of(mask))) if canonical else _pack_mask
         )
+        features = sorted(set().union(*(b.features for b in self.buckets.values())))
+        feature_bits = {digest: 1 << i for i, digest in enumerate(features)}
         buckets = [
-            [day, _trim(b.counts), users(b.users), sorted(b.features)]
+            [day, _trim(b.counts), users(b.users), sum(feature_bits[f] for f in b.features)]
             for day, b in sorted(self.buckets.items())
         ]
-        by_day: dict[int, list[int]] = {}
-        for eid, day in self.dedup.items():
-            by_day.setdefault(day, []).append(eid)
         return {
+            "v": FORMAT_VERSION,
             "a": self.account_id,
             "u": [] if canonical else _pack("I", self.user_digests, ordered=False),
+            "fd": features,
             "b": buckets,
             "s": self.seen,
             "bi": self.billing,
@@ -234,8 +257,8 @@ class AccountState:
             "p": self.payments,
             "n": self.nps,
             "l": [self.last_login_us, self.trial_started_day, self.pruned_day],
-            "d": [[day, _pack("Q", ids)] for day, ids in sorted(by_day.items())],
-            "h": sorted(self.health_history.items()),
+            "d": [[day, _pack("I", ids)] for day, ids in sorted(self.dedup.items())],
+            "h": _by_day(self.health_history),
             "o": self.overrides,
             "r": self.rule_memory,
             "z": self.snoozes,
@@ -246,23 +269,45 @@ class AccountState:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> AccountState:
+        """Read ``to_bytes`` output of this format or the one before it; refuse any other."""
         raw = orjson.loads(data)
+        version = raw.get("v", 1)
+        if version not in (1, FORMAT_VERSION):
+            msg = (
+                f"account state format version {version!r} is unknown: this build reads "
+                f"versions 1 and {FORMAT_VERSION} (state written by a newer Pulse?)"
+            )
+            raise SignalsError(msg)
         state = cls(raw["a"])
         state.user_digests = list(_unpack("I", raw["u"]))
         state.user_bits = {digest: i for i, digest in enumerate(state.user_digests)}
+        digests = raw.get("fd", [])
+        features_of: dict[int, frozenset[int]] = {}  # most days share a few feature masks
         for day, counts, users, features in raw["b"]:
             bucket = DayBucket()
             bucket.counts[: len(counts)] = counts
-            bucket.users = int.from_bytes(b64decode(users), "little")
-            bucket.features = set(features)
+            bucket.users = int.from_bytes(a2b_base64(users), "little")
+            if version == 1:  # the digests themselves
+                bucket.features = set(features)
+            else:
+                used = features_of.get(features)
+                if used is None:
+                    used = features_of[features] = frozenset(
+                        digests[i] for i in bit_indices(features)
+                    )
+                bucket.features = set(used)
             state.buckets[day] = bucket
         state.seen = raw["s"]
         state.billing, state.profile = raw["bi"], raw["pr"]
         state.tickets, state.csat = raw["t"], raw["c"]
         state.payments, state.nps = raw["p"], raw["n"]
         state.last_login_us, state.trial_started_day, state.pruned_day = raw["l"]
-        state.dedup = {eid: day for day, ids in raw["d"] for eid in _unpack("Q", ids)}
-        state.health_history = {int(day): score for day, score in raw["h"]}
+        if version == 1:  # full 64-bit digests, and [day, score] pairs
+            state.dedup = {d: {fingerprint(e) for e in _unpack("Q", ids)} for d, ids in raw["d"]}
+            state.health_history = {day: score for day, score in raw["h"]}
+        else:
+            state.dedup = {d: set(_unpack("I", ids)) for d, ids in raw["d"]}
+            state.health_history = _from_days(raw["h"])
         state.overrides, state.rule_memory = raw["o"], raw["r"]
         state.snoozes, state.fired, state.clock_us, state.pending = (
             raw["z"],
@@ -273,6 +318,21 @@ class AccountState:
         return state
 
 
+def _by_day(values: dict[int, float]) -> list[Any]:
+    """Daily values as [first day, [value or null per day]]: no day number per entry."""
+    if not values:
+        return []
+    first, last = min(values), max(values)
+    return [first, [values.get(day) for day in range(first, last + 1)]]
+
+
+def _from_days(packed: list[Any]) -> dict[int, float]:
+    if not packed:
+        return {}
+    first, values = packed
+    return {first + i: value for i, value in enumerate(values) if value is not None}
+
+
 def _trim(counts: list[float]) -> list[float]:
     end = len(counts)
     while end and not counts[end - 1]:
@@ -281,19 +341,19 @@ def _trim(counts: list[float]) -> list[float]:
 
 
 def _pack_mask(mask: int) -> str:
-    return b64encode(mask.to_bytes((mask.bit_length() + 7) // 8, "little")).decode()
+    return b2a_base64(mask.to_bytes((mask.bit_length() + 7) // 8, "little"), newline=False).decode()
 
 
 def _pack(code: str, values: Iterable[int], ordered: bool = True) -> str:
     packed = array(code, sorted(values) if ordered else values)
     if sys.byteorder == "big":
         packed.byteswap()
-    return b64encode(packed.tobytes()).decode()
+    return b2a_base64(packed.tobytes(), newline=False).decode()
 
 
 def _unpack(code: str, text: str) -> array[int]:
     packed = array(code)
-    packed.frombytes(b64decode(text))
+    packed.frombytes(a2b_base64(text))
     if sys.byteorder == "big":
         packed.byteswap()
     return packed

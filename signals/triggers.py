@@ -33,7 +33,7 @@ def priority(rule: Rule, state: AccountState, config: SignalsConfig) -> float:
     return round(weight * (1 + math.log10(1 + annual / config.priority.reference_annual_value)), 4)
 
 
-def explain(rule: Rule, evidence: tuple[Evidence, ...] | list[Evidence]) -> str:
+def explain(rule: Rule, evidence: list[Evidence]) -> str:
     """One line a CSM can read: the rule's description, then the numbers behind it."""
     facts = "; ".join(_describe(e) for e in evidence)
     line = f"{rule.description}: {facts}" if facts else rule.description
@@ -59,6 +59,7 @@ def build_trigger(
     health: HealthSnapshot | None,
     config: SignalsConfig,
 ) -> Trigger:
+    evidence = verdict.evidence()
     return Trigger(
         trigger_id=trigger_id(state.account_id, rule, episode),
         account_id=state.account_id,
@@ -68,11 +69,11 @@ def build_trigger(
         severity=rule.severity,
         priority=priority(rule, state, config),
         fired_at=fired_at,
-        evidence=list(verdict.evidence),
+        evidence=evidence,
         health=health,
         csm_owner=state.fact(state.profile, "csm_owner"),
         recommended_play=rule.play,
-        explanation=explain(rule, verdict.evidence),
+        explanation=explain(rule, evidence),
     )
 
 

@@ -52,7 +52,11 @@ def failed_payments_unresolved(
     return float(len(_unresolved_since(state))) if state.has(SEEN_BILLING) else None
 
 
-@metric("days_past_due", reads=FACET_PAYMENTS)
+def _payment_overdue(state: AccountState) -> bool:
+    return any(max(v) > v[0] for v in state.payments.values())
+
+
+@metric("days_past_due", reads=FACET_PAYMENTS, moves=_payment_overdue)
 def days_past_due(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
     """Days since the oldest unresolved payment failure; 0 when payments are on time."""
     if not state.has(SEEN_BILLING):

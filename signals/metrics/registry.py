@@ -33,15 +33,28 @@ METRICS: Final[Mapping[str, Metric]] = MappingProxyType(_REGISTRY)
 """Every metric by name; rules files reference these names."""
 METRIC_READS: Final[Mapping[str, int]] = MappingProxyType(_READS)
 """The state facets (``signals.state`` FACET_* and counter bits) each metric reads."""
-CONTINUOUS: Final = frozenset({"days_since_last_login", "days_past_due"})
-"""Metrics that change with the time of day (never memoised); others change by the day."""
+_MOVES: dict[str, Callable[[AccountState], bool]] = {}
+CONTINUOUS: Final[Mapping[str, Callable[[AccountState], bool]]] = MappingProxyType(_MOVES)
+"""Metrics that change with the time of day (never memoised); others change by the day.
+
+Each maps to whether it is moving for a state right now (``days_past_due`` stands
+still at 0 while every payment is on time), so callers can cache what depends on it.
+"""
 
 DAY_SECONDS: Final = 86_400.0
 HIGH_PRIORITY: Final = 2  # index of "high" in state.PRIORITIES; "urgent" follows it
 
 
-def metric(name: str, reads: int, days: DaySpan | None = None) -> Callable[[Metric], Metric]:
-    """Register a metric: ``reads`` are the facets, ``days`` the bucket days it depends on."""
+def metric(
+    name: str,
+    reads: int,
+    days: DaySpan | None = None,
+    moves: Callable[[AccountState], bool] | None = None,
+) -> Callable[[Metric], Metric]:
+    """Register a metric: ``reads`` are the facets, ``days`` the bucket days it depends on.
+
+    ``moves`` marks a metric of the time of day, saying when its value moves with time.
+    """
 
     def register(fn: Metric) -> Metric:
         if name in _REGISTRY:
@@ -51,6 +64,8 @@ def metric(name: str, reads: int, days: DaySpan | None = None) -> Callable[[Metr
         _READS[name] = reads
         if days is not None:
             _SPANS[name] = days
+        if moves is not None:
+            _MOVES[name] = moves
         return fn
 
     return register
@@ -66,7 +81,7 @@ def memoised(
     name: str, state: AccountState, as_of: datetime, config: SignalsConfig
 ) -> float | None:
     """``evaluate`` through the state's memo: a value stays until an event changes its inputs."""
-    if name in CONTINUOUS:
+    if name in _MOVES:
         return _REGISTRY[name](state, as_of, config)
     today = as_of.toordinal()
     by_day = state.memo.get(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from signals.config import SignalsConfig
-from signals.metrics.registry import HIGH_PRIORITY, metric, weekly_trend
+from signals.metrics.registry import HIGH_PRIORITY, memoised, metric, weekly_trend
 from signals.state import (
     CLOSED,
     FACET_CSAT,
@@ -22,7 +22,7 @@ from signals.state import (
 @metric("ticket_trend", reads=counter_bit(TICKETS_OPENED))
 def ticketweekly_trend(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
     """Tickets opened in 7 days over the prior 4-week weekly average (1.0 is flat)."""
-    change = tickets_vs_prior_4w(state, as_of, config)
+    change = memoised("tickets_vs_prior_4w", state, as_of, config)
     return None if change is None else change + 1
 
 

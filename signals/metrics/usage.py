@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 from signals.config import SignalsConfig
 from signals.folds import DailyUsers, DistinctFeatures, DistinctUsers, Peak, Sum, fold_days
 from signals.metrics.registry import (
     DAY_SECONDS,
     completed_weeks,
-    evaluate,
+    memoised,
     metric,
     ratio,
     weekly_trend,
@@ -52,13 +53,13 @@ def stickiness(state: AccountState, as_of: datetime, config: SignalsConfig) -> f
 
 @metric("seat_utilisation", reads=FACET_USERS | FACET_SUBSCRIPTION)
 def seat_utilisation(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
-    active = evaluate("active_users_28d", state, as_of, config)
-    return ratio(active, evaluate("seats_purchased", state, as_of, config))
+    active = memoised("active_users_28d", state, as_of, config)
+    return ratio(active, memoised("seats_purchased", state, as_of, config))
 
 
 @metric("dau_share_of_seats", reads=FACET_USERS | FACET_SUBSCRIPTION)
 def dau_share_of_seats(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
-    return ratio(_avg_dau_28d(state, as_of), evaluate("seats_purchased", state, as_of, config))
+    return ratio(_avg_dau_28d(state, as_of), memoised("seats_purchased", state, as_of, config))
 
 
 @metric("seats_net_added_28d", reads=counter_bit(SEATS_ADDED) | counter_bit(SEATS_REMOVED))
@@ -106,8 +107,14 @@ def feature_adoption_28d(
     core = config.usage.core_features
     if not core or not state.has(SEEN_USAGE):
         return None
-    used = window(state, DistinctFeatures(frozenset(map(user_hash, core))), as_of, 28)
+    used = window(state, _core_features(core), as_of, 28)
     return used / len(core)
+
+
+@cache
+def _core_features(core: tuple[str, ...]) -> DistinctFeatures:
+    """The fold over a configuration's core features, digested once per configuration."""
+    return DistinctFeatures(frozenset(map(user_hash, core)))
 
 
 @metric("api_calls_day_vs_limit", reads=counter_bit(API_CALLS) | FACET_SUBSCRIPTION)
@@ -146,7 +153,7 @@ def core_usage_vs_prior_4w(
     return weekly_trend(state, as_of, CORE_USES, 0.0)
 
 
-@metric("days_since_last_login", reads=FACET_LAST_LOGIN)
+@metric("days_since_last_login", reads=FACET_LAST_LOGIN, moves=lambda state: True)
 def days_since_last_login(
     state: AccountState, as_of: datetime, config: SignalsConfig
 ) -> float | None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from signals.metrics import memoised
-from signals.rules.context import FALSE, RuleContext, Verdict
+from signals.rules.context import FALSE, Fact, RuleContext, Verdict
 from signals.rules.model import (
     AllOf,
     Condition,
@@ -21,7 +20,6 @@ from signals.rules.model import (
 )
 from signals.rules.predicates import PREDICATES
 from signals.state import AccountState, from_micros, micros
-from topics.models import Evidence
 
 _OPS: Final[dict[str, Callable[[float, float], bool]]] = {
     ">=": operator.ge,
@@ -33,74 +31,98 @@ _OPS: Final[dict[str, Callable[[float, float], bool]]] = {
 
 Decision = Literal["fire", "clear", "holding", "cooldown", "snoozed"]
 
+Check = Callable[[RuleContext], Verdict]
+"""A compiled condition: closures over its settings, so evaluation does no dispatch."""
 
-def check(condition: Condition, ctx: RuleContext) -> Verdict:
-    """Whether ``condition`` holds as of ``ctx.as_of``, with the evidence that says so."""
+
+def compile_condition(condition: Condition) -> Check:
+    """The condition as a function of the context: whether it holds as of ``ctx.as_of``,
+    with the facts that say so. Compile once per rule, run per evaluation."""
     if isinstance(condition, MetricCondition):
-        return _metric(condition, ctx)
+        return _metric(condition)
     if isinstance(condition, EventCondition):
-        return _event(condition.event, ctx)
+        return _event(condition.event)
     if isinstance(condition, PredicateCondition):
-        return PREDICATES[condition.predicate].check(ctx, condition.params)
+        predicate, params = PREDICATES[condition.predicate].check, condition.params
+        return lambda ctx: predicate(ctx, params)
     if isinstance(condition, AllOf):
+        return _all(tuple(compile_condition(child) for child in condition.all))
+    return _any(tuple(compile_condition(child) for child in condition.any))
+
+
+def _all(children: tuple[Check, ...]) -> Check:
+    def run(ctx: RuleContext) -> Verdict:
         verdicts = []
-        for child in condition.all:
-            verdict = check(child, ctx)
+        for child in children:
+            verdict = child(ctx)
             if not verdict.holds:
                 return FALSE
             verdicts.append(verdict)
         return _merge(verdicts)
-    holding = [v for v in (check(child, ctx) for child in condition.any) if v.holds]
-    return _merge(holding) if holding else FALSE
+
+    return run
+
+
+def _any(children: tuple[Check, ...]) -> Check:
+    def run(ctx: RuleContext) -> Verdict:
+        holding = [v for v in (child(ctx) for child in children) if v.holds]
+        return _merge(holding) if holding else FALSE
+
+    return run
 
 
 def _merge(verdicts: list[Verdict]) -> Verdict:
+    if len(verdicts) == 1:
+        return verdicts[0]
     episode = next((v.episode for v in verdicts if v.episode is not None), None)
-    evidence = tuple(e for v in verdicts for e in v.evidence)
-    return Verdict(holds=True, evidence=evidence, episode=episode)
+    facts = tuple(f for v in verdicts for f in v.facts)
+    return Verdict(holds=True, facts=facts, episode=episode)
 
 
-def _metric(condition: MetricCondition, ctx: RuleContext) -> Verdict:
-    value = ctx.metric(condition.metric)
-    compare = _OPS[condition.op]
-    if value is None:
-        if condition.when_missing == "fail":
-            return FALSE
-        missing = Evidence(
-            metric=condition.metric,
-            value=None,
-            threshold=condition.threshold,
-            comparison=condition.op,
-            window=condition.window,
-            detail="no data, which passes",
-        )
-        return Verdict(holds=True, evidence=(missing,))
-    if not compare(value, condition.threshold):
-        return FALSE
-    window = condition.window or condition.metric
+def _metric(condition: MetricCondition) -> Check:
+    name, op, threshold = condition.metric, condition.op, condition.threshold
+    compare = _OPS[op]
+    window = condition.window or name
     sustained = condition.sustained_for
-    episode = None
-    detail = ""
-    if sustained is not None and sustained.count > 1:
+    if condition.when_missing == "fail":
+        if_missing = FALSE
+    else:
+        fact = Fact(name, None, threshold, op, condition.window, "no data, which passes")
+        if_missing = Verdict(holds=True, facts=(fact,))
+
+    if sustained is None or sustained.count <= 1:
+
+        def run(ctx: RuleContext) -> Verdict:
+            value = ctx.metric(name)
+            if value is None:
+                return if_missing
+            if not compare(value, threshold):
+                return FALSE
+            return Verdict(holds=True, facts=(Fact(name, value, threshold, op, window),))
+
+        return run
+
+    count, period = sustained.count, sustained.period
+
+    def run_sustained(ctx: RuleContext) -> Verdict:
+        value = ctx.metric(name)
+        if value is None:
+            return if_missing
+        if not compare(value, threshold):
+            return FALSE
         earlier = []
-        for k in range(1, sustained.count):
-            as_of = ctx.as_of - k * sustained.period
-            past = memoised(condition.metric, ctx.state, as_of, ctx.config)
-            if past is None or not compare(past, condition.threshold):
+        for k in range(1, count):
+            past = memoised(name, ctx.state, ctx.as_of - k * period, ctx.config)
+            if past is None or not compare(past, threshold):
                 return FALSE
             earlier.append(past)
-        episode = _period_key(ctx.as_of, sustained.period)
-        window = f"{sustained.count} x {_span(sustained.period)} to {episode}"
+        episode = _period_key(ctx.as_of, period)
         detail = "earlier periods: " + ", ".join(f"{v:g}" for v in reversed(earlier))
-    evidence = Evidence(
-        metric=condition.metric,
-        value=value,
-        threshold=condition.threshold,
-        comparison=condition.op,
-        window=window,
-        detail=detail,
-    )
-    return Verdict(holds=True, evidence=(evidence,), episode=episode)
+        span = f"{count} x {_span(period)} to {episode}"
+        fact = Fact(name, value, threshold, op, span, detail)
+        return Verdict(holds=True, facts=(fact,), episode=episode)
+
+    return run_sustained
 
 
 def _span(period: timedelta) -> str:
@@ -115,58 +137,70 @@ def _period_key(as_of: datetime, period: timedelta) -> str:
     return as_of.date().isoformat()
 
 
-def _event(match: EventMatch, ctx: RuleContext) -> Verdict:
-    event = ctx.event
-    if event is None or event.type != match.type:
-        return FALSE
-    if match.action is not None:
-        action = getattr(event, "action", None) or getattr(event, "name", None)
-        if action != match.action:
+def _event(match: EventMatch) -> Check:
+    kind, action = match.type, match.action
+    field, op, threshold = match.field, match.op, match.threshold
+    test = None
+    if field is not None and op is not None and threshold is not None:
+        test = (field, _OPS[op], threshold)
+    metric = f"{kind}.{field or 'action'}"
+    comparison = op or "=="
+
+    def run(ctx: RuleContext) -> Verdict:
+        event = ctx.event
+        if event is None or event.type != kind:
             return FALSE
-    value: float | None = None
-    if match.field is not None and match.op is not None and match.threshold is not None:
-        raw = getattr(event, match.field, None)
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            return FALSE
-        value = float(raw)
-        if not _OPS[match.op](value, match.threshold):
-            return FALSE
-    evidence = Evidence(
-        metric=f"{match.type}.{match.field or 'action'}",
-        value=value,
-        threshold=match.threshold,
-        comparison=match.op or "==",
-        window="",
-        detail=f"event {event.event_id} at {event.occurred_at.isoformat()}",
-    )
-    return Verdict(holds=True, evidence=(evidence,), episode=f"event:{event.event_id}")
+        if action is not None:
+            named = getattr(event, "action", None) or getattr(event, "name", None)
+            if named != action:
+                return FALSE
+        value: float | None = None
+        if test is not None:
+            name, compare, limit = test
+            raw = getattr(event, name, None)
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                return FALSE
+            value = float(raw)
+            if not compare(value, limit):
+                return FALSE
+        detail = f"event {event.event_id} at {event.occurred_at.isoformat()}"
+        fact = Fact(metric, value, threshold, comparison, "", detail)
+        return Verdict(holds=True, facts=(fact,), episode=f"event:{event.event_id}")
+
+    return run
 
 
 # -- gating -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class Gate:
-    """Decides whether a rule whose condition was just evaluated fires, and updates its marks."""
+    """Decides whether a rule whose condition was just evaluated fires, and updates its marks.
 
-    rule: Rule
+    Works in event-time microseconds (the state's clock), so a decision does no datetime
+    arithmetic: it runs for every rule an event or tick re-evaluates.
+    """
 
-    def decide(self, state: AccountState, verdict: Verdict, as_of: datetime) -> Decision:
-        rule = self.rule
-        marks = state.rule_memory.get(rule.id)
+    __slots__ = ("cooldown_us", "hysteresis", "rule_id")
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule_id = rule.id
+        self.hysteresis = rule.hysteresis
+        self.cooldown_us = rule.cooldown // timedelta(microseconds=1)
+
+    def decide(self, state: AccountState, holds: bool, now_us: int) -> Decision:
+        marks = state.rule_memory.get(self.rule_id)
         if marks is None:
-            marks = state.rule_memory[rule.id] = [1, -1, -1]
-        now_us = micros(as_of)
-        if not verdict.holds:
+            marks = state.rule_memory[self.rule_id] = [1, -1, -1]
+        if not holds:
             marks[0], marks[2] = 1, -1
             return "clear"
         if marks[2] < 0:
             marks[2] = now_us
-        if rule.hysteresis and not marks[0]:
+        if self.hysteresis and not marks[0]:
             return "holding"
-        if marks[1] >= 0 and as_of < from_micros(marks[1]) + rule.cooldown:
+        if marks[1] >= 0 and now_us < marks[1] + self.cooldown_us:
             return "cooldown"
-        snooze = state.snoozes.get(rule.id)
+        snooze = state.snoozes.get(self.rule_id)
         if snooze is not None and now_us < snooze[0]:
             return "snoozed"
         marks[0], marks[1] = 0, now_us

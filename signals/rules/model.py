@@ -23,12 +23,11 @@ from pydantic import (
 )
 
 from signals.config import Severity
+from signals.health import HEALTH_VALUES
 from signals.metrics import METRICS
 from signals.rules.predicates import PREDICATES
 
-HEALTH_METRICS = frozenset(
-    {"health_score", "health_drop_7d", "health_green", "health_trend_7d", "health_trend_30d"}
-)
+HEALTH_METRICS = frozenset(HEALTH_VALUES)
 """Metrics that come from the health snapshot rather than the registry."""
 
 Comparison = Literal[">=", "<=", ">", "<", "=="]

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from signals.rules.context import FALSE, RuleContext, Verdict
-from topics.models import Evidence
+from signals.rules.context import FALSE, Fact, RuleContext, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,22 +29,17 @@ def health_green_for_weeks(ctx: RuleContext, params: Mapping[str, float]) -> Ver
     today = ctx.as_of.toordinal()
     first = today - 7 * weeks + 1
     history = ctx.state.health_history
-    days = sorted(d for d in history if first <= d <= today)
-    if not days or days[0] != first:
+    if first not in history:
         return FALSE
-    covered = all(any(first + 7 * w <= d < first + 7 * (w + 1) for d in days) for w in range(weeks))
-    lowest = min(history[d] for d in days)
-    if not covered or lowest < green_from:
+    weeks_scored = (range(first + 7 * w, first + 7 * (w + 1)) for w in range(weeks))
+    if not all(any(d in history for d in week) for week in weeks_scored):
         return FALSE
-    evidence = Evidence(
-        metric="health_score",
-        value=lowest,
-        threshold=green_from,
-        comparison=">=",
-        window=f"{weeks}w",
-        detail="lowest daily score in the window",
-    )
-    return Verdict(holds=True, evidence=(evidence,))
+    lowest = min(history[d] for d in range(first, today + 1) if d in history)
+    if lowest < green_from:
+        return FALSE
+    detail = "lowest daily score in the window"
+    fact = Fact("health_score", lowest, green_from, ">=", f"{weeks}w", detail)
+    return Verdict(holds=True, facts=(fact,))
 
 
 _PREDICATES = {

@@ -189,3 +189,16 @@ def test_state_survives_serialisation_mid_stream(processor: SignalProcessor) -> 
     restored = AccountState.from_bytes(state.to_bytes())
     _, rest = run(processor, events[10:], restored)
     assert [t.trigger_id for t in first + rest] == [t.trigger_id for t in whole]
+
+
+def test_a_held_event_released_after_a_long_leap_of_the_clock_is_not_late() -> None:
+    """The reorder window accepted it on time; a later release must not call it late."""
+    config = SignalsConfig(reorder_window=timedelta(hours=1))
+    processor = SignalProcessor(config)
+    state = AccountState(ACCOUNT)
+    held = processor.apply(state, usage("Signed In", at(0)), at(0))
+    assert held.rejections == ()
+    released = processor.tick(state, at(30))  # 30 days later, far past the 7-day bound
+
+    assert [r.kind for r in released.rejections] == []
+    assert state.last_login_us > 0

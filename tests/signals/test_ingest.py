@@ -5,16 +5,20 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signals.config import SignalsConfig
+from signals.config import SignalsConfig, UsageMapping
+from signals.errors import Rejection, SignalsError
 from signals.ingest import AccountEvent, StateFolder
 from signals.state import (
     CORE_USES,
     FACET_FEATURES,
     FACET_LAST_LOGIN,
     FACET_USERS,
+    FORMAT_VERSION,
     LOGINS,
     SEEN_USAGE,
     TICKETS_OPENED,
@@ -75,14 +79,15 @@ def test_dedup_memory_expires_with_the_lateness_bound(
 ) -> None:
     folder.apply(state, login(at(0), eid="x"), now=at(0))
     folder.apply(state, login(at(10), eid="y"), now=at(10))
-    assert len(state.dedup) == 1
+    assert list(state.dedup) == [at(10).toordinal()]
+    assert len(state.dedup[at(10).toordinal()]) == 1
 
 
 def test_dedup_memory_is_bounded(state: AccountState) -> None:
     folder = StateFolder(SignalsConfig(dedup_capacity=3))
     for day in range(5):
         folder.apply(state, login(at(day)), now=at(5))
-    assert len(state.dedup) <= 3
+    assert sum(map(len, state.dedup.values())) <= 3
     assert state.buckets[at(4).toordinal()].counts[LOGINS] == 1
 
 
@@ -131,6 +136,36 @@ def test_serialisation_round_trips(folder: StateFolder, state: AccountState) -> 
     assert restored == state
     assert restored.to_bytes() == state.to_bytes()
     assert restored.dedup == state.dedup
+
+
+def test_state_of_an_unknown_format_version_is_refused(state: AccountState) -> None:
+    raw = orjson.loads(state.to_bytes())
+    raw["v"] = FORMAT_VERSION + 1
+    with pytest.raises(SignalsError, match=f"format version {FORMAT_VERSION + 1} is unknown"):
+        AccountState.from_bytes(orjson.dumps(raw))
+
+
+FORMAT_1 = (
+    b'{"a":"acme","b":[[739895,[1,2,1],"AQ==",[2898024750]]],"bi":{},"c":{},'
+    b'"d":[[739895,"St9DZ/luWE8Po4zFg5WmXw=="]],"f":[],"h":[[739895,72.5]],"k":-1,'
+    b'"l":[1791288000000000,-1,739895],"n":{},"o":[],"p":{},"pr":{},"q":[],"r":{},'
+    b'"s":10754196737,"t":{},"u":"dp9PQg==","z":{}}'
+)
+"""Written by format 1 after ``x`` (a login) and ``y`` (a core feature) on day 1."""
+
+
+def test_state_of_format_1_is_read_with_its_ids_still_deduplicated() -> None:
+    folder = StateFolder(SignalsConfig(usage=UsageMapping(core_features=("Report Exported",))))
+    state = AccountState(ACCOUNT)
+    folder.apply(state, login(at(1), eid="x"), now=at(1))
+    folder.apply(state, usage("Report Exported", at(1), eid="y"), now=at(1))
+    state.health_history[at(1).toordinal()] = 72.5
+    restored = AccountState.from_bytes(FORMAT_1)
+    assert restored == state
+    assert restored.dedup == state.dedup
+    rejection = folder.apply(restored, login(at(1), eid="x"), now=at(1))
+    assert isinstance(rejection, Rejection)
+    assert rejection.kind == "duplicate"
 
 
 def _mixed_events() -> list[AccountEvent]:

@@ -1,0 +1,1 @@
+"""Benchmarks: code in the repo that prints a table, kept out of the test run."""

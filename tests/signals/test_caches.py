@@ -1,0 +1,96 @@
+"""The core's transient caches (metric memo, health memo, settled rules) change no answer."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from signals.config import SignalsConfig
+from signals.core import SignalProcessor
+from signals.ingest import AccountEvent
+from signals.rules import default_rules
+from signals.state import AccountState
+from tests.signals.conftest import CORE
+from tests.signals.factories import (
+    ACCOUNT,
+    MONDAY,
+    at,
+    billing,
+    login,
+    nps,
+    profile,
+    subscription,
+    ticket,
+    usage,
+)
+from topics.models import Trigger
+
+DAYS = 45
+
+
+def _account(seed: int) -> list[AccountEvent]:
+    """A busy account whose health crosses bands: usage, tickets, payments, surveys."""
+    rng = random.Random(seed)
+    renewal = (MONDAY + timedelta(days=rng.randint(40, 120))).date()
+    events: list[AccountEvent] = [
+        subscription(at(0, 1), seats=10, renewal=renewal),
+        profile(at(0, 2), executive_sponsor=rng.random() < 0.5, acv=50_000.0),
+    ]
+    for day in range(DAYS):
+        active = rng.randint(0, 9) if day % 11 else 0
+        for user in rng.sample(range(12), k=active):
+            events.append(login(at(day, rng.uniform(6, 20)), user=f"u{user}"))
+            for _ in range(rng.randint(0, 3)):
+                feature = rng.choice(CORE)
+                events.append(usage(feature, at(day, rng.uniform(6, 20)), user=f"u{user}"))
+        if rng.random() < 0.3:
+            priority = rng.choice(["low", "normal", "high", "urgent"])
+            events.append(ticket("opened", at(day, 9), f"t{day}", priority=priority))
+        if rng.random() < 0.2 and day > 2:
+            solved = f"t{rng.randint(0, day - 1)}"
+            events.append(ticket("solved", at(day, 10), solved, csat=rng.randint(1, 5)))
+        if rng.random() < 0.1:
+            events.append(nps(rng.randint(0, 10), at(day, 11), respondent=f"r{day % 4}"))
+        if rng.random() < 0.08:
+            events.append(billing("payment_failed", at(day, 12), invoice_id=f"i{day // 10}"))
+        if rng.random() < 0.05:
+            events.append(billing("payment_recovered", at(day, 13), invoice_id=f"i{day // 10}"))
+        if rng.random() < 0.1:
+            events.append(usage("Referral Sent", at(day, 14), user="u1"))
+    return sorted(events, key=lambda e: (e.occurred_at, e.event_id))
+
+
+def _forget_caches(state: AccountState) -> None:
+    state.memo.clear()
+    state.health_memo = None
+    state.settled = None
+
+
+def _run(
+    events: list[AccountEvent], config: SignalsConfig, *, cached: bool
+) -> tuple[list[Trigger], bytes]:
+    """Daily ticks and every event; without ``cached`` each call starts with cold caches."""
+    processor = SignalProcessor(config, default_rules())
+    state = AccountState(ACCOUNT)
+    fired: list[Trigger] = []
+    midnight = MONDAY + timedelta(days=1)
+    for event in events:
+        while event.occurred_at >= midnight:
+            if not cached:
+                _forget_caches(state)
+            fired += processor.tick(state, midnight).triggers
+            midnight += timedelta(days=1)
+        if not cached:
+            _forget_caches(state)
+        fired += processor.apply(state, event, event.occurred_at + timedelta(minutes=5)).triggers
+    return fired, state.to_bytes()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_caches_change_no_trigger_and_no_state(config: SignalsConfig, seed: int) -> None:
+    events = _account(seed)
+    fired, state = _run(events, config, cached=True)
+    assert len({t.rule_id for t in fired}) >= 6  # the scenario exercises many rules
+    assert (fired, state) == _run(events, config, cached=False)
