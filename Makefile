@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PULSE := $(BIN)/pulse
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status lint test demo ci clean distclean
+.PHONY: help venv up down status lint test demo smoke bench ci clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,8 +38,15 @@ lint: venv ## ruff and mypy (strict on signals/ and topics/)
 test: venv up lint ## the whole test suite against the real local stack
 	$(BIN)/pytest
 
-demo: venv up ## run the main job on the local stack
+demo: venv up ## stream a simulated quarter (1,000 accounts) through a live worker, then score it
+	$(PULSE) demo --keep-worker $(DEMO_ARGS)
+
+smoke: venv up ## the foundation check: a real faust worker moving messages through the broker
 	$(PULSE) smoke
+
+bench: venv up ## benchmarks (pure core, worker end to end); prints tables
+	$(BIN)/python -m bench.core
+	$(BIN)/python -m bench.worker $(BENCH_ARGS)
 
 ci: test ## exactly what CI runs (.ci/run also stops the stack afterwards)
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from engine import evaluate, local, replay_cli, rules_cli, run, smoke, tail, topics_admin
+from engine import demo, evaluate, local, replay_cli, rules_cli, run, smoke, tail, topics_admin
 from engine.simulator import cli as simulator_cli
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(sub)
     run.add_parser(sub)
     tail.add_parser(sub)
+    demo.add_parser(sub)
     return parser
 
 

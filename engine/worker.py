@@ -112,6 +112,8 @@ class PulseWorker:
         self.view_sink: Any = None
         """Set by the runner to an engine.redis_view.RedisProjection."""
         self._index: dict[int, set[bytes]] = {}
+        self._cache: dict[bytes, tuple[Published, AccountState]] = {}
+        """Decoded states of the accounts this worker owns (decoding costs more than rules)."""
         self._swept: dict[int, int] = {}
         """partition -> last tick boundary swept (µs); in memory, since ticks are per account"""
         self._marks: dict[tuple[str, int], dict[str, _Mark]] = {}
@@ -179,6 +181,7 @@ class PulseWorker:
         self._index.clear()
         self._marks.clear()
         self._swept.clear()
+        self._cache.clear()
 
     # -- agents -----------------------------------------------------------------------
 
@@ -192,6 +195,7 @@ class PulseWorker:
                     "internal error on %s[%d]@%d", message.topic, message.partition, message.offset
                 )
                 await self._dead_letter(message, event.key, event.value, "internal", repr(exc))
+                self._cache.clear()  # a state may have changed in memory but not been saved
             yield None
 
     async def _users_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -368,13 +372,18 @@ class PulseWorker:
         self._save(key, message.partition, published, state)
 
     def _load(self, key: bytes) -> tuple[Published, AccountState]:
+        """The account's state: decoded once, then kept while this worker owns it."""
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         stored = self.states.get(key)
-        if stored is None:
-            return Published(), AccountState(key.decode())
-        return unpack(stored)
+        loaded = (Published(), AccountState(key.decode())) if stored is None else unpack(stored)
+        self._cache[key] = loaded
+        return loaded
 
     def _save(self, key: bytes, partition: int, published: Published, state: AccountState) -> None:
         self.states[key] = pack(published, state)
+        self._cache[key] = (published, state)
         self._accounts_in(partition).add(key)
 
     def _accounts_in(self, partition: int) -> set[bytes]:

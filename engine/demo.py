@@ -1,0 +1,320 @@
+"""`pulse demo`: a simulated quarter streamed through a live worker, then scored.
+
+Starts a worker on the event-time clock (so a quarter runs in minutes),
+produces the simulated customer base onto fresh topics, shows progress and
+triggers as they arrive, and ends with the evaluation report and three
+triggers explained in full. Everything it writes goes under .pulse/demo/RUN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from engine.evaluate import evaluate, read_truth, render
+from engine.kafka import client_kwargs
+from engine.routing import partition_for
+from engine.settings import Settings, load_settings
+from engine.simulator import CORE_FEATURES
+from engine.simulator.generator import Record, Simulation, SimulationConfig
+from engine.simulator.writers import produce
+from engine.tail import render as render_trigger
+from topics.catalogue import TopicKind, topic_name
+from topics.codec import decode_output, encode
+from topics.models import AccountProfile, Trigger
+
+TRIGGER_KINDS = (TopicKind.CHURN_RISK, TopicKind.EXPANSION, TopicKind.ADVOCACY)
+
+
+@dataclass
+class LiveState:
+    """What the live view shows; updated by the producer and the trigger reader."""
+
+    total: int
+    produced: int = 0
+    triggers: list[Trigger] = field(default_factory=list)
+    by_rule: Counter[str] = field(default_factory=Counter)
+    latest: deque[Trigger] = field(default_factory=lambda: deque(maxlen=5))
+    simulated: str = ""
+    last_trigger_at: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    """The demo's `pulse worker` process."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.port = int(env["PULSE_WEB_PORT"])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "engine.cli", "worker", "--loglevel", "warning"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                msg = f"worker exited with {self.process.returncode}; log: {self.log}"
+                raise RuntimeError(msg)
+            if self.fetch("/readyz") is not None:
+                return
+            time.sleep(0.3)
+        msg = f"worker not ready after 90 s; log: {self.log}"
+        raise RuntimeError(msg)
+
+    def fetch(self, path: str) -> bytes | None:
+        url = f"http://127.0.0.1:{self.port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                body: bytes = response.read()
+                return body
+        except OSError:
+            return None
+
+    def events_received(self) -> float:
+        body = self.fetch("/metrics")
+        if body is None:
+            return 0.0
+        for family in text_string_to_metric_families(body.decode()):
+            if family.name == "pulse_events_in":
+                return sum(s.value for s in family.samples if s.labels.get("kind") == "received")
+        return 0.0
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def closing_events(config: SimulationConfig, partitions: int) -> list[tuple[bytes, bytes]]:
+    """One event per partition two days after the quarter, so every partition's event
+    clock passes its end and the last days' absence and calendar rules are evaluated."""
+    end = config.start + timedelta(days=config.days + 2)
+    events = []
+    for partition in range(partitions):
+        account = next(
+            f"pulse-demo-clock-{i}"
+            for i in range(10_000)
+            if partition_for(f"pulse-demo-clock-{i}".encode(), partitions) == partition
+        )
+        profile = AccountProfile(event_id=f"{account}-end", occurred_at=end, account_id=account)
+        events.append((account.encode(), encode(profile)))
+    return events
+
+
+async def read_triggers(settings: Settings, prefix: str, live: LiveState) -> None:
+    topics = {topic_name(kind, prefix): kind for kind in TRIGGER_KINDS}
+    consumer = AIOKafkaConsumer(
+        *topics, **client_kwargs(settings), group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    trigger = decode_output(topics[record.topic], record.value or b"")
+                    if isinstance(trigger, Trigger):
+                        live.triggers.append(trigger)
+                        live.by_rule[trigger.rule_id] += 1
+                        live.latest.append(trigger)
+                        live.last_trigger_at = time.monotonic()
+    finally:
+        await consumer.stop()
+
+
+def draw(live: LiveState, rate: float, started: float, tty: bool) -> None:
+    elapsed = time.monotonic() - started
+    head = (
+        f"pulse demo  {elapsed:5.0f}s  produced {live.produced:,}  "
+        f"worker {rate:,.0f} events/s  simulated {live.simulated}  triggers {len(live.triggers):,}"
+    )
+    if not tty:
+        print(head, flush=True)
+        return
+    lines = [head, "", "triggers per rule:"]
+    lines += [f"  {rule:<28}{count:>6,}" for rule, count in live.by_rule.most_common(10)]
+    lines += ["", "latest:"]
+    lines += [
+        f"  {t.fired_at:%Y-%m-%d} {t.account_id:<12} {t.rule_id:<24} {t.explanation}"[:160]
+        for t in reversed(live.latest)
+    ]
+    sys.stdout.write("\x1b[2J\x1b[H" + "\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def worker_env(base: Settings, prefix: str, folder: Path, port: int) -> dict[str, str]:
+    """The demo worker's settings: fresh topics, event clock, in-memory state."""
+    signals_config = folder / "signals.yaml"
+    signals_config.write_text("usage:\n  core_features: [" + ", ".join(CORE_FEATURES) + "]\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+    env.update(
+        PULSE_KAFKA_BOOTSTRAP=base.kafka_bootstrap,
+        PULSE_REDIS_URL=base.redis_url.get_secret_value(),
+        PULSE_TOPIC_PREFIX=prefix,
+        PULSE_REDIS_PREFIX=prefix,
+        PULSE_APP_ID=f"pulse-{prefix}",
+        PULSE_TOPIC_PARTITIONS=str(base.topic_partitions),
+        PULSE_STORE="memory://",
+        PULSE_CLOCK="event",
+        PULSE_TABLE_STANDBY_REPLICAS="0",
+        PULSE_DATA_DIR=str(folder / "worker"),
+        PULSE_WEB_PORT=str(port),
+        PULSE_SIGNALS_CONFIG_FILE=str(signals_config),
+    )
+    return env
+
+
+async def watch(
+    worker: Worker, producing: asyncio.Task[None], live: LiveState, args: argparse.Namespace
+) -> bool:
+    """Redraw until the worker has consumed everything and triggers stopped coming."""
+    tty = sys.stdout.isatty()
+    started = last_time = time.monotonic()
+    last_events = 0.0
+    caught_up_since: float | None = None
+    while time.monotonic() - started < args.timeout:
+        await asyncio.sleep(1.0 if tty else 5.0)
+        received = worker.events_received()
+        now = time.monotonic()
+        rate = (received - last_events) / max(now - last_time, 1e-9)
+        last_events, last_time = received, now
+        draw(live, rate, started, tty)
+        if not producing.done():
+            continue
+        producing.result()
+        if live.total and received >= live.total and now - live.last_trigger_at > args.settle:
+            caught_up_since = caught_up_since or now
+            if now - caught_up_since > args.settle:
+                return True
+    return False
+
+
+def report(live: LiveState, folder: Path, args: argparse.Namespace, worker: Worker) -> None:
+    triggers_path, truth_path = folder / "triggers.jsonl", folder / "truth.json"
+    triggers_path.write_bytes(b"".join(encode(t) + b"\n" for t in live.triggers))
+    print(f"\npulse demo: {live.total:,} events -> {len(live.triggers):,} triggers")
+    print("\n== Evaluation (pulse evaluate) ==\n")
+    print(render(evaluate(live.triggers, read_truth(truth_path))))
+    print("\n== Three triggers explained ==\n")
+    for kind in ("churn_risk", "expansion", "advocacy"):
+        example = next((t for t in live.triggers if t.kind == kind and t.revision_of is None), None)
+        if example is not None:
+            print(render_trigger(example) + "\n")
+    print("== Where to look next ==")
+    print(f"  files: {folder} (triggers.jsonl, truth.json, worker.log)")
+    print(f"  evaluate again: pulse evaluate --triggers {triggers_path} --truth {truth_path}")
+    if args.keep_worker and worker.process is not None:
+        pid, port = worker.process.pid, args.port
+        account = live.triggers[0].account_id if live.triggers else "acct-00000"
+        print(f"  the worker is still running (pid {pid}); stop it with: kill {pid}")
+        print(f"  account view:  curl http://127.0.0.1:{port}/accounts/{account}")
+        print(f"  worst first:   curl 'http://127.0.0.1:{port}/accounts?band=red&limit=10'")
+        print(f"  metrics:       curl http://127.0.0.1:{port}/metrics")
+        prefix = worker.env["PULSE_TOPIC_PREFIX"]
+        print(f"  live triggers: PULSE_TOPIC_PREFIX={prefix} pulse tail --from-beginning")
+
+
+async def run(args: argparse.Namespace) -> int:
+    base = load_settings()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = Path(args.dir) / stamp
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = f"demo-{stamp}"
+    simulation = Simulation(
+        SimulationConfig(accounts=args.accounts, days=args.days, seed=args.seed)
+    )
+    (folder / "truth.json").write_bytes(
+        orjson.dumps(simulation.truth_document(), option=orjson.OPT_UTC_Z)
+    )
+    settings = base.model_copy(update={"topic_prefix": prefix})
+    print(
+        f"pulse demo: {args.accounts:,} accounts over {args.days} simulated days (seed {args.seed})"
+    )
+    print(f"pulse demo: starting a worker on the event-time clock (log {folder / 'worker.log'})")
+    worker = Worker(worker_env(base, prefix, folder, args.port), folder / "worker.log")
+    worker.start()
+    live = LiveState(total=0)
+    reader = asyncio.create_task(read_triggers(settings, prefix, live))
+    try:
+        producing = asyncio.create_task(produce_all(simulation, settings, prefix, live))
+        finished = await watch(worker, producing, live, args)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        if not args.keep_worker:
+            worker.stop()
+    if not finished:
+        print("pulse demo: timed out waiting for the worker to catch up", file=sys.stderr)
+        return 1
+    report(live, folder, args, worker)
+    return 0
+
+
+async def produce_all(
+    simulation: Simulation, settings: Settings, prefix: str, live: LiveState
+) -> None:
+    def counted() -> Iterator[Record]:
+        for record in simulation.records():
+            live.produced += 1
+            live.simulated = f"{record.sent_at:%Y-%m-%d}"
+            yield record
+
+    await produce(counted(), settings, prefix)
+    producer = AIOKafkaProducer(**client_kwargs(settings), acks="all")
+    await producer.start()
+    try:
+        for key, value in closing_events(simulation.config, settings.topic_partitions):
+            await producer.send_and_wait(topic_name(TopicKind.ACCOUNTS, prefix), value, key=key)
+    finally:
+        await producer.stop()
+    live.total = live.produced + settings.topic_partitions
+
+
+def _command(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(run(args))
+    except RuntimeError as exc:
+        print(f"pulse demo: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("demo", help="stream a simulated quarter through a live worker")
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--port", type=int, default=6066, help="the worker's HTTP port")
+    parser.add_argument("--dir", default=".pulse/demo", help="where runs are written")
+    parser.add_argument("--settle", type=float, default=5.0, help="quiet seconds that end it")
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--keep-worker", action="store_true", help="leave the worker running to explore"
+    )
+    parser.set_defaults(func=_command)
