@@ -31,12 +31,13 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from engine.envelope import Published, pack, unpack
-from engine.kafka import faust_credentials
+from engine.kafka import client_kwargs, faust_credentials
 from engine.metrics import Metrics
 from engine.routing import partition_for
 from engine.settings import Settings
@@ -112,6 +113,7 @@ class PulseWorker:
         self.view_sink: Any = None
         """Set by the runner to an engine.redis_view.RedisProjection."""
         self._index: dict[int, set[bytes]] = {}
+        self._probe: AIOKafkaConsumer | None = None
         self._cache: dict[bytes, tuple[Published, AccountState]] = {}
         """Decoded states of the accounts this worker owns (decoding costs more than rules)."""
         self._swept: dict[int, int] = {}
@@ -330,13 +332,27 @@ class PulseWorker:
         if clock - mark.checked_at < IDLE_SECONDS:
             return False
         mark.checked_at = clock
-        tp = TP(topic, partition)
-        end = (await self.app.consumer.highwaters(tp)).get(tp)
-        mark.end = max(mark.end, end or 0)
+        end = await self._end_offset(topic, partition)
+        mark.end = max(mark.end, end)
         if self._behind(topic, partition, mark):
             mark.empty_since = None
             return True
         return False
+
+    async def _end_offset(self, topic: str, partition: int) -> int:
+        """The broker's end offset, through a client of our own.
+
+        faust's consumer runs in its own thread; asking it from inside an agent can
+        wait on a fetch that waits on the agent, so a separate client asks instead.
+        """
+        if self._probe is None:
+            self._probe = AIOKafkaConsumer(
+                **client_kwargs(self.settings), group_id=None, enable_auto_commit=False
+            )
+            await self._probe.start()
+        tp = TopicPartition(topic, partition)
+        offsets = await self._probe.end_offsets([tp])
+        return int(offsets.get(tp, 0))
 
     def _behind(self, topic: str, partition: int, mark: _Mark) -> bool:
         """Whether the last fetch (or broker query) showed messages we have not processed.
