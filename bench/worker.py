@@ -29,7 +29,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from engine.demo import Worker, closing_events, worker_env
+from engine.demo import closing_events, worker_env
+from engine.process import WorkerProcess
 from engine.settings import load_settings
 from engine.simulator.generator import Simulation, SimulationConfig
 from engine.topics_admin import create_catalogue
@@ -45,10 +46,10 @@ def free_port() -> int:
         return port
 
 
-def start_worker(prefix: str, folder: Path, **overrides: str) -> Worker:
+def start_worker(prefix: str, folder: Path, **overrides: str) -> WorkerProcess:
     env = worker_env(load_settings(), prefix, folder, free_port())
     env.update(overrides)
-    worker = Worker(env, folder / f"{prefix}.log")
+    worker = WorkerProcess(env, folder / f"{prefix}.log")
     worker.start()
     return worker
 

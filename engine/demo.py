@@ -12,11 +12,8 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,10 +22,10 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from engine.evaluate import evaluate, read_truth, render
 from engine.kafka import client_kwargs
+from engine.process import WorkerProcess
 from engine.routing import partition_for
 from engine.settings import Settings, load_settings
 from engine.simulator import CORE_FEATURES
@@ -53,62 +50,6 @@ class LiveState:
     latest: deque[Trigger] = field(default_factory=lambda: deque(maxlen=5))
     simulated: str = ""
     last_trigger_at: float = field(default_factory=time.monotonic)
-
-
-class Worker:
-    """The demo's `pulse worker` process."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.port = int(env["PULSE_WEB_PORT"])
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "engine.cli", "worker", "--loglevel", "warning"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                msg = f"worker exited with {self.process.returncode}; log: {self.log}"
-                raise RuntimeError(msg)
-            if self.fetch("/readyz") is not None:
-                return
-            time.sleep(0.3)
-        msg = f"worker not ready after 90 s; log: {self.log}"
-        raise RuntimeError(msg)
-
-    def fetch(self, path: str) -> bytes | None:
-        url = f"http://127.0.0.1:{self.port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=3) as response:
-                body: bytes = response.read()
-                return body
-        except OSError:
-            return None
-
-    def events_received(self) -> float:
-        body = self.fetch("/metrics")
-        if body is None:
-            return 0.0
-        for family in text_string_to_metric_families(body.decode()):
-            if family.name == "pulse_events_in":
-                return sum(s.value for s in family.samples if s.labels.get("kind") == "received")
-        return 0.0
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
 
 
 def closing_events(config: SimulationConfig, partitions: int) -> list[tuple[bytes, bytes]]:
@@ -191,7 +132,7 @@ def worker_env(base: Settings, prefix: str, folder: Path, port: int) -> dict[str
 
 
 async def watch(
-    worker: Worker, producing: asyncio.Task[None], live: LiveState, args: argparse.Namespace
+    worker: WorkerProcess, producing: asyncio.Task[None], live: LiveState, args: argparse.Namespace
 ) -> bool:
     """Redraw until the worker has consumed everything and triggers stopped coming."""
     tty = sys.stdout.isatty()
@@ -215,7 +156,7 @@ async def watch(
     return False
 
 
-def report(live: LiveState, folder: Path, args: argparse.Namespace, worker: Worker) -> None:
+def report(live: LiveState, folder: Path, args: argparse.Namespace, worker: WorkerProcess) -> None:
     triggers_path, truth_path = folder / "triggers.jsonl", folder / "truth.json"
     triggers_path.write_bytes(b"".join(encode(t) + b"\n" for t in live.triggers))
     print(f"\npulse demo: {live.total:,} events -> {len(live.triggers):,} triggers")
@@ -257,7 +198,7 @@ async def run(args: argparse.Namespace) -> int:
         f"pulse demo: {args.accounts:,} accounts over {args.days} simulated days (seed {args.seed})"
     )
     print(f"pulse demo: starting a worker on the event-time clock (log {folder / 'worker.log'})")
-    worker = Worker(worker_env(base, prefix, folder, args.port), folder / "worker.log")
+    worker = WorkerProcess(worker_env(base, prefix, folder, args.port), folder / "worker.log")
     worker.start()
     live = LiveState(total=0)
     reader = asyncio.create_task(read_triggers(settings, prefix, live))

@@ -189,28 +189,27 @@ class PulseWorker:
 
     async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            message = event.message
-            try:
-                await self._on_account_message(message, event.key, event.value)
-            except Exception as exc:
-                log.exception(
-                    "internal error on %s[%d]@%d", message.topic, message.partition, message.offset
-                )
-                await self._dead_letter(message, event.key, event.value, "internal", repr(exc))
+            if not await self._guarded(event, self._on_account_message):
                 self._cache.clear()  # a state may have changed in memory but not been saved
             yield None
 
     async def _users_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            message = event.message
-            try:
-                await self._on_user_message(message, event.key, event.value)
-            except Exception as exc:
-                log.exception(
-                    "internal error on %s[%d]@%d", message.topic, message.partition, message.offset
-                )
-                await self._dead_letter(message, event.key, event.value, "internal", repr(exc))
+            await self._guarded(event, self._on_user_message)
             yield None
+
+    async def _guarded(self, event: Any, handler: Any) -> bool:
+        """Handle one message; on any error dead-letter it with the reason and go on."""
+        message = event.message
+        try:
+            await handler(message, event.key, event.value)
+        except Exception as exc:
+            log.exception(
+                "internal error on %s[%d]@%d", message.topic, message.partition, message.offset
+            )
+            await self._dead_letter(message, event.key, event.value, "internal", repr(exc))
+            return False
+        return True
 
     # -- account path -----------------------------------------------------------------
 
@@ -400,7 +399,10 @@ class PulseWorker:
     def _save(self, key: bytes, partition: int, published: Published, state: AccountState) -> None:
         self.states[key] = pack(published, state)
         self._cache[key] = (published, state)
-        self._accounts_in(partition).add(key)
+        accounts = self._accounts_in(partition)
+        if key not in accounts:
+            accounts.add(key)
+            self.metrics.accounts_in_state.set(sum(map(len, self._index.values())))
 
     def _accounts_in(self, partition: int) -> set[bytes]:
         index = self._index.get(partition)
@@ -513,7 +515,7 @@ class PulseWorker:
             return False
         for tick in range(published.tick_us + self.tick_us, upto_us + 1, self.tick_us):
             outcome = self.processor.tick(state, EPOCH + tick * _MICROSECOND)
-            await self._publish(outcome, published, None, wall, tick=True)
+            await self._publish(outcome, published, None, wall)
         published.tick_us, published.ticked = upto_us, True
         return True
 
@@ -536,8 +538,6 @@ class PulseWorker:
         published: Published,
         ingested_ms: int | None,
         wall: datetime,
-        *,
-        tick: bool = False,
     ) -> None:
         snapshot: HealthSnapshot | None = None
         for trigger in outcome.triggers:
@@ -553,7 +553,7 @@ class PulseWorker:
                 self.metrics.ingest_to_trigger.observe(max(0.0, time.time() - ingested_ms / 1000))
             if trigger.health is not None:
                 snapshot = trigger.health
-        if snapshot is None and tick and outcome.health is not None:
+        if snapshot is None and outcome.health is not None:
             score = outcome.health
             if self._worth_publishing(published, score.score, score.band, score.as_of):
                 snapshot = self.processor.snapshot(outcome.state, score)

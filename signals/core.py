@@ -56,7 +56,7 @@ _EVENT_TYPES: Final[dict[str, type[AccountEvent]]] = {
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one ``apply`` or ``tick`` produced; a tick also returns the health score.
+    """What one ``apply`` or ``tick`` produced, with the health score when it was computed.
 
     ``state`` is the caller's state, updated in place (the engine owns one per account).
     ``health`` is the bare score and band: turning it into a message (breakdown, trend)
@@ -253,6 +253,7 @@ class SignalProcessor:
         """
         triggers: list[Trigger] = []
         rejections: list[Rejection] = []
+        health: HealthScore | None = None
         bound = self.config.lateness_bound
         for event in events:
             touched = self.folder.apply(
@@ -271,7 +272,8 @@ class SignalProcessor:
                 ctx = RuleContext(state, from_micros(state.clock_us), self.config, event=event)
                 settled: set[int] = set()
                 if selection.uses_health:
-                    settled = self._settled(state, ctx.today, self._score_health(ctx))
+                    health = self._score_health(ctx)
+                    settled = self._settled(state, ctx.today, health)
                 for compiled in selection.rules:
                     if compiled.index in settled and compiled.index in selection.health_only:
                         continue
@@ -280,7 +282,7 @@ class SignalProcessor:
                         triggers.append(trigger)
             if late:
                 triggers.extend(self._revisions(state, event))
-        return Outcome(state, tuple(triggers), tuple(rejections))
+        return Outcome(state, tuple(triggers), tuple(rejections), health)
 
     def _select(self, touched: int, event: AccountEvent) -> _Selection:
         selected = tuple(c for c in self._compiled if c.reads & touched or event.type in c.events)

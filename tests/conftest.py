@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -23,6 +19,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from engine.process import WorkerProcess
 
 KAFKA_BOOTSTRAP = os.environ.get("PULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 REDIS_URL = os.environ.get("PULSE_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -155,65 +153,10 @@ def free_port() -> int:
         return port
 
 
-class WorkerProcess:
-    """`pulse worker` as a real process with its own topics prefix, app id and web port."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.port = int(env["PULSE_WEB_PORT"])
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, *, wait: float = 60) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "engine.cli", "worker", "--loglevel", "warning"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"worker exited with {self.process.returncode}:\n{self.tail()}")
-            if self.get("/readyz")[0] == 200:
-                return
-            time.sleep(0.2)
-        pytest.fail(f"worker not ready within {wait}s:\n{self.tail()}")
-
-    def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
-        if token is not None:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-        except OSError:
-            return 0, b""
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process is None:
-            return 0
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        code = self.process.returncode
-        self.process = None
-        return code
-
-    def tail(self, lines: int = 60) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
 @pytest.fixture
-def worker_factory(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+async def worker_factory(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient, tmp_path: Path
+) -> AsyncIterator[Callable[..., WorkerProcess]]:
     """Workers sharing one deployment (prefix, app id); each call makes another process."""
     run = uuid.uuid4().hex[:10]
     made: list[WorkerProcess] = []
@@ -241,3 +184,6 @@ def worker_factory(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[..
     yield make
     for worker in made:
         worker.stop()
+    ours = [t for t in await kafka_admin.list_topics() if run in t]
+    if ours:  # the deployment's topics, internal topics and changelogs
+        await kafka_admin.delete_topics(ours)

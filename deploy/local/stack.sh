@@ -94,6 +94,11 @@ kafka_ready() {
   "$PYTHON" "$HERE/kafka_ready.py" "127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1
 }
 
+need_probe() {
+  "$PYTHON" -c "import aiokafka" 2>/dev/null \
+    || die "$PYTHON cannot import aiokafka, which the readiness check needs: run 'pulse local' from the project's .venv, or set PULSE_PYTHON"
+}
+
 kafka_up() {
   if pid_alive "$KDIR/kafka.pid"; then
     say "Kafka already running (pid $(cat "$KDIR/kafka.pid"), 127.0.0.1:$KAFKA_PORT)"
@@ -167,7 +172,9 @@ kafka_status() {
 
 redis_ping() {
   local reply
-  exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT" 2>/dev/null || return 1
+  port_open "$REDIS_PORT" || return 1
+  # The braces keep 2>/dev/null from applying to the rest of the script.
+  { exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT"; } 2>/dev/null || return 1
   printf 'PING\r\n' >&3
   read -r -t 2 reply <&3 || { exec 3>&-; return 1; }
   exec 3>&-
@@ -251,6 +258,7 @@ redis_status() {
 
 case "${1:-}" in
   up)
+    need_probe
     kafka_up
     redis_up
     say "data and logs under $STATE; stop with 'pulse local down'"
@@ -260,6 +268,7 @@ case "${1:-}" in
     redis_down
     ;;
   status)
+    need_probe
     rc=0
     kafka_status || rc=1
     redis_status || rc=1
