@@ -114,6 +114,8 @@ class PulseWorker:
         """Set by the runner to an engine.redis_view.RedisProjection."""
         self._index: dict[int, set[bytes]] = {}
         self._probe: AIOKafkaConsumer | None = None
+        self._clock_of: dict[int, datetime] = {}
+        """partition -> its accounts clock (event mode), for expiring parked user events"""
         self._cache: dict[bytes, tuple[Published, AccountState]] = {}
         """Decoded states of the accounts this worker owns (decoding costs more than rules)."""
         self._swept: dict[int, int] = {}
@@ -182,6 +184,7 @@ class PulseWorker:
         """Forget per-partition memory; it is rebuilt from the tables when needed."""
         self._index.clear()
         self._marks.clear()
+        self._clock_of.clear()
         self._swept.clear()
         self._cache.clear()
 
@@ -305,21 +308,29 @@ class PulseWorker:
                 mark.empty_since = None
             watermark = max(m.watermark for m in marks.values())
         else:
-            frontier = min(marks[t].watermark for t in behind)
-            holding = [frontier]
-            clock = time.monotonic()
-            for topic, mark in marks.items():
-                if topic in behind or mark.watermark >= frontier:
-                    mark.empty_since = None
-                    continue
-                if mark.empty_since is None:
-                    mark.empty_since = clock
-                if clock - mark.empty_since < IDLE_SECONDS or await self._has_more(
-                    topic, scope[1], mark
-                ):
-                    holding.append(mark.watermark)
-            watermark = min(holding)
-        return EPOCH + max(watermark, 0) * _MICROSECOND
+            watermark = await self._holding_back(scope[1], marks, behind)
+        now = EPOCH + max(watermark, 0) * _MICROSECOND
+        if scope[0] == "accounts":
+            self._clock_of[scope[1]] = now
+        return now
+
+    async def _holding_back(self, partition: int, marks: dict[str, _Mark], behind: set[str]) -> int:
+        """The lowest watermark among topics with unread data and caught-up topics still
+        within their idle allowance (or found by the broker to have more after all)."""
+        frontier = min(marks[t].watermark for t in behind)
+        holding = [frontier]
+        clock = time.monotonic()
+        for topic, mark in marks.items():
+            if topic in behind or mark.watermark >= frontier:
+                mark.empty_since = None
+                continue
+            if mark.empty_since is None:
+                mark.empty_since = clock
+            if clock - mark.empty_since < IDLE_SECONDS or await self._has_more(
+                topic, partition, mark
+            ):
+                holding.append(mark.watermark)
+        return min(holding)
 
     async def _has_more(self, topic: str, partition: int, mark: _Mark) -> bool:
         """Ask the broker (not the last fetch) whether a quiet topic really ran dry.
@@ -418,7 +429,6 @@ class PulseWorker:
         """Link users to accounts; forward resolved usage, park the rest for a while."""
         model = decode_usage(value, max_bytes=self.settings.max_message_bytes)
         wall = datetime.now(UTC)
-        now = await self._now(("users", message.partition), wall, message, model.occurred_at)
         user = encode_key(str(model.user_id))
         if isinstance(model, UserLink):
             self.links[user] = encode_key(model.account_id)
@@ -432,10 +442,22 @@ class PulseWorker:
             else:
                 entries = orjson.loads(self.parked.get(user) or b"[]")
                 origin = self._origin(message)
-                deadline = micros(now) + self.park_us
+                parked_at = wall if self.settings.clock == "wall" else model.occurred_at
+                deadline = micros(parked_at) + self.park_us
                 entries.append([deadline, *origin, base64.b64encode(value).decode()])
                 self.parked[user] = orjson.dumps(entries)
-        await self._expire_parked(message.partition, now)
+        await self._expire_parked(
+            message.partition, wall if self.settings.clock == "wall" else (self._low_watermark())
+        )
+
+    def _low_watermark(self) -> datetime:
+        """The lowest account clock this worker has: a user's group call may still come
+        on any of its partitions until every one of them has passed a parked event's
+        deadline. (The user-events topic itself mixes all usage partitions, so its own
+        watermark runs ahead.)"""
+        if not self._clock_of:
+            return EPOCH
+        return min(self._clock_of.values())
 
     async def _forward_resolved(self, event: Any, account_id: str) -> None:
         resolved = event.model_copy(update={"account_id": account_id})

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -49,7 +50,7 @@ def signals_config(tmp_path: Path) -> Path:
 
 
 def simulated(
-    accounts: int, days: int, malformed: float = 0.0
+    accounts: int, days: int, malformed: float = 0.0, segment_share: float = 0.0
 ) -> list[tuple[TopicKind, bytes, bytes]]:
     """A time-ordered stream in our own shapes, plus one late clock event per partition.
 
@@ -57,7 +58,7 @@ def simulated(
     ticks through the last day as a replay does.
     """
     config = SimulationConfig(
-        accounts=accounts, days=days, segment_share=0.0, malformed_rate=malformed
+        accounts=accounts, days=days, segment_share=segment_share, malformed_rate=malformed
     )
     records = [(r.kind, r.key, r.value) for r in Simulation(config).records()]
     end = config.start + timedelta(days=days + 2)
@@ -132,6 +133,18 @@ def describe(published: dict[str, dict], expected: dict[str, dict]) -> str:
         if trigger_id not in other
     ]
     return "\n".join(lines)
+
+
+def assert_same_triggers(
+    got: dict[str, list[bytes]], prefix: str, expected: dict[str, dict[str, Any]]
+) -> None:
+    """The distinct trigger ids on the output topics are exactly the replay's."""
+    published = {}
+    for topic in output_topics(prefix):
+        for value in got[topic]:
+            trigger = orjson.loads(value)
+            published[trigger["trigger_id"]] = trigger
+    assert set(published) == set(expected), describe(published, expected)
 
 
 def output_topics(prefix: str) -> list[str]:
@@ -322,13 +335,7 @@ async def test_restarted_worker_resumes_without_losing_a_trigger(
     await produce(kafka_bootstrap, prefix, records[half:])
     got = await collect(kafka_bootstrap, output_topics(prefix))
 
-    published = {
-        orjson.loads(v)["trigger_id"]: orjson.loads(v)
-        for t in output_topics(prefix)
-        for v in got[t]
-    }
-    expected = expected_triggers(records, signals_config)
-    assert set(published) == set(expected), describe(published, expected)
+    assert_same_triggers(got, prefix, expected_triggers(records, signals_config))
 
 
 async def test_two_workers_split_partitions_and_match_one(
@@ -343,13 +350,7 @@ async def test_two_workers_split_partitions_and_match_one(
     await produce(kafka_bootstrap, prefix, records)
     got = await collect(kafka_bootstrap, output_topics(prefix))
 
-    published = {
-        orjson.loads(v)["trigger_id"]: orjson.loads(v)
-        for t in output_topics(prefix)
-        for v in got[t]
-    }
-    expected = expected_triggers(records, signals_config)
-    assert set(published) == set(expected), describe(published, expected)
+    assert_same_triggers(got, prefix, expected_triggers(records, signals_config))
     for worker in (one, two):
         _, body = worker.get("/metrics")
         families = {f.name: f for f in text_string_to_metric_families(body.decode())}
@@ -400,3 +401,22 @@ async def test_processing_goes_on_while_redis_is_down_and_the_view_catches_up(
                 break
             assert time.monotonic() < deadline, f"view of {account} did not catch up: {status}"
             await asyncio.sleep(0.2)
+
+
+async def test_segment_users_are_resolved_through_group_calls(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
+) -> None:
+    """User-only track calls reach their account via the group call: none is dropped and
+    the triggers are the replay's (which resolves users the same way)."""
+    worker = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    worker.start()
+    prefix = worker.env["PULSE_TOPIC_PREFIX"]
+    records = simulated(accounts=12, days=14, segment_share=1.0)
+    await produce(kafka_bootstrap, prefix, records)
+    got = await collect(
+        kafka_bootstrap, [*output_topics(prefix), topic_name(TopicKind.DEAD_LETTER, prefix)]
+    )
+
+    letters = [orjson.loads(v) for v in got[topic_name(TopicKind.DEAD_LETTER, prefix)]]
+    assert [d for d in letters if d["error_kind"] == "unresolved_user"] == []
+    assert_same_triggers(got, prefix, expected_triggers(records, signals_config))
