@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
 import sys
 
 import faust
@@ -53,6 +54,20 @@ async def prepare_topics(settings: Settings, worker: PulseWorker) -> None:
             log.warning("topic %s differs from the catalogue: %s", report.name, difference)
 
 
+def check_port_free(settings: Settings) -> None:
+    """faust would fail deep inside start-up with a traceback; say it plainly first."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.web_host, settings.web_port))
+        except OSError as exc:
+            msg = (
+                f"PULSE_WEB_PORT: {settings.web_host}:{settings.web_port} is not available "
+                f"({exc.strerror}); another worker may be running there"
+            )
+            raise StartupError(msg) from None
+
+
 def build(settings: Settings) -> PulseWorker:
     """The worker with its Redis view and HTTP pages attached (not started)."""
     worker = PulseWorker(settings)
@@ -73,6 +88,7 @@ def _command(args: argparse.Namespace) -> int:
     )
     try:
         settings = load_settings()
+        check_port_free(settings)
         worker = build(settings)
         asyncio.run(prepare_topics(settings, worker))
     except (
