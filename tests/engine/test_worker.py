@@ -147,6 +147,25 @@ def assert_same_triggers(
     assert set(published) == set(expected), describe(published, expected)
 
 
+async def assert_view_matches_health(
+    worker: WorkerProcess, snapshots: list[bytes], token: str | None, within: float = 30
+) -> None:
+    """Every account's Redis view shows its latest published health snapshot (eventually)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for value in snapshots:
+        snapshot = orjson.loads(value)
+        latest[snapshot["account_id"]] = snapshot
+    assert latest, "no health snapshot was published"
+    deadline = time.monotonic() + within
+    for account, snapshot in latest.items():
+        while True:
+            status, body = worker.get(f"/accounts/{account}", token=token)
+            if status == 200 and orjson.loads(body)["health"] == snapshot:
+                break
+            assert time.monotonic() < deadline, f"view of {account}: {status} {body[:300]!r}"
+            await asyncio.sleep(0.2)
+
+
 def output_topics(prefix: str) -> list[str]:
     kinds = (TopicKind.CHURN_RISK, TopicKind.EXPANSION, TopicKind.ADVOCACY)
     return [topic_name(kind, prefix) for kind in kinds]
@@ -188,18 +207,7 @@ async def test_worker_gives_the_triggers_replay_gives(
             want["evidence"],
         )
 
-    latest_health: dict[str, dict] = {}
-    for value in got[topic_name(TopicKind.HEALTH, prefix)]:
-        snapshot = orjson.loads(value)
-        latest_health[snapshot["account_id"]] = snapshot
-    deadline = time.monotonic() + 20
-    for account, snapshot in latest_health.items():
-        while True:
-            status, body = worker.get(f"/accounts/{account}", token=TOKEN)
-            if status == 200 and orjson.loads(body)["health"] == snapshot:
-                break
-            assert time.monotonic() < deadline, f"view of {account}: {status} {body[:300]!r}"
-            await asyncio.sleep(0.2)
+    await assert_view_matches_health(worker, got[topic_name(TopicKind.HEALTH, prefix)], TOKEN)
 
 
 async def test_bad_messages_are_dead_lettered_and_the_rest_processed(
@@ -384,23 +392,12 @@ async def test_processing_goes_on_while_redis_is_down_and_the_view_catches_up(
     )
     published = {orjson.loads(v)["trigger_id"] for t in output_topics(prefix) for v in got[t]}
     assert published == set(expected_triggers(records, signals_config))
-    status, body = worker.get("/metrics")
+    _, body = worker.get("/metrics")
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
     assert sum(s.value for s in families["pulse_redis_write_errors"].samples) > 0
 
     redis_server.start()
-    latest: dict[str, dict] = {}
-    for value in got[topic_name(TopicKind.HEALTH, prefix)]:
-        snapshot = orjson.loads(value)
-        latest[snapshot["account_id"]] = snapshot
-    deadline = time.monotonic() + 30
-    for account, snapshot in latest.items():
-        while True:
-            status, body = worker.get(f"/accounts/{account}")
-            if status == 200 and orjson.loads(body)["health"] == snapshot:
-                break
-            assert time.monotonic() < deadline, f"view of {account} did not catch up: {status}"
-            await asyncio.sleep(0.2)
+    await assert_view_matches_health(worker, got[topic_name(TopicKind.HEALTH, prefix)], None)
 
 
 async def test_segment_users_are_resolved_through_group_calls(
