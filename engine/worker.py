@@ -14,6 +14,13 @@ owned by one worker, with the account state of the accounts hashed to p):
 - absence and calendar rules run on clock ticks: event time crossing a tick
   boundary (event clock), or a timer (wall clock).
 
+With the event clock, the re-keying and user-resolution detours carry event-time
+watermarks as well as events: every sender (each accounts and users partition)
+announces how far it has got on every partition of the internal topic it writes,
+and a reader's clock never passes the lowest announcement it has heard (as
+watermarks cross a shuffle in Flink). So a backlog waiting in the detour holds
+the clock back instead of arriving late.
+
 Every message is handled inside a try: an exception dead-letters that message
 with the reason and the worker goes on (faust acknowledges a message whose
 handler raised, so letting it escape would silently drop it).
@@ -55,6 +62,7 @@ log = logging.getLogger(__name__)
 
 KIND_HEADER = "pulse-kind"
 ORIGIN_HEADER = "pulse-origin"
+WATERMARK_HEADER = "pulse-watermark"
 _TRIGGER_TOPICS = {
     "churn_risk": TopicKind.CHURN_RISK,
     "expansion": TopicKind.EXPANSION,
@@ -69,10 +77,14 @@ _RAW: dict[str, Any] = {
 
 
 _MICROSECOND = timedelta(microseconds=1)
+_NEVER = 2**63
 IDLE_SECONDS = 2.0
 """How long a caught-up topic may still hold its partition's event clock back."""
 CLOCK_NUDGE_SECONDS = 1.0
 """How often an event-clock worker re-checks its clock without traffic (see _now)."""
+ANNOUNCE_SECONDS = 0.5
+"""How often, at most, a sender announces a watermark that moved (and at least every
+CLOCK_NUDGE_SECONDS, so a restarted reader hears every sender again quickly)."""
 
 
 @dataclass(slots=True)
@@ -89,6 +101,15 @@ class _Mark:
     """End offset the broker last reported (fetches do not report one for empty partitions)."""
     checked_at: float = float("-inf")
     """When (monotonic) the broker last confirmed it had nothing more."""
+
+
+@dataclass(slots=True)
+class _Announcement:
+    """What a sender last told the readers of the internal topics it writes to."""
+
+    at: float = float("-inf")
+    watermark: int = -1
+    idle: bool = False
 
 
 class PulseWorker:
@@ -114,8 +135,15 @@ class PulseWorker:
         """Set by the runner to an engine.redis_view.RedisProjection."""
         self._index: dict[int, set[bytes]] = {}
         self._probe: AIOKafkaConsumer | None = None
-        self._clock_of: dict[int, datetime] = {}
-        """partition -> its accounts clock (event mode), for expiring parked user events"""
+        self._clock_of: dict[tuple[str, int], int] = {}
+        """(agent, partition) -> its event clock (µs); it never goes back"""
+        self._heard: dict[tuple[str, int], dict[str, tuple[int, float | None]]] = {}
+        """(agent, partition) -> sender -> (watermark µs it last announced, since when
+        (monotonic) it has been idle, or None)"""
+        self._announced: dict[str, _Announcement] = {}
+        """sender ("accounts:3", "users:0") -> what it last announced"""
+        self._next_expiry: dict[int, int] = {}
+        """users partition -> earliest deadline of its parked events (µs); 0: unknown"""
         self._cache: dict[bytes, tuple[Published, AccountState]] = {}
         """Decoded states of the accounts this worker owns (decoding costs more than rules)."""
         self._swept: dict[int, int] = {}
@@ -169,10 +197,18 @@ class PulseWorker:
         self.parked = app.Table("user-parked", default=None, partitions=self.partitions, **_TABLE)
         # One agent reads every account-keyed topic, so one account's state is never
         # loaded by two coroutines at once (faust runs agents concurrently).
-        self._sources = {
-            "accounts": (*self.input_kinds, self.internal_topics[0]),
-            "users": (self.internal_topics[1],),
+        self._sources = {"accounts": tuple(self.input_kinds), "users": ()}
+        """Topics whose own watermarks make an agent's clock (the detours announce theirs)."""
+        self._detours = {
+            "accounts": {self.internal_topics[0]},
+            "users": {self.internal_topics[1]},
         }
+        accounts = [f"accounts:{p}" for p in range(self.partitions)]
+        self._senders = {
+            "accounts": [*accounts, *(f"users:{p}" for p in range(self.partitions))],
+            "users": accounts,
+        }
+        """Who writes to the internal topic an agent reads: it hears each one's watermark."""
         sources = app.topic(*self.input_kinds, *self.internal_topics[::2], **_RAW)
         app.agent(sources, name="accounts")(self._accounts_agent)
         app.agent(self.user_events, name="users")(self._users_agent)
@@ -185,6 +221,9 @@ class PulseWorker:
         self._index.clear()
         self._marks.clear()
         self._clock_of.clear()
+        self._heard.clear()
+        self._announced.clear()
+        self._next_expiry.clear()
         self._swept.clear()
         self._cache.clear()
 
@@ -218,7 +257,9 @@ class PulseWorker:
 
     async def _on_account_message(self, message: Any, key: bytes | None, value: bytes) -> None:
         wall = datetime.now(UTC)
-        if message.topic == self.ticks.get_topic_name():
+        if message.topic == self.ticks.get_topic_name() or self._heard_watermark(
+            "accounts", message
+        ):
             now = await self._now(("accounts", message.partition), wall)
             await self._advance_clock(message.partition, now)
             return
@@ -279,7 +320,7 @@ class PulseWorker:
         message: Any | None = None,
         occurred_at: datetime | None = None,
     ) -> datetime:
-        """The partition's clock: the wall clock, or the event-time watermark.
+        """The agent partition's clock: the wall clock, or the event-time watermark.
 
         Each topic is read in order, but faust reads topics side by side, so one may
         run ahead of another in event time. The event clock is therefore the lowest
@@ -289,30 +330,109 @@ class PulseWorker:
         applies them. A caught-up topic may just have a slower producer, so it still
         holds the clock for IDLE_SECONDS after it ran dry (Kafka Streams' synchronisation
         of a task's inputs, with max.task.idle.ms).
+
+        Events that reach the agent through an internal topic were sent by other agent
+        partitions, which announce their own clocks there (see _announce): the clock
+        never passes the lowest announcement of a sender that is not idle.
         """
         if self.settings.clock == "wall":
             return wall
+        agent, partition = scope
         marks = self._marks.get(scope)
         if marks is None:
-            marks = self._marks[scope] = {t: _Mark() for t in self._sources[scope[0]]}
+            marks = self._marks[scope] = {t: _Mark() for t in self._sources[agent]}
         if message is not None and message.topic in marks:
             mark = marks[message.topic]
             if occurred_at is not None:
                 mark.watermark = max(mark.watermark, micros(occurred_at))
             mark.processed, mark.empty_since = message.offset, None
-        behind = {t for t, m in marks.items() if self._behind(t, scope[1], m)}
+        behind = {t for t, m in marks.items() if self._behind(t, partition, m)}
         if message is not None and message.topic in marks:
             behind.add(message.topic)
-        if not behind:  # nothing left to read anywhere: nothing can arrive older
-            for mark in marks.values():
-                mark.empty_since = None
-            watermark = max(m.watermark for m in marks.values())
+        heard = self._heard_bound(scope)
+        if not marks:  # the users agent: its clock is what its senders announce
+            idle = heard is None
+            watermark = self._heard_max(scope) if heard is None else heard
+            await self._announce(f"users:{partition}", watermark, idle=idle)
         else:
-            watermark = await self._holding_back(scope[1], marks, behind)
-        now = EPOCH + max(watermark, 0) * _MICROSECOND
-        if scope[0] == "accounts":
-            self._clock_of[scope[1]] = now
-        return now
+            if not behind:  # nothing left to read anywhere: nothing can arrive older
+                for mark in marks.values():
+                    mark.empty_since = None
+                own = max(m.watermark for m in marks.values())
+            else:
+                own = await self._holding_back(partition, marks, behind)
+            await self._announce(f"accounts:{partition}", own, idle=not behind)
+            watermark = own if heard is None else min(own, heard)
+        watermark = max(watermark, self._clock_of.get(scope, -1))
+        self._clock_of[scope] = watermark
+        return EPOCH + max(watermark, 0) * _MICROSECOND
+
+    def _heard_watermark(self, agent: str, message: Any) -> bool:
+        """Record a sender's announcement if this message is one (it carries no event)."""
+        if message.topic not in self._detours[agent]:
+            return False
+        for header, raw in message.headers or ():
+            if header == WATERMARK_HEADER:
+                sender, watermark, idle = raw.decode().split("|")
+                heard = self._heard.setdefault((agent, message.partition), {})
+                since = None
+                if idle == "1":
+                    before = heard.get(sender)
+                    since = before[1] if before and before[1] is not None else time.monotonic()
+                heard[sender] = (int(watermark), since)
+                return True
+        return False
+
+    def _heard_bound(self, scope: tuple[str, int]) -> int | None:
+        """The lowest watermark announced by the senders that may still send something
+        older: -1 while some sender has not been heard from; None when every sender has
+        been idle (caught up) for IDLE_SECONDS, the allowance a direct topic gets too."""
+        heard = self._heard.get(scope, {})
+        clock = time.monotonic()
+        low: int | None = None
+        for sender in self._senders[scope[0]]:
+            entry = heard.get(sender)
+            if entry is None:
+                return -1
+            watermark, idle_since = entry
+            if idle_since is None or clock - idle_since < IDLE_SECONDS:
+                low = watermark if low is None else min(low, watermark)
+        return low
+
+    def _heard_max(self, scope: tuple[str, int]) -> int:
+        return max((w for w, _ in self._heard.get(scope, {}).values()), default=-1)
+
+    async def _announce(self, sender: str, watermark: int, *, idle: bool) -> None:
+        """Tell every partition of the internal topics this sender writes to how far it
+        has got: it will send nothing older than ``watermark`` (unless late), or, idle,
+        nothing at all until it announces again.
+
+        Throttled to one announcement per ANNOUNCE_SECONDS while the watermark moves,
+        with a heartbeat every CLOCK_NUDGE_SECONDS; waking from idle is announced at
+        once, before the event that woke it is forwarded.
+        """
+        last = self._announced.get(sender)
+        if last is None:
+            last = self._announced[sender] = _Announcement()
+        clock = time.monotonic()
+        since = clock - last.at
+        moved = (watermark, idle) != (last.watermark, last.idle)
+        if not (
+            (last.idle and not idle)
+            or since >= CLOCK_NUDGE_SECONDS
+            or (moved and since >= ANNOUNCE_SECONDS)
+        ):
+            return
+        last.at, last.watermark, last.idle = clock, watermark, idle
+        headers = [(WATERMARK_HEADER, f"{sender}|{watermark}|{int(idle)}".encode())]
+        topics = (
+            (self.user_events, self.account_events)
+            if sender.startswith("accounts:")
+            else (self.account_events,)
+        )
+        for topic in topics:
+            for partition in range(self.partitions):
+                await topic.send(key=None, value=b"", partition=partition, headers=headers)
 
     async def _holding_back(self, partition: int, marks: dict[str, _Mark], behind: set[str]) -> int:
         """The lowest watermark among topics with unread data and caught-up topics still
@@ -427,8 +547,12 @@ class PulseWorker:
 
     async def _on_user_message(self, message: Any, key: bytes | None, value: bytes) -> None:
         """Link users to accounts; forward resolved usage, park the rest for a while."""
-        model = decode_usage(value, max_bytes=self.settings.max_message_bytes)
         wall = datetime.now(UTC)
+        if self._heard_watermark("users", message):
+            now = await self._now(("users", message.partition), wall)
+            await self._expire_parked(message.partition, now)
+            return
+        model = decode_usage(value, max_bytes=self.settings.max_message_bytes)
         user = encode_key(str(model.user_id))
         if isinstance(model, UserLink):
             self.links[user] = encode_key(model.account_id)
@@ -446,18 +570,11 @@ class PulseWorker:
                 deadline = micros(parked_at) + self.park_us
                 entries.append([deadline, *origin, base64.b64encode(value).decode()])
                 self.parked[user] = orjson.dumps(entries)
+                partition = message.partition
+                self._next_expiry[partition] = min(self._next_expiry.get(partition, 0), deadline)
         await self._expire_parked(
-            message.partition, wall if self.settings.clock == "wall" else (self._low_watermark())
+            message.partition, await self._now(("users", message.partition), wall)
         )
-
-    def _low_watermark(self) -> datetime:
-        """The lowest account clock this worker has: a user's group call may still come
-        on any of its partitions until every one of them has passed a parked event's
-        deadline. (The user-events topic itself mixes all usage partitions, so its own
-        watermark runs ahead.)"""
-        if not self._clock_of:
-            return EPOCH
-        return min(self._clock_of.values())
 
     async def _forward_resolved(self, event: Any, account_id: str) -> None:
         resolved = event.model_copy(update={"account_id": account_id})
@@ -477,11 +594,19 @@ class PulseWorker:
         return message.topic, message.partition, message.offset
 
     async def _expire_parked(self, partition: int, now: datetime) -> None:
-        """Dead-letter parked events whose user never got an account in time."""
+        """Dead-letter parked events whose user never got an account in time.
+
+        The parked table is scanned only once the clock passes the earliest deadline
+        (unknown after a restart or rebalance: then scanned once to find it).
+        """
         now_us = micros(now)
+        if self._next_expiry.get(partition, 0) > now_us:
+            return
+        earliest = _NEVER
         for user in [k for k in self.parked if partition_for(k, self.partitions) == partition]:
             entries = orjson.loads(self.parked[user])
             keep = [e for e in entries if e[0] > now_us]
+            earliest = min([earliest, *(e[0] for e in keep)])
             if len(keep) == len(entries):
                 continue
             for deadline, topic, origin_partition, offset, raw in entries:
@@ -505,6 +630,7 @@ class PulseWorker:
                 self.parked[user] = orjson.dumps(keep)
             else:
                 del self.parked[user]
+        self._next_expiry[partition] = earliest
 
     # -- clock ------------------------------------------------------------------------
 
