@@ -21,9 +21,17 @@ and a reader's clock never passes the lowest announcement it has heard (as
 watermarks cross a shuffle in Flink). So a backlog waiting in the detour holds
 the clock back instead of arriving late.
 
+The accounts agent takes messages in batches (up to BATCH_MESSAGES, or what
+arrived within BATCH_SECONDS) and writes each changed account's state to its
+table once per batch, not once per event: the encoded state and its changelog
+message were most of a worker's cost. The batch is acknowledged only after
+those writes.
+
 Every message is handled inside a try: an exception dead-letters that message
 with the reason and the worker goes on (faust acknowledges a message whose
-handler raised, so letting it escape would silently drop it).
+handler raised, so letting it escape would silently drop it). The failed
+message's accounts roll back to their last written state, and the batch's
+earlier messages for them are dead-lettered too, so nothing is lost unseen.
 """
 
 from __future__ import annotations
@@ -31,15 +39,17 @@ from __future__ import annotations
 import base64
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.streams import _current_event
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
@@ -82,6 +92,9 @@ IDLE_SECONDS = 2.0
 """How long a caught-up topic may still hold its partition's event clock back."""
 CLOCK_NUDGE_SECONDS = 1.0
 """How often an event-clock worker re-checks its clock without traffic (see _now)."""
+BATCH_MESSAGES = 1000
+BATCH_SECONDS = 0.05
+"""A batch of the accounts agent: at most this many messages, or what came within this."""
 ANNOUNCE_SECONDS = 0.5
 """How often, at most, a sender announces a watermark that moved (and at least every
 CLOCK_NUDGE_SECONDS, so a restarted reader hears every sender again quickly)."""
@@ -146,6 +159,14 @@ class PulseWorker:
         """users partition -> earliest deadline of its parked events (µs); 0: unknown"""
         self._cache: dict[bytes, tuple[Published, AccountState]] = {}
         """Decoded states of the accounts this worker owns (decoding costs more than rules)."""
+        self._dirty: dict[bytes, Any] = {}
+        """account -> a message of its partition: changed in this batch, not yet written"""
+        self._batch: dict[bytes, list[Any]] = {}
+        """account -> this batch's messages that changed it (to dead-letter on a rollback)"""
+        self._touched: set[bytes] = set()
+        """accounts loaded while handling the current message"""
+        self._current: Any = None
+        """the message (faust event) being handled by the accounts agent"""
         self._swept: dict[int, int] = {}
         """partition -> last tick boundary swept (µs); in memory, since ticks are per account"""
         self._marks: dict[tuple[str, int], dict[str, _Mark]] = {}
@@ -225,15 +246,54 @@ class PulseWorker:
         self._announced.clear()
         self._next_expiry.clear()
         self._swept.clear()
-        self._cache.clear()
+        for key in [k for k in self._cache if k not in self._dirty]:
+            del self._cache[key]  # the batch in hand writes the rest when it ends
 
     # -- agents -----------------------------------------------------------------------
 
     async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            if not await self._guarded(event, self._on_account_message):
-                self._cache.clear()  # a state may have changed in memory but not been saved
+        batches = cast(faust.Stream[bytes], stream).take_events(BATCH_MESSAGES, BATCH_SECONDS)
+        async for events in batches:
+            for event in events:
+                self._current = event
+                self._touched.clear()
+                if await self._guarded(event, self._on_account_message):
+                    for key in self._touched:
+                        self._batch.setdefault(key, []).append(event)
+                else:
+                    await self._roll_back(event)
+            self._write_batch()
             yield None
+
+    def _write_batch(self) -> None:
+        """Write each account changed in the batch to its table (and changelog) once."""
+        for key, event in self._dirty.items():
+            _current_event.set(weakref.ref(event))
+            self.states[key] = pack(*self._cache[key])
+        self._dirty.clear()
+        self._batch.clear()
+
+    async def _roll_back(self, failed: Any) -> None:
+        """Forget what the failed message did to its accounts (they reload from the table,
+        as of the last batch) and dead-letter the batch's earlier messages for them."""
+        earlier: dict[int, Any] = {}
+        for key in self._touched:
+            self._cache.pop(key, None)
+            self._dirty.pop(key, None)
+            for event in self._batch.pop(key, ()):
+                earlier[id(event)] = event
+        for event in earlier.values():
+            message = event.message
+            if message.topic == self.ticks.get_topic_name() or any(
+                header == WATERMARK_HEADER for header, _ in message.headers or ()
+            ):
+                continue
+            reason = (
+                f"rolled back: a later message of the same batch for the same account "
+                f"({failed.message.topic}[{failed.message.partition}]@{failed.message.offset}) "
+                "failed; this one was applied, then undone"
+            )
+            await self._dead_letter(message, event.key, event.value, "internal", reason)
 
     async def _users_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
@@ -519,6 +579,7 @@ class PulseWorker:
 
     def _load(self, key: bytes) -> tuple[Published, AccountState]:
         """The account's state: decoded once, then kept while this worker owns it."""
+        self._touched.add(key)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -528,8 +589,9 @@ class PulseWorker:
         return loaded
 
     def _save(self, key: bytes, partition: int, published: Published, state: AccountState) -> None:
-        self.states[key] = pack(published, state)
+        """Keep the change; it is written to the table at the end of the batch."""
         self._cache[key] = (published, state)
+        self._dirty[key] = self._current
         accounts = self._accounts_in(partition)
         if key not in accounts:
             accounts.add(key)
