@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PULSE := $(BIN)/pulse
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status lint test demo smoke bench ci clean distclean
+.PHONY: help venv tools up down status lint test demo smoke bench ci clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv and install Pulse with its dev extra
 
+tools: ## tools the tests need beyond Python packages (promtool; idempotent)
+	@bash deploy/ops/tools.sh
+
 up: venv ## start the local Kafka broker and Redis (idempotent)
 	$(PULSE) local up
 
@@ -35,7 +38,7 @@ lint: venv ## ruff and mypy (strict on signals/ and topics/)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: venv up lint ## the whole test suite against the real local stack
+test: venv tools up lint ## the whole test suite against the real local stack
 	$(BIN)/pytest
 
 demo: venv up ## stream a simulated quarter (1,000 accounts) through a live worker, then score it

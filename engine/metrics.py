@@ -71,3 +71,20 @@ class Metrics:
             "Age of the oldest account view not yet written to Redis",
             registry=registry,
         )
+        # Worker state for the alerts and dashboard in deploy/ (docs/operations.md).
+        self.consumer_lag = Gauge(
+            "pulse_consumer_lag_messages",
+            "Messages after the committed offset, per source partition this worker owns",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.worker_ready = Gauge(
+            "pulse_worker_ready",
+            "1 while /readyz answers 200: partitions assigned, no rebalance, recovery done",
+            registry=registry,
+        )
+        self.worker_recovering = Gauge(
+            "pulse_worker_recovering",
+            "1 while table recovery (restoring state from the changelogs) is under way",
+            registry=registry,
+        )

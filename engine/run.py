@@ -78,7 +78,13 @@ def build(settings: Settings) -> PulseWorker:
     worker.view_sink = projection
     worker.app.task(projection.run)
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    web.register(worker.app, redis=client, prefix=settings.redis_prefix, token=token)
+    web.register(
+        worker.app,
+        redis=client,
+        prefix=settings.redis_prefix,
+        token=token,
+        readiness=worker.readiness,
+    )
     return worker
 
 

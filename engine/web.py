@@ -8,6 +8,7 @@ account. With PULSE_API_TOKEN set they require `Authorization: Bearer <token>`
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -21,15 +22,33 @@ from engine.redis_view import BANDS, list_accounts, read_account
 MAX_LIMIT = 1000
 
 
-def register(app: faust.App, *, redis: aioredis.Redis, prefix: str, token: str | None) -> None:
+def bearer_authorised(header: str, token: str | None) -> bool:
+    """Whether an Authorization header carries ``token`` (always, when no token is set).
+
+    Compared in constant time as bytes: ``hmac.compare_digest`` raises TypeError on
+    non-ASCII str, which a client could otherwise trigger with any header it likes.
+    """
+    if token is None:
+        return True
+    scheme, _, presented = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode("utf-8", "surrogateescape"),
+        token.encode("utf-8", "surrogateescape"),
+    )
+
+
+def register(
+    app: faust.App,
+    *,
+    redis: aioredis.Redis,
+    prefix: str,
+    token: str | None,
+    readiness: Callable[[], dict[str, bool]],
+) -> None:
     """Add Pulse's pages to ``app``."""
 
     def authorised(request: web.Request) -> bool:
-        if token is None:
-            return True
-        header = request.headers.get("Authorization", "")
-        scheme, _, presented = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(presented, token)
+        return bearer_authorised(request.headers.get("Authorization", ""), token)
 
     @app.page("/healthz")
     async def healthz(self: web.View, request: web.Request) -> web.Response:
@@ -37,12 +56,8 @@ def register(app: faust.App, *, redis: aioredis.Redis, prefix: str, token: str |
 
     @app.page("/readyz")
     async def readyz(self: web.View, request: web.Request) -> web.Response:
-        recovery = app.tables.recovery  # type: ignore[attr-defined]
-        recovering = recovery.in_recovery or not recovery.completed.is_set()
-        assigned = bool(app.consumer.assignment()) if app.consumer else False
-        ready = assigned and not app.rebalancing and not recovering
-        body = {"ready": ready, "rebalancing": app.rebalancing, "recovering": recovering}
-        return self.json(body, status=200 if ready else 503)
+        body = readiness()
+        return self.json(body, status=200 if body["ready"] else 503)
 
     @app.page("/accounts/{account_id}")
     async def account(self: web.View, request: web.Request, account_id: str) -> web.Response:

@@ -92,6 +92,8 @@ IDLE_SECONDS = 2.0
 """How long a caught-up topic may still hold its partition's event clock back."""
 CLOCK_NUDGE_SECONDS = 1.0
 """How often an event-clock worker re-checks its clock without traffic (see _now)."""
+LAG_SECONDS = 10.0
+"""How often the worker reports its consumer lag (pulse_consumer_lag_messages)."""
 BATCH_MESSAGES = 1000
 BATCH_SECONDS = 0.05
 """A batch of the accounts agent: at most this many messages, or what came within this."""
@@ -235,10 +237,41 @@ class PulseWorker:
         app.agent(self.user_events, name="users")(self._users_agent)
         nudge = s.tick_check_seconds if s.clock == "wall" else CLOCK_NUDGE_SECONDS
         app.timer(nudge)(self._send_ticks)
+        app.timer(LAG_SECONDS)(self._report_lag)
+        self.metrics.worker_ready.set_function(lambda: float(self.readiness()["ready"]))
+        self.metrics.worker_recovering.set_function(lambda: float(self.readiness()["recovering"]))
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+
+    def readiness(self) -> dict[str, bool]:
+        """Ready: partitions assigned, no rebalance under way, table recovery finished."""
+        app = self.app
+        recovery = app.tables.recovery  # type: ignore[attr-defined]
+        recovering = bool(recovery.in_recovery or not recovery.completed.is_set())
+        assigned = bool(app.consumer.assignment()) if app.consumer else False
+        ready = assigned and not app.rebalancing and not recovering
+        return {"ready": ready, "rebalancing": bool(app.rebalancing), "recovering": recovering}
+
+    async def _report_lag(self) -> None:
+        """Messages after the committed offset on each source partition this worker owns
+        (summing over workers gives the group's lag, with no partition counted twice)."""
+        sources = {*self.input_kinds, *self.internal_topics}
+        owned = sorted(tp for tp in self.app.consumer.assignment() if tp.topic in sources)
+        if not owned:
+            return
+        ends = await (await self._prober()).end_offsets(
+            [TopicPartition(tp.topic, tp.partition) for tp in owned]
+        )
+        committed = self.app.consumer._committed_offset  # type: ignore[attr-defined]
+        self.metrics.consumer_lag.clear()
+        for tp in owned:
+            end = ends.get(TopicPartition(tp.topic, tp.partition), 0)
+            done = committed.get(tp)
+            lag = end if done is None else max(0, end - done - 1)
+            self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
 
     async def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Forget per-partition memory; it is rebuilt from the tables when needed."""
+        self.metrics.consumer_lag.clear()
         self._index.clear()
         self._marks.clear()
         self._clock_of.clear()
@@ -535,14 +568,17 @@ class PulseWorker:
         faust's consumer runs in its own thread; asking it from inside an agent can
         wait on a fetch that waits on the agent, so a separate client asks instead.
         """
+        tp = TopicPartition(topic, partition)
+        offsets = await (await self._prober()).end_offsets([tp])
+        return int(offsets.get(tp, 0))
+
+    async def _prober(self) -> AIOKafkaConsumer:
         if self._probe is None:
             self._probe = AIOKafkaConsumer(
                 **client_kwargs(self.settings), group_id=None, enable_auto_commit=False
             )
             await self._probe.start()
-        tp = TopicPartition(topic, partition)
-        offsets = await self._probe.end_offsets([tp])
-        return int(offsets.get(tp, 0))
+        return self._probe
 
     def _behind(self, topic: str, partition: int, mark: _Mark) -> bool:
         """Whether the last fetch (or broker query) showed messages we have not processed.
