@@ -88,3 +88,9 @@ class Metrics:
             "1 while table recovery (restoring state from the changelogs) is under way",
             registry=registry,
         )
+        self.event_clock = Gauge(
+            "pulse_event_clock_timestamp_seconds",
+            "Event-time clock of each agent partition this worker owns (event clock only)",
+            ["agent", "partition"],
+            registry=registry,
+        )

@@ -92,6 +92,9 @@ IDLE_SECONDS = 2.0
 """How long a caught-up topic may still hold its partition's event clock back."""
 CLOCK_NUDGE_SECONDS = 1.0
 """How often an event-clock worker re-checks its clock without traffic (see _now)."""
+STREAM_BUFFER = 1024
+FETCH_BYTES = 128 * 1024
+POLL_RECORDS = 500
 LAG_SECONDS = 10.0
 """How often the worker reports its consumer lag (pulse_consumer_lag_messages)."""
 BATCH_MESSAGES = 1000
@@ -199,8 +202,17 @@ class PulseWorker:
             web_port=s.web_port,
             web_bind=s.web_host,
             web_tables_enabled=False,
+            # A short queue between the fetcher and the agent: with the event clock, a
+            # watermark announced on an internal topic waits behind everything queued
+            # (faust's default, 4,096 per agent plus whole fetches, held the clock
+            # tens of seconds behind on a backlog).
+            stream_buffer_maxsize=STREAM_BUFFER,
+            broker_max_poll_records=POLL_RECORDS,
             producer_max_request_size=2 * s.max_message_bytes + 65536,
-            consumer_max_fetch_size=2 * s.max_message_bytes + 65536,
+            # Small fetches per partition, so that topics read side by side interleave
+            # (a 2 MB fetch of the usage topic starved the others for seconds, holding
+            # the event clock); the broker still returns a larger message whole (KIP-74).
+            consumer_max_fetch_size=FETCH_BYTES,
         )
         setup_prometheus_sensors(app, pattern="/metrics", registry=self.registry)
         return app
@@ -272,6 +284,7 @@ class PulseWorker:
     async def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Forget per-partition memory; it is rebuilt from the tables when needed."""
         self.metrics.consumer_lag.clear()
+        self.metrics.event_clock.clear()
         self._index.clear()
         self._marks.clear()
         self._clock_of.clear()
@@ -772,6 +785,9 @@ class PulseWorker:
         by a topic that went quiet would never move.
         """
         assigned = self.app.consumer.assignment()
+        for (agent, partition), clock_us in self._clock_of.items():
+            gauge = self.metrics.event_clock.labels(agent=agent, partition=str(partition))
+            gauge.set(max(clock_us, 0) / 1e6)
         for tp in assigned:
             if tp.topic == self.ticks.get_topic_name():
                 await self.ticks.send(key=None, value=b"tick", partition=tp.partition)
