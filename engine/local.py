@@ -1,4 +1,4 @@
-"""`pulse local up|down|status`: the local Kafka and Redis stack.
+"""`pulse local up|down|status|secure-up|secure-down|secure-status`: the local stack.
 
 A thin wrapper over ``deploy/local/stack.sh`` so that developers, CI and the
 demo start the same broker the same way.
@@ -39,7 +39,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="start, stop or inspect the local Kafka broker and Redis",
         description="Local single-node Kafka (KRaft) and Redis under .pulse/ "
         "(PULSE_LOCAL_DIR). Ports: PULSE_KAFKA_PORT, PULSE_KAFKA_CONTROLLER_PORT, "
-        "PULSE_REDIS_PORT.",
+        "PULSE_REDIS_PORT. secure-up starts a second, separate broker that accepts only "
+        "SASL_SSL (SCRAM-SHA-512, TLS with a CA it generates) on PULSE_SECURE_KAFKA_PORT "
+        "(9192; controller PULSE_SECURE_KAFKA_CONTROLLER_PORT, 9193) and writes the client "
+        "settings to .pulse/kafka-secure/client.env.",
     )
-    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument(
+        "action", choices=["up", "down", "status", "secure-up", "secure-down", "secure-status"]
+    )
     parser.set_defaults(func=_command)

@@ -22,11 +22,11 @@ class WorkerProcess:
         self.port = int(env["PULSE_WEB_PORT"])
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, wait: float = 90) -> None:
+    def start(self, *, wait: float = 90, loglevel: str = "warning") -> None:
         """Start it and wait until /readyz answers 200; raise with the log's tail if not."""
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "engine.cli", "worker", "--loglevel", "warning"],
+            self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+                [sys.executable, "-m", "engine.cli", "worker", "--loglevel", loglevel],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

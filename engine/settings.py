@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -38,6 +38,8 @@ OTHER_PULSE_VARIABLES = frozenset(
         "PULSE_KAFKA_CONTROLLER_PORT",
         "PULSE_KAFKA_START_TIMEOUT",
         "PULSE_REDIS_PORT",
+        "PULSE_SECURE_KAFKA_PORT",
+        "PULSE_SECURE_KAFKA_CONTROLLER_PORT",
         "PULSE_LONG_TESTS",
     }
 )
@@ -157,14 +159,21 @@ class Settings(BaseSettings):
 
     @property
     def redis_url_redacted(self) -> str:
-        """The Redis URL with any password replaced, for logs."""
+        """The Redis URL with any password replaced, for logs.
+
+        redis-py also takes the password from the query (``?password=...``), so a
+        password there is replaced too.
+        """
         parts = urlsplit(self.redis_url.get_secret_value())
-        if parts.password is None:
-            return parts.geturl()
-        netloc = f"{parts.username or ''}:***@{parts.hostname}"
-        if parts.port:
-            netloc += f":{parts.port}"
-        return urlunsplit(parts._replace(netloc=netloc))
+        netloc = parts.netloc
+        if parts.password is not None:
+            userinfo, _, hostport = netloc.rpartition("@")
+            netloc = f"{userinfo.partition(':')[0]}:***@{hostport}"
+        query = "&".join(
+            f"{name}=***" if unquote_plus(name).lower() == "password" else f"{name}{sep}{value}"
+            for name, sep, value in (pair.partition("=") for pair in parts.query.split("&"))
+        )
+        return urlunsplit(parts._replace(netloc=netloc, query=query if parts.query else ""))
 
     @classmethod
     def settings_customise_sources(

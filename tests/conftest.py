@@ -91,7 +91,8 @@ async def redis_client() -> AsyncIterator[aioredis.Redis]:
 class RedisServer:
     """A private redis-server process on a free loopback port, for outage tests."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, password: str | None = None) -> None:
+        """With ``password``, the server requires AUTH (``requirepass``) and ``url`` has it."""
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail(
@@ -102,7 +103,9 @@ class RedisServer:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        auth = "" if password is None else f":{password}@"
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -119,6 +122,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self._directory),
+                *(() if self.password is None else ("--requirepass", self.password)),
             ],
             stdout=subprocess.DEVNULL,
         )

@@ -11,6 +11,7 @@ are flat, so a hostile message cannot exhaust the stack. Time is passed in
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -218,9 +219,12 @@ def dead_letter(
 ) -> DeadLetter:
     """Wrap an unusable message with where it came from and why; the message is kept intact.
 
-    The error message is cut to a bounded length so that a pathological
-    exception text cannot make the dead letter itself unpublishable.
+    The error message is made printable (control characters and lone surrogates, which
+    a hostile message can put into a field name, are escaped) and cut to a bounded
+    length, so that a pathological reason cannot make the dead letter itself
+    unpublishable.
     """
+    error_message = _UNPRINTABLE.sub(_escape, error_message)
     if len(error_message) > MAX_ERROR_MESSAGE_CHARS:
         error_message = error_message[: MAX_ERROR_MESSAGE_CHARS - 1] + "…"
     return DeadLetter(
@@ -233,6 +237,15 @@ def dead_letter(
         error_message=error_message,
         received_at=received_at,
     )
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+"""What a DeadLetter's error message may not carry (tab and newline it may)."""
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def _decode_own(

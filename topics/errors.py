@@ -12,10 +12,24 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-__all__ = ["MESSAGE_FIELD", "PulseError", "PulseValidationError"]
+__all__ = [
+    "MAX_FIELD_CHARS",
+    "MAX_REASON_CHARS",
+    "MESSAGE_FIELD",
+    "PulseError",
+    "PulseValidationError",
+]
 
 MESSAGE_FIELD = "<message>"
 """Field name used when the problem is the message as a whole (size, JSON, shape)."""
+MAX_FIELD_CHARS = 256
+MAX_REASON_CHARS = 1024
+"""Field paths and reasons can quote the input (a hostile key, an unknown event type):
+they are cut to these lengths so that an error never carries a large part of it."""
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 class PulseError(Exception):
@@ -26,11 +40,13 @@ class PulseValidationError(PulseError):
     """An input (message, vendor payload or setting) that Pulse cannot accept.
 
     `field` is a dotted path into the input ("properties.plan", "<message>"),
-    `reason` says why in words; `errors` keeps every pydantic error when there
-    were several, without their (possibly huge) input values.
+    `reason` says why in words (both cut to a bounded length); `errors` keeps every
+    pydantic error when there were several, without their (possibly huge) input values.
     """
 
     def __init__(self, field: str, reason: str, errors: Sequence[ErrorDetails] = ()) -> None:
+        field = _bounded(field, MAX_FIELD_CHARS)
+        reason = _bounded(reason, MAX_REASON_CHARS)
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason

@@ -2,6 +2,10 @@
 # Local single-node Kafka (KRaft) and Redis for development, demos and CI.
 #
 #   deploy/local/stack.sh up | down | status
+#   deploy/local/stack.sh secure-up | secure-down | secure-status
+#
+# The secure-* actions run a second, separate broker that only accepts
+# SASL_SSL (SCRAM-SHA-512 over TLS with a CA it generates); see secure.sh.
 #
 # Everything lives under one folder git ignores ($PULSE_LOCAL_DIR, default
 # .pulse/ at the repository root): the broker jars fetched from Maven Central,
@@ -254,6 +258,11 @@ redis_status() {
   fi
 }
 
+# ---------------------------------------------------------------- secure Kafka
+
+# shellcheck source=deploy/local/secure.sh
+. "$HERE/secure.sh"
+
 # ---------------------------------------------------------------- main
 
 case "${1:-}" in
@@ -266,6 +275,18 @@ case "${1:-}" in
   down)
     kafka_down
     redis_down
+    if pid_alive "$SKDIR/kafka.pid"; then secure_down; fi
+    ;;
+  secure-up)
+    need_probe
+    secure_up
+    ;;
+  secure-down)
+    secure_down
+    ;;
+  secure-status)
+    need_probe
+    secure_status
     ;;
   status)
     need_probe
@@ -275,7 +296,7 @@ case "${1:-}" in
     exit $rc
     ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|secure-up|secure-down|secure-status" >&2
     exit 2
     ;;
 esac

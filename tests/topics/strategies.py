@@ -46,6 +46,13 @@ instants = st.datetimes(
     max_value=datetime.max - timedelta(days=1),  # noqa: DTZ901
     timezones=offsets,
 )
+# Input events happen between 1970 and 2100 (topics.models.base.EventTime); a day's margin
+# again, so that every offset stays inside once converted to UTC.
+event_times = st.datetimes(
+    min_value=datetime(1970, 1, 2),  # noqa: DTZ001
+    max_value=datetime(2099, 12, 30),  # noqa: DTZ001
+    timezones=offsets,
+)
 
 
 def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -65,7 +72,7 @@ usage_events = st.one_of(
     st.builds(
         UsageEvent,
         event_id=ids,
-        occurred_at=instants,
+        occurred_at=event_times,
         account_id=ids,
         user_id=_optional(ids),
         name=labels,
@@ -74,17 +81,17 @@ usage_events = st.one_of(
     st.builds(
         UsageEvent,
         event_id=ids,
-        occurred_at=instants,
+        occurred_at=event_times,
         user_id=ids,
         name=labels,
         properties=properties,
     ),
 )
-user_links = st.builds(UserLink, event_id=ids, occurred_at=instants, user_id=ids, account_id=ids)
+user_links = st.builds(UserLink, event_id=ids, occurred_at=event_times, user_id=ids, account_id=ids)
 ticket_events = st.builds(
     TicketEvent,
     event_id=ids,
-    occurred_at=instants,
+    occurred_at=event_times,
     account_id=ids,
     ticket_id=ids,
     action=st.sampled_from(["opened", "updated", "solved", "reopened"]),
@@ -94,7 +101,7 @@ ticket_events = st.builds(
 ) | st.builds(
     TicketEvent,
     event_id=ids,
-    occurred_at=instants,
+    occurred_at=event_times,
     account_id=ids,
     ticket_id=ids,
     action=st.just("rated"),
@@ -103,7 +110,7 @@ ticket_events = st.builds(
 billing_events = st.builds(
     BillingEvent,
     event_id=ids,
-    occurred_at=instants,
+    occurred_at=event_times,
     account_id=ids,
     action=st.sampled_from(
         [
@@ -129,7 +136,7 @@ billing_events = st.builds(
 survey_responses = st.builds(
     SurveyResponse,
     event_id=ids,
-    occurred_at=instants,
+    occurred_at=event_times,
     account_id=ids,
     respondent_id=ids,
     score=st.integers(0, 10),
@@ -139,7 +146,7 @@ survey_responses = st.builds(
 account_profiles = st.builds(
     AccountProfile,
     event_id=ids,
-    occurred_at=instants,
+    occurred_at=event_times,
     account_id=ids,
     name=_optional(labels),
     segment=_optional(st.sampled_from(["enterprise", "mid_market", "smb"])),

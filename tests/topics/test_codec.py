@@ -25,7 +25,7 @@ from topics.codec import (
     encode,
     message_key,
 )
-from topics.errors import PulseValidationError
+from topics.errors import MAX_FIELD_CHARS, MAX_REASON_CHARS, PulseValidationError
 from topics.models import (
     AccountProfile,
     BillingEvent,
@@ -255,3 +255,36 @@ def test_message_key_is_account_else_user() -> None:
     assert message_key(with_account) == b"acme"
     assert message_key(user_only) == b"u-1"
     assert message_key(Trigger.model_validate(payloads.trigger())) == b"acme"
+
+
+def test_dead_letter_escapes_what_a_hostile_field_name_puts_in_the_reason() -> None:
+    """A reason naming a hostile field (a NUL, an escape sequence, a lone surrogate) still
+    makes a publishable dead letter; tab and newline are kept."""
+    letter = dead_letter(
+        b"{}",
+        None,
+        topic="pulse.tickets.v1",
+        partition=0,
+        offset=0,
+        error_kind="validation",
+        error_message="\x00\x1b[2J\ud800\x85: Extra inputs are not permitted\n\tsee docs",
+        received_at=NOW,
+    )
+
+    assert letter.error_message == (
+        "\\x00\\x1b[2J\\ud800\\x85: Extra inputs are not permitted\n\tsee docs"
+    )
+    assert decode_output(TopicKind.DEAD_LETTER, encode(letter)) == letter
+
+
+def test_reasons_quoting_hostile_input_are_bounded() -> None:
+    """A reason or field path that quotes the input (a huge unknown Stripe event type, a
+    huge unknown key) is cut, so an error never carries a large part of the message."""
+    stripe = orjson.dumps(payloads.stripe_subscription() | {"type": "c" * 50_000})
+    unknown_key = orjson.dumps(payloads.ticket() | {"k" * 50_000: 1})
+    for decode, data in ((decode_billing, stripe), (decode_tickets, unknown_key)):
+        with pytest.raises(PulseValidationError) as raised:
+            decode(data)
+        assert len(raised.value.field) <= MAX_FIELD_CHARS
+        assert len(raised.value.reason) <= MAX_REASON_CHARS
+        assert str(raised.value).count("\u2026") == 1

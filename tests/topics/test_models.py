@@ -59,6 +59,21 @@ INVALID: list[tuple[type[BaseModel], dict[str, Any], str, str]] = [
     (UsageEvent, payloads.usage(account_id=None, user_id=None), "user_id", "account_id or user_id"),
     (UsageEvent, payloads.usage(occurred_at="2026-10-05T12:00:00"), "occurred_at", "timezone"),
     (UsageEvent, payloads.usage(occurred_at="yesterday"), "occurred_at", "datetime"),
+    (UsageEvent, payloads.usage(occurred_at="0001-01-01T00:00:00Z"), "occurred_at", "from 1970"),
+    (UsageEvent, payloads.usage(occurred_at="1969-12-31T23:59:59Z"), "occurred_at", "from 1970"),
+    (UsageEvent, payloads.usage(occurred_at="2100-01-01T00:00:00Z"), "occurred_at", "up to 2100"),
+    (
+        TicketEvent,
+        payloads.ticket(occurred_at="9999-12-31T23:59:59.999999Z"),
+        "occurred_at",
+        "up to 2100",
+    ),
+    (
+        SurveyResponse,
+        payloads.survey(occurred_at="1970-01-01T00:30:00+01:00"),
+        "occurred_at",
+        "from 1970",
+    ),
     (UsageEvent, payloads.usage(event_id=""), "event_id", "at least 1 character"),
     (UsageEvent, payloads.usage(event_id="   "), "event_id", "at least 1 character"),
     (UsageEvent, payloads.usage(event_id="x" * 201), "event_id", "at most 200"),
@@ -206,3 +221,9 @@ def test_validation_error_keeps_every_pydantic_error_without_inputs() -> None:
 
     assert [e["loc"] for e in error.errors] == [("ticket_id",), ("priority",), ("csat",)]
     assert all("input" not in e for e in error.errors)
+
+
+@pytest.mark.parametrize("instant", ["1970-01-01T00:00:00Z", "2099-12-31T23:59:59.999999Z"])
+def test_event_times_at_the_ends_of_the_plausible_range_are_accepted(instant: str) -> None:
+    event = UsageEvent.model_validate(payloads.usage(occurred_at=instant))
+    assert event.occurred_at == datetime.fromisoformat(instant)

@@ -24,11 +24,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "EARLIEST_EVENT_TIME",
     "INT64_MAX",
+    "LATEST_EVENT_TIME",
     "MAX_PROPERTIES",
     "MAX_PROPERTY_KEY_CHARS",
     "MAX_PROPERTY_VALUE_CHARS",
     "Count",
+    "EventTime",
     "Id",
     "Int64",
     "Label",
@@ -97,6 +100,22 @@ Text = Annotated[str, StringConstraints(max_length=4096), AfterValidator(_no_con
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A timezone-aware instant, stored in UTC; naive datetimes are rejected."""
+
+EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EVENT_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _plausible_event_time(value: datetime) -> datetime:
+    if not EARLIEST_EVENT_TIME <= value < LATEST_EVENT_TIME:
+        msg = f"must be from {EARLIEST_EVENT_TIME:%Y-%m-%d} up to {LATEST_EVENT_TIME:%Y-%m-%d}"
+        raise ValueError(msg)
+    return value
+
+
+EventTime = Annotated[UtcDatetime, AfterValidator(_plausible_event_time)]
+"""When an input event happened: a UtcDatetime from 1970 (the state clock's epoch) up to
+2100. Outside that range it is garbage, and near the ends of what datetime can hold the
+engine's window arithmetic would overflow."""
 
 Int64 = Annotated[int, Field(ge=-(2**63), le=INT64_MAX)]
 """An integer JSON and Kafka tooling can carry without loss."""

@@ -10,13 +10,13 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from topics.models.base import (
     Count,
+    EventTime,
     Id,
     Label,
     NonNegative,
     Properties,
     PulseModel,
     Text,
-    UtcDatetime,
 )
 
 __all__ = [
@@ -47,7 +47,7 @@ class UsageEvent(PulseModel):
 
     type: Literal["track"] = "track"
     event_id: Id
-    occurred_at: UtcDatetime
+    occurred_at: EventTime
     account_id: Id | None = None
     # Validated even when omitted so that "neither owner" is reported on a named field.
     user_id: Id | None = Field(default=None, validate_default=True)
@@ -67,7 +67,7 @@ class UserLink(PulseModel):
 
     type: Literal["group"] = "group"
     event_id: Id
-    occurred_at: UtcDatetime
+    occurred_at: EventTime
     user_id: Id
     account_id: Id
 
@@ -77,7 +77,7 @@ class TicketEvent(PulseModel):
 
     type: Literal["ticket"] = "ticket"
     event_id: Id
-    occurred_at: UtcDatetime
+    occurred_at: EventTime
     account_id: Id
     ticket_id: Id
     action: Literal["opened", "updated", "solved", "reopened", "rated"]
@@ -98,7 +98,7 @@ class BillingEvent(PulseModel):
 
     type: Literal["billing"] = "billing"
     event_id: Id
-    occurred_at: UtcDatetime
+    occurred_at: EventTime
     account_id: Id
     action: Literal[
         "subscription_started",
@@ -125,7 +125,7 @@ class SurveyResponse(PulseModel):
 
     type: Literal["nps"] = "nps"
     event_id: Id
-    occurred_at: UtcDatetime
+    occurred_at: EventTime
     account_id: Id
     respondent_id: Id
     score: Annotated[int, Field(ge=0, le=10)]
@@ -138,7 +138,7 @@ class AccountProfile(PulseModel):
 
     type: Literal["account"] = "account"
     event_id: Id
-    occurred_at: UtcDatetime
+    occurred_at: EventTime
     account_id: Id
     name: Label | None = None
     segment: Literal["enterprise", "mid_market", "smb"] | None = None
