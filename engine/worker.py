@@ -355,7 +355,16 @@ class PulseWorker:
             log.exception(
                 "internal error on %s[%d]@%d", message.topic, message.partition, message.offset
             )
-            await self._dead_letter(message, event.key, event.value, "internal", repr(exc))
+            try:
+                await self._dead_letter(message, event.key, event.value, "internal", repr(exc))
+            except Exception:  # the agent must live on: the message stays in its topic
+                log.exception(
+                    "could not dead-letter %s[%d]@%d; it is left where it is",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                )
+                self.metrics.invalid_events.labels(reason="dead_letter_failed").inc()
             return False
         return True
 
@@ -378,7 +387,7 @@ class PulseWorker:
                 kind,
                 value,
                 max_bytes=self.settings.max_message_bytes,
-                now=wall if self.settings.clock == "wall" else None,
+                now=wall,  # also under the event clock: nothing may come from the future
                 max_future_skew=self.max_future_skew,
             )
         except PulseValidationError as exc:
@@ -861,6 +870,7 @@ class PulseWorker:
             error_kind=kind,
             error_message=reason,
             received_at=datetime.now(UTC),
+            keep_bytes=self.settings.max_message_bytes,
         )
         self.metrics.invalid_events.labels(reason=kind).inc()
         await self.outputs[TopicKind.DEAD_LETTER].send(key=key, value=encode(letter))

@@ -216,19 +216,27 @@ def dead_letter(
     error_kind: str,
     error_message: str,
     received_at: datetime,
+    keep_bytes: int | None = None,
 ) -> DeadLetter:
     """Wrap an unusable message with where it came from and why; the message is kept intact.
 
     The error message is made printable (control characters and lone surrogates, which
     a hostile message can put into a field name, are escaped) and cut to a bounded
     length, so that a pathological reason cannot make the dead letter itself
-    unpublishable.
+    unpublishable. With ``keep_bytes``, a longer original is cut to that many bytes
+    (``original_truncated``; its source topic, partition and offset still point at it
+    whole), so that a message far over the size limit cannot make a dead letter too
+    big to publish.
     """
     error_message = _UNPRINTABLE.sub(_escape, error_message)
     if len(error_message) > MAX_ERROR_MESSAGE_CHARS:
         error_message = error_message[: MAX_ERROR_MESSAGE_CHARS - 1] + "…"
+    truncated = keep_bytes is not None and len(original) > keep_bytes
+    if truncated:
+        original = original[:keep_bytes]
     return DeadLetter(
         original_b64=base64.b64encode(original).decode("ascii"),
+        original_truncated=truncated,
         original_key_b64=None if key is None else base64.b64encode(key).decode("ascii"),
         source_topic=topic,
         partition=partition,

@@ -130,6 +130,8 @@ class DeadLetter(PulseModel):
 
     type: Literal["dead_letter"] = "dead_letter"
     original_b64: Base64
+    original_truncated: bool = False
+    """True when the original was over the size limit and only its first bytes are kept."""
     original_key_b64: Base64 | None = None
     source_topic: Annotated[str, AfterValidator(check_topic_name)]
     partition: Count
