@@ -40,6 +40,7 @@ import base64
 import logging
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -162,8 +163,10 @@ class PulseWorker:
         """sender ("accounts:3", "users:0") -> what it last announced"""
         self._next_expiry: dict[int, int] = {}
         """users partition -> earliest deadline of its parked events (µs); 0: unknown"""
-        self._cache: dict[bytes, tuple[Published, AccountState]] = {}
-        """Decoded states of the accounts this worker owns (decoding costs more than rules)."""
+        self._cache: OrderedDict[bytes, tuple[Published, AccountState]] = OrderedDict()
+        """Decoded states of recently used accounts this worker owns (decoding costs more
+        than rules), least recently used first; at most settings.state_cache_accounts
+        once a batch is written."""
         self._dirty: dict[bytes, Any] = {}
         """account -> a message of its partition: changed in this batch, not yet written"""
         self._batch: dict[bytes, list[Any]] = {}
@@ -319,6 +322,9 @@ class PulseWorker:
             self.states[key] = pack(*self._cache[key])
         self._dirty.clear()
         self._batch.clear()
+        excess = len(self._cache) - self.settings.state_cache_accounts
+        for _ in range(max(0, excess)):
+            self._cache.popitem(last=False)
 
     async def _roll_back(self, failed: Any) -> None:
         """Forget what the failed message did to its accounts (they reload from the table,
@@ -658,6 +664,7 @@ class PulseWorker:
         self._touched.add(key)
         cached = self._cache.get(key)
         if cached is not None:
+            self._cache.move_to_end(key)
             return cached
         stored = self.states.get(key)
         loaded = (Published(), AccountState(key.decode())) if stored is None else unpack(stored)

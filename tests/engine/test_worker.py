@@ -474,3 +474,19 @@ async def test_a_backlog_with_user_only_events_gives_the_replay_triggers(
     letters = got[topic_name(TopicKind.DEAD_LETTER, prefix)]
     assert dead_lettered(letters) == expected_rejections(records, signals_config)
     assert_same_triggers(got, prefix, expected_triggers(records, signals_config))
+
+
+async def test_more_accounts_than_the_state_cache_holds_gives_the_replay_triggers(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
+) -> None:
+    """With room for 100 decoded states and 180 accounts, states are evicted and decoded
+    again from the table all the time (daily sweeps included): nothing changes."""
+    worker = worker_factory(
+        PULSE_SIGNALS_CONFIG_FILE=str(signals_config), PULSE_STATE_CACHE_ACCOUNTS="100"
+    )
+    worker.start()
+    prefix = worker.env["PULSE_TOPIC_PREFIX"]
+    records = simulated(accounts=180, days=8)
+    await produce(kafka_bootstrap, prefix, records)
+    got = await collect(kafka_bootstrap, output_topics(prefix))
+    assert_same_triggers(got, prefix, expected_triggers(records, signals_config))
