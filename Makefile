@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	  { echo "Pulse needs Python 3.11+; $(PYTHON) is $$($(PYTHON) --version 2>&1). Use make PYTHON=python3.11 ..."; exit 1; }
 	@echo "make: creating $(VENV) and installing Pulse with its dev tools"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	@touch $@
 
 venv: $(STAMP) ## create .venv and install Pulse with its dev extra
@@ -47,9 +47,8 @@ demo: venv up ## stream a simulated quarter (1,000 accounts) through a live work
 smoke: venv up ## the foundation check: a real faust worker moving messages through the broker
 	$(PULSE) smoke
 
-bench: venv up ## benchmarks (pure core, worker end to end); prints tables
-	$(BIN)/python -m bench.core
-	$(BIN)/python -m bench.worker $(BENCH_ARGS)
+bench: venv up ## the benchmark suite (issue 8): ceiling, core, worker, peers, latency, memory, recovery
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ci: test ## exactly what CI runs (.ci/run also stops the stack afterwards)
 
