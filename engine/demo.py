@@ -1,6 +1,6 @@
 """`pulse demo`: a simulated quarter streamed through a live worker, then scored.
 
-Starts a worker on the event-time clock (so a quarter runs in minutes),
+Starts workers on the event-time clock (one per core; a quarter runs in minutes),
 produces the simulated customer base onto fresh topics, shows progress and
 triggers as they arrive, and ends with the evaluation report and three
 triggers explained in full. Everything it writes goes under .pulse/demo/RUN.
@@ -109,8 +109,10 @@ def draw(live: LiveState, rate: float, started: float, tty: bool) -> None:
     sys.stdout.flush()
 
 
-def worker_env(base: Settings, prefix: str, folder: Path, port: int) -> dict[str, str]:
-    """The demo worker's settings: fresh topics, event clock, in-memory state."""
+def worker_env(
+    base: Settings, prefix: str, folder: Path, port: int, index: int = 0
+) -> dict[str, str]:
+    """A demo worker's settings: fresh topics, event clock, in-memory state."""
     signals_config = folder / "signals.yaml"
     signals_config.write_text("usage:\n  core_features: [" + ", ".join(CORE_FEATURES) + "]\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
@@ -124,7 +126,7 @@ def worker_env(base: Settings, prefix: str, folder: Path, port: int) -> dict[str
         PULSE_STORE="memory://",
         PULSE_CLOCK="event",
         PULSE_TABLE_STANDBY_REPLICAS="0",
-        PULSE_DATA_DIR=str(folder / "worker"),
+        PULSE_DATA_DIR=str(folder / f"worker-{index}"),
         PULSE_WEB_PORT=str(port),
         PULSE_SIGNALS_CONFIG_FILE=str(signals_config),
     )
@@ -132,7 +134,10 @@ def worker_env(base: Settings, prefix: str, folder: Path, port: int) -> dict[str
 
 
 async def watch(
-    worker: WorkerProcess, producing: asyncio.Task[None], live: LiveState, args: argparse.Namespace
+    workers: list[WorkerProcess],
+    producing: asyncio.Task[None],
+    live: LiveState,
+    args: argparse.Namespace,
 ) -> bool:
     """Redraw until the worker has consumed everything and triggers stopped coming."""
     tty = sys.stdout.isatty()
@@ -141,7 +146,7 @@ async def watch(
     caught_up_since: float | None = None
     while time.monotonic() - started < args.timeout:
         await asyncio.sleep(1.0 if tty else 5.0)
-        received = worker.events_received()
+        received = sum(worker.events_received() for worker in workers)
         now = time.monotonic()
         rate = (received - last_events) / max(now - last_time, 1e-9)
         last_events, last_time = received, now
@@ -156,7 +161,9 @@ async def watch(
     return False
 
 
-def report(live: LiveState, folder: Path, args: argparse.Namespace, worker: WorkerProcess) -> None:
+def report(
+    live: LiveState, folder: Path, args: argparse.Namespace, workers: list[WorkerProcess]
+) -> None:
     triggers_path, truth_path = folder / "triggers.jsonl", folder / "truth.json"
     triggers_path.write_bytes(b"".join(encode(t) + b"\n" for t in live.triggers))
     print(f"\npulse demo: {live.total:,} events -> {len(live.triggers):,} triggers")
@@ -168,12 +175,14 @@ def report(live: LiveState, folder: Path, args: argparse.Namespace, worker: Work
         if example is not None:
             print(render_trigger(example) + "\n")
     print("== Where to look next ==")
-    print(f"  files: {folder} (triggers.jsonl, truth.json, worker.log)")
+    print(f"  files: {folder} (triggers.jsonl, truth.json, worker-N.log)")
     print(f"  evaluate again: pulse evaluate --triggers {triggers_path} --truth {truth_path}")
+    worker = workers[0]
     if args.keep_worker and worker.process is not None:
-        pid, port = worker.process.pid, args.port
+        port = args.port
+        pids = " ".join(str(w.process.pid) for w in workers if w.process is not None)
         account = live.triggers[0].account_id if live.triggers else "acct-00000"
-        print(f"  the worker is still running (pid {pid}); stop it with: kill {pid}")
+        print(f"  the workers are still running (pids {pids}); stop them with: kill {pids}")
         print(f"  account view:  curl http://127.0.0.1:{port}/accounts/{account}")
         print(f"  worst first:   curl 'http://127.0.0.1:{port}/accounts?band=red&limit=10'")
         print(f"  metrics:       curl http://127.0.0.1:{port}/metrics")
@@ -197,24 +206,35 @@ async def run(args: argparse.Namespace) -> int:
     print(
         f"pulse demo: {args.accounts:,} accounts over {args.days} simulated days (seed {args.seed})"
     )
-    print(f"pulse demo: starting a worker on the event-time clock (log {folder / 'worker.log'})")
-    worker = WorkerProcess(worker_env(base, prefix, folder, args.port), folder / "worker.log")
-    worker.start()
+    count = args.workers or min(os.cpu_count() or 1, base.topic_partitions)
+    print(
+        f"pulse demo: starting {count} worker{'s' if count > 1 else ''} on the event-time "
+        f"clock, one per core, sharing {base.topic_partitions} partitions (logs {folder})"
+    )
+    workers = [
+        WorkerProcess(
+            worker_env(base, prefix, folder, args.port + i, i), folder / f"worker-{i}.log"
+        )
+        for i in range(count)
+    ]
+    for worker in workers:  # one at a time: each joins the group once the last is ready
+        worker.start()
     live = LiveState(total=0)
     reader = asyncio.create_task(read_triggers(settings, prefix, live))
     try:
         producing = asyncio.create_task(produce_all(simulation, settings, prefix, live))
-        finished = await watch(worker, producing, live, args)
+        finished = await watch(workers, producing, live, args)
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
         if not args.keep_worker:
-            worker.stop()
+            for worker in workers:
+                worker.stop()
     if not finished:
         print("pulse demo: timed out waiting for the worker to catch up", file=sys.stderr)
         return 1
-    report(live, folder, args, worker)
+    report(live, folder, args, workers)
     return 0
 
 
@@ -251,7 +271,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--port", type=int, default=6066, help="the worker's HTTP port")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="worker processes (default: one per core, at most one per partition; a worker "
+        "is one Python process, so it uses one core)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=6066, help="the first worker's HTTP port (then +1, +2...)"
+    )
     parser.add_argument("--dir", default=".pulse/demo", help="where runs are written")
     parser.add_argument("--settle", type=float, default=5.0, help="quiet seconds that end it")
     parser.add_argument("--timeout", type=float, default=900.0)
