@@ -49,6 +49,7 @@ from typing import Any, cast
 import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.streams import _current_event
 from faust.types import TP
@@ -88,6 +89,7 @@ _RAW: dict[str, Any] = {
 
 
 _MICROSECOND = timedelta(microseconds=1)
+_BROKER_ERRORS = (KafkaError, OSError, TimeoutError)
 _NEVER = 2**63
 IDLE_SECONDS = 2.0
 """How long a caught-up topic may still hold its partition's event clock back."""
@@ -274,9 +276,13 @@ class PulseWorker:
         owned = sorted(tp for tp in self.app.consumer.assignment() if tp.topic in sources)
         if not owned:
             return
-        ends = await (await self._prober()).end_offsets(
-            [TopicPartition(tp.topic, tp.partition) for tp in owned]
-        )
+        try:
+            ends = await (await self._prober()).end_offsets(
+                [TopicPartition(tp.topic, tp.partition) for tp in owned]
+            )
+        except _BROKER_ERRORS as exc:  # the broker is away: try again next time
+            log.warning("consumer lag not measured: %r", exc)
+            return
         committed = self.app.consumer._committed_offset  # type: ignore[attr-defined]
         self.metrics.consumer_lag.clear()
         for tp in owned:
@@ -584,7 +590,11 @@ class PulseWorker:
         if clock - mark.checked_at < IDLE_SECONDS:
             return False
         mark.checked_at = clock
-        end = await self._end_offset(topic, partition)
+        try:
+            end = await self._end_offset(topic, partition)
+        except _BROKER_ERRORS as exc:  # cannot tell: keep holding the clock, ask again later
+            log.warning("end offset of %s[%d] unknown: %r", topic, partition, exc)
+            return True
         mark.end = max(mark.end, end)
         if self._behind(topic, partition, mark):
             mark.empty_since = None
@@ -602,11 +612,17 @@ class PulseWorker:
         return int(offsets.get(tp, 0))
 
     async def _prober(self) -> AIOKafkaConsumer:
+        """Our own client for end offsets; started on first use, again after a failed start."""
         if self._probe is None:
-            self._probe = AIOKafkaConsumer(
+            probe = AIOKafkaConsumer(
                 **client_kwargs(self.settings), group_id=None, enable_auto_commit=False
             )
-            await self._probe.start()
+            try:
+                await probe.start()
+            except BaseException:
+                await probe.stop()
+                raise
+            self._probe = probe
         return self._probe
 
     def _behind(self, topic: str, partition: int, mark: _Mark) -> bool:
@@ -635,6 +651,11 @@ class PulseWorker:
         now = await self._now(("accounts", message.partition), wall, message, model.occurred_at)
         await self._advance_clock(message.partition, now)
         published, state = self._load(key)
+        if state.clock_us > micros(now):
+            # The partition's clock is in memory and restarts low after a crash, while the
+            # account was evaluated up to its own clock: a redelivered event must not wait
+            # (held) for ticks that already ran. Without restarts this never happens.
+            now = EPOCH + state.clock_us * _MICROSECOND
         if not published.ticked:  # ticked from the boundary of its earliest event on
             first = micros(model.occurred_at) // self.tick_us * self.tick_us
             published.tick_us = first if published.tick_us < 0 else min(published.tick_us, first)
