@@ -6,7 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from engine import demo, evaluate, local, replay_cli, rules_cli, run, smoke, tail, topics_admin
+from engine import (
+    demo,
+    evaluate,
+    local,
+    replay_cli,
+    rules_cli,
+    run,
+    smoke,
+    tail,
+    topics_admin,
+    verify_cli,
+)
 from engine.simulator import cli as simulator_cli
 
 
@@ -23,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(sub)
     tail.add_parser(sub)
     demo.add_parser(sub)
+    verify_cli.add_parser(sub)
     return parser
 
 
