@@ -182,6 +182,9 @@ class PulseWorker:
         """partition -> last tick boundary swept (µs); in memory, since ticks are per account"""
         self._marks: dict[tuple[str, int], dict[str, _Mark]] = {}
         """(agent, partition) -> topic -> how far that topic has got"""
+        self._restored: dict[int, int] = {}
+        """partition -> latest event time its stored account states hold (µs), read once
+        per assignment: how far earlier runs had read, which the marks do not know"""
         self._wire()
 
     # -- construction -----------------------------------------------------------------
@@ -287,8 +290,8 @@ class PulseWorker:
         self.metrics.consumer_lag.clear()
         for tp in owned:
             end = ends.get(TopicPartition(tp.topic, tp.partition), 0)
-            done = committed.get(tp)
-            lag = end if done is None else max(0, end - done - 1)
+            position = committed.get(tp)  # the next offset to read
+            lag = end if position is None else max(0, end - position)
             self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
 
     async def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -298,6 +301,7 @@ class PulseWorker:
         self._index.clear()
         self._marks.clear()
         self._clock_of.clear()
+        self._restored.clear()
         self._heard.clear()
         self._announced.clear()
         self._next_expiry.clear()
@@ -474,6 +478,8 @@ class PulseWorker:
             if occurred_at is not None:
                 mark.watermark = max(mark.watermark, micros(occurred_at))
             mark.processed, mark.empty_since = message.offset, None
+        if marks and partition not in self._restored:
+            await self._ask_ends(partition, marks)
         behind = {t for t, m in marks.items() if self._behind(t, partition, m)}
         if message is not None and message.topic in marks:
             behind.add(message.topic)
@@ -486,7 +492,11 @@ class PulseWorker:
             if not behind:  # nothing left to read anywhere: nothing can arrive older
                 for mark in marks.values():
                     mark.empty_since = None
-                own = max(m.watermark for m in marks.values())
+                # The marks only know what this run read: after a restart, what earlier
+                # runs read (and committed) is known from the account states alone.
+                own = max(
+                    self._restored_watermark(partition), *(m.watermark for m in marks.values())
+                )
             else:
                 own = await self._holding_back(partition, marks, behind)
             await self._announce(f"accounts:{partition}", own, idle=not behind)
@@ -494,6 +504,36 @@ class PulseWorker:
         watermark = max(watermark, self._clock_of.get(scope, -1))
         self._clock_of[scope] = watermark
         return EPOCH + max(watermark, 0) * _MICROSECOND
+
+    async def _ask_ends(self, partition: int, marks: dict[str, _Mark]) -> None:
+        """Once per assignment, before the partition's restored watermark may be used: the
+        broker's end offsets of its topics (the first fetches may not have come yet, and
+        'nothing behind' must not be concluded from not knowing)."""
+        for topic, mark in marks.items():
+            try:
+                mark.end = max(mark.end, await self._end_offset(topic, partition))
+            except _BROKER_ERRORS as exc:
+                log.warning("end offset of %s[%d] unknown: %r", topic, partition, exc)
+                return  # asked again on the next message
+        self._restored_watermark(partition)
+
+    def _restored_watermark(self, partition: int) -> int:
+        """The latest event time the partition's stored states hold (applied or held)."""
+        seen = self._restored.get(partition)
+        if seen is None:
+            seen = -1
+            for key in self._accounts_in(partition):
+                cached = self._cache.get(key)
+                if cached is not None:
+                    state = cached[1]
+                else:
+                    stored = self.states.get(key)
+                    if stored is None:
+                        continue
+                    state = unpack(stored)[1]
+                seen = max(seen, state.clock_us, *(held[0] for held in state.pending[-1:]))
+            self._restored[partition] = seen
+        return seen
 
     def _heard_watermark(self, agent: str, message: Any) -> bool:
         """Record a sender's announcement if this message is one (it carries no event)."""
@@ -635,7 +675,8 @@ class PulseWorker:
         highwater = self.app.consumer.highwater(tp)
         end = mark.end if highwater is None else max(highwater, mark.end)
         committed = self.app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
-        done = max(mark.processed, -1 if committed is None else committed)
+        # faust keeps the committed position: the next offset to read, as Kafka does
+        done = max(mark.processed, -1 if committed is None else committed - 1)
         return done + 1 < end
 
     async def _apply(
