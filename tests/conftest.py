@@ -157,37 +157,50 @@ def free_port() -> int:
         return port
 
 
+class WorkerFactory:
+    """Workers sharing one deployment (prefix, app id); each call makes another process."""
+
+    def __init__(self, tmp_path: Path, base: dict[str, str], label: str) -> None:
+        self.run = uuid.uuid4().hex[:10]
+        self.tmp_path = tmp_path
+        self.base = base
+        self.label = label
+        self.made: list[WorkerProcess] = []
+
+    def __call__(self, **settings: str) -> WorkerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+        env.update(self.base)
+        env.update(
+            PULSE_TOPIC_PREFIX=f"{self.label}-{self.run}",
+            PULSE_APP_ID=f"pulse-{self.label}-{self.run}",
+            PULSE_TOPIC_PARTITIONS="3",
+            PULSE_STORE="memory://",
+            PULSE_CLOCK="event",
+            PULSE_DATA_DIR=str(self.tmp_path / f"worker-{len(self.made)}"),
+            PULSE_WEB_PORT=str(free_port()),
+            PULSE_REDIS_URL=REDIS_URL,
+            PULSE_REDIS_PREFIX=f"{self.label}-{self.run}",
+            PULSE_TABLE_STANDBY_REPLICAS="0",
+        )
+        env.update(settings)
+        worker = WorkerProcess(env, self.tmp_path / f"worker-{len(self.made)}.log")
+        self.made.append(worker)
+        return worker
+
+    async def close(self, admin: AIOKafkaAdminClient) -> None:
+        """Stop the workers; delete the deployment's topics, internal ones and changelogs."""
+        for worker in self.made:
+            worker.stop()
+        ours = [t for t in await admin.list_topics() if self.run in t]
+        if ours:
+            await admin.delete_topics(ours)
+
+
 @pytest.fixture
 async def worker_factory(
     kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient, tmp_path: Path
 ) -> AsyncIterator[Callable[..., WorkerProcess]]:
-    """Workers sharing one deployment (prefix, app id); each call makes another process."""
-    run = uuid.uuid4().hex[:10]
-    made: list[WorkerProcess] = []
-
-    def make(**settings: str) -> WorkerProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
-        env.update(
-            PULSE_KAFKA_BOOTSTRAP=kafka_bootstrap,
-            PULSE_TOPIC_PREFIX=f"test-{run}",
-            PULSE_APP_ID=f"pulse-test-{run}",
-            PULSE_TOPIC_PARTITIONS="3",
-            PULSE_STORE="memory://",
-            PULSE_CLOCK="event",
-            PULSE_DATA_DIR=str(tmp_path / f"worker-{len(made)}"),
-            PULSE_WEB_PORT=str(free_port()),
-            PULSE_REDIS_URL=REDIS_URL,
-            PULSE_REDIS_PREFIX=f"test-{run}",
-            PULSE_TABLE_STANDBY_REPLICAS="0",
-        )
-        env.update(settings)
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(made)}.log")
-        made.append(worker)
-        return worker
-
-    yield make
-    for worker in made:
-        worker.stop()
-    ours = [t for t in await kafka_admin.list_topics() if run in t]
-    if ours:  # the deployment's topics, internal topics and changelogs
-        await kafka_admin.delete_topics(ours)
+    """Workers sharing one deployment on the local broker."""
+    factory = WorkerFactory(tmp_path, {"PULSE_KAFKA_BOOTSTRAP": kafka_bootstrap}, "test")
+    yield factory
+    await factory.close(kafka_admin)

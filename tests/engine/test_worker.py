@@ -90,12 +90,17 @@ async def produce(
 
 
 async def collect(
-    bootstrap: str, topics: list[str], *, settle: float = 6.0, within: float = 180.0
+    bootstrap: str | None,
+    topics: list[str],
+    *,
+    settle: float = 6.0,
+    within: float = 180.0,
+    client: dict[str, Any] | None = None,
 ) -> dict[str, list[bytes]]:
-    """Read the topics until nothing new arrives for `settle` seconds after the first."""
-    consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
+    """Read the topics until nothing new arrives for `settle` seconds after the first
+    (from ``bootstrap``, or with the client settings ``client``, e.g. SASL_SSL)."""
+    connect = client if client is not None else {"bootstrap_servers": bootstrap}
+    consumer = AIOKafkaConsumer(*topics, **connect, auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     got: dict[str, list[bytes]] = {topic: [] for topic in topics}
     started = time.monotonic()

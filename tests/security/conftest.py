@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from engine.kafka import client_kwargs
 from engine.process import WorkerProcess
 from engine.settings import Settings
-from tests.conftest import REDIS_URL, free_port
+from tests.conftest import WorkerFactory
 from tests.security.hostile import FUZZ_COUNTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,35 +105,9 @@ async def secure_worker_factory(
     secure_env: dict[str, str], secure_admin: AIOKafkaAdminClient, tmp_path: Path
 ) -> AsyncIterator[Callable[..., WorkerProcess]]:
     """Workers of one deployment on the secure broker; topics deleted afterwards."""
-    run = uuid.uuid4().hex[:10]
-    made: list[WorkerProcess] = []
-
-    def make(**settings: str) -> WorkerProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
-        env.update(secure_env)
-        env.update(
-            PULSE_TOPIC_PREFIX=f"sec-{run}",
-            PULSE_APP_ID=f"pulse-sec-{run}",
-            PULSE_TOPIC_PARTITIONS="3",
-            PULSE_STORE="memory://",
-            PULSE_CLOCK="event",
-            PULSE_DATA_DIR=str(tmp_path / f"worker-{len(made)}"),
-            PULSE_WEB_PORT=str(free_port()),
-            PULSE_REDIS_URL=REDIS_URL,
-            PULSE_REDIS_PREFIX=f"sec-{run}",
-            PULSE_TABLE_STANDBY_REPLICAS="0",
-        )
-        env.update(settings)
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(made)}.log")
-        made.append(worker)
-        return worker
-
-    yield make
-    for worker in made:
-        worker.stop()
-    ours = [t for t in await secure_admin.list_topics() if run in t]
-    if ours:
-        await secure_admin.delete_topics(ours)
+    factory = WorkerFactory(tmp_path, secure_env, "sec")
+    yield factory
+    await factory.close(secure_admin)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
     KafkaConnectionError,
@@ -32,6 +32,7 @@ from engine.process import WorkerProcess
 from tests.conftest import RedisServer
 from tests.engine.test_worker import (
     assert_view_matches_health,
+    collect,
     describe,
     expected_triggers,
     output_topics,
@@ -194,22 +195,7 @@ async def _produce(kwargs: dict[str, Any], prefix: str, records: list[Any]) -> N
 async def _collect(
     kwargs: dict[str, Any], topics: list[str], *, settle: float = 6.0, within: float = 150.0
 ) -> dict[str, list[bytes]]:
-    consumer = AIOKafkaConsumer(*topics, **kwargs, auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    got: dict[str, list[bytes]] = {topic: [] for topic in topics}
-    started = time.monotonic()
-    last_new: float | None = None
-    try:
-        while time.monotonic() - started < within:
-            if last_new is not None and time.monotonic() - last_new >= settle:
-                break
-            batch = await consumer.getmany(timeout_ms=500)
-            for tp, records in batch.items():
-                got[tp.topic] += [r.value or b"" for r in records]
-                last_new = time.monotonic()
-    finally:
-        await consumer.stop()
-    return got
+    return await collect(None, topics, settle=settle, within=within, client=kwargs)
 
 
 @pytest.fixture
