@@ -77,9 +77,15 @@ def simulated(
 
 
 async def produce(
-    bootstrap: str, prefix: str, records: list[tuple[TopicKind, bytes, bytes]]
+    bootstrap: str | None,
+    prefix: str,
+    records: list[tuple[TopicKind, bytes, bytes]],
+    *,
+    client: dict[str, Any] | None = None,
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    """Send the records in order (to ``bootstrap``, or with the client settings ``client``)."""
+    connect = client if client is not None else {"bootstrap_servers": bootstrap}
+    producer = AIOKafkaProducer(**connect, acks="all", linger_ms=5)
     await producer.start()
     try:
         for kind, key, value in records:

@@ -37,6 +37,7 @@ from tests.engine.test_worker import (
     describe,
     expected_triggers,
     output_topics,
+    produce,
     simulated,
 )
 from tests.security.hostile import (
@@ -386,14 +387,7 @@ async def test_a_future_event_under_the_event_clock_is_dead_lettered_not_obeyed(
     half = len(records) // 2
     mixed = [*records[:half], (TopicKind.FEEDBACK, b"acct-future", orjson.dumps(future))]
     mixed += records[half:]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        for kind, key, value in mixed:
-            await producer.send(topic_name(kind, prefix), key=key, value=value)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await produce(kafka_bootstrap, prefix, mixed)
     dead_topic = topic_name(TopicKind.DEAD_LETTER, prefix)
     got = await collect(kafka_bootstrap, [*output_topics(prefix), dead_topic], settle=5)
 

@@ -36,6 +36,7 @@ from tests.engine.test_worker import (
     describe,
     expected_triggers,
     output_topics,
+    produce,
     simulated,
 )
 from topics.catalogue import TopicKind, topic_name
@@ -182,14 +183,7 @@ def test_commands_with_a_wrong_password_stop_with_a_clear_error_and_no_secret(
 
 
 async def _produce(kwargs: dict[str, Any], prefix: str, records: list[Any]) -> None:
-    producer = AIOKafkaProducer(**kwargs, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        for kind, key, value in records:
-            await producer.send(topic_name(kind, prefix), key=key, value=value)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await produce(None, prefix, records, client=kwargs)
 
 
 async def _collect(
