@@ -1,0 +1,65 @@
+"""engine.envelope: what a worker stores per account, deflated, and older values still read."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+
+from engine.envelope import EnvelopeError, Published, pack, unpack
+from signals.config import SignalsConfig
+from signals.replay import replay
+from signals.rules import default_rules
+from signals.state import AccountState
+from tests.signals.factories import at, login, nps, ticket, usage
+from topics.models import InputEvent
+
+
+def busy_account() -> AccountState:
+    """Two months of an account with a dozen users, tickets and surveys."""
+    events: list[tuple[str, InputEvent]] = []
+    for day in range(60):
+        for user in range(12):
+            events.append(("usage", login(at(day, 9 + user / 10), user=f"u{user}")))
+            events.append(
+                ("usage", usage("Feature Used", at(day, 10 + user / 10), user=f"u{user}"))
+            )
+        if day % 9 == 0:
+            events.append(("tickets", ticket("opened", at(day, 15), f"t{day}")))
+        if day % 20 == 0:
+            events.append(("feedback", nps(day % 11, at(day, 16))))
+    result = replay(events, SignalsConfig(), default_rules())
+    (state,) = result.states.values()
+    return state
+
+
+def test_a_stored_account_reads_back_as_it_was_written() -> None:
+    state = busy_account()
+    published = Published(score=61.5, band="yellow", at_us=123, tick_us=456, ticked=True)
+    again_published, again = unpack(pack(published, state))
+    assert again == state
+    assert again_published == published
+
+
+def test_the_stored_state_is_deflated() -> None:
+    state = busy_account()
+    stored = pack(Published(), state)
+    assert len(stored) < 0.7 * len(state.to_bytes())
+
+
+def test_values_stored_by_earlier_versions_are_still_read() -> None:
+    state = busy_account()
+    header = struct.pack(">BdBqq?", 1, 70.0, 1, 5, 6, False)  # format 1: the state as it is
+    published, again = unpack(header + state.to_bytes())
+    assert again == state
+    assert (published.score, published.band, published.tick_us) == (70.0, "green", 6)
+
+
+def test_an_unknown_or_damaged_value_is_a_clear_error() -> None:
+    stored = pack(Published(), busy_account())
+    with pytest.raises(EnvelopeError, match="format 9"):
+        unpack(bytes([9]) + stored[1:])
+    with pytest.raises(EnvelopeError, match="not deflated state"):
+        unpack(stored[:40] + b"\x00garbage")
+    assert zlib.decompress(stored[struct.calcsize(">BdBqq?") :])  # the body is plain zlib
