@@ -89,6 +89,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--latency-seconds", type=float, help="length of the latency run (30; quick 4)"
     )
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        help="events/s of the latency run (half the worker's measured rate; 50 without one)",
+    )
     parser.add_argument("--out", type=Path, default=Path("out/bench.json"))
     parser.add_argument("--dir", type=Path, default=Path(".pulse/bench"), help="work folder")
     parser.add_argument(
@@ -206,7 +211,9 @@ class Suite:
 
     async def _latency(self) -> dict[str, Any]:
         measured = self.results.get("pulse", {}).get("events_per_s")
-        if measured:
+        if self.args.latency_rate:
+            rate = self.args.latency_rate
+        elif measured:
             rate = measured / 2
         else:
             rate = 50.0
