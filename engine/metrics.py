@@ -88,6 +88,19 @@ class Metrics:
             "1 while table recovery (restoring state from the changelogs) is under way",
             registry=registry,
         )
+        self.input_skipped = Counter(
+            "pulse_input_skipped_total",
+            "Input records not processed when delivered: 'seen' (read again after a seek) "
+            "or 'ahead' (records before them were dropped by the consumer, and re-read)",
+            ["topic", "why"],
+            registry=registry,
+        )
+        self.input_rewinds = Counter(
+            "pulse_input_rewinds_total",
+            "Seeks back to re-read input records the consumer dropped (engine.inorder)",
+            ["topic"],
+            registry=registry,
+        )
         self.event_clock = Gauge(
             "pulse_event_clock_timestamp_seconds",
             "Event-time clock of each agent partition this worker owns (event clock only)",

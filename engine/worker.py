@@ -36,12 +36,14 @@ earlier messages for them are dead-lettered too, so nothing is lost unseen.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+import os
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -49,13 +51,17 @@ from typing import Any, cast
 import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.streams import _current_event
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from engine.delivery import Deliveries, DeliveryFailed, TrackedTable, deliveries, fresh, track
 from engine.envelope import Published, pack, unpack
+from engine.faust_app import PulseApp
+from engine.inorder import InOrder, Verdict
 from engine.kafka import client_kwargs, faust_credentials
 from engine.metrics import Metrics
 from engine.routing import partition_for
@@ -103,6 +109,9 @@ LAG_SECONDS = 10.0
 BATCH_MESSAGES = 1000
 BATCH_SECONDS = 0.05
 """A batch of the accounts agent: at most this many messages, or what came within this."""
+EXIT_UNDELIVERED = 75
+"""Exit code of a worker that stopped because the broker refused its output (EX_TEMPFAIL:
+restart it; it reads the unacknowledged input again)."""
 ANNOUNCE_SECONDS = 0.5
 """How often, at most, a sender announces a watermark that moved (and at least every
 CLOCK_NUDGE_SECONDS, so a restarted reader hears every sender again quickly)."""
@@ -156,6 +165,9 @@ class PulseWorker:
         """Set by the runner to an engine.redis_view.RedisProjection."""
         self._index: dict[int, set[bytes]] = {}
         self._probe: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._in_order = InOrder(self._start_offsets, self._rewind)
+        cast(PulseApp, self.app).committable = self._in_order.committable
         self._clock_of: dict[tuple[str, int], int] = {}
         """(agent, partition) -> its event clock (µs); it never goes back"""
         self._heard: dict[tuple[str, int], dict[str, tuple[int, float | None]]] = {}
@@ -197,7 +209,7 @@ class PulseWorker:
 
     def _build_app(self) -> faust.App:
         s = self.settings
-        app = faust.App(
+        app = PulseApp(
             s.app_id,
             broker=[f"kafka://{server}" for server in s.kafka_bootstrap.split(",")],
             broker_credentials=faust_credentials(s),
@@ -236,9 +248,9 @@ class PulseWorker:
             kind: app.topic(topic_name(kind, s.topic_prefix), **_RAW)
             for kind in (*_TRIGGER_TOPICS.values(), TopicKind.HEALTH, TopicKind.DEAD_LETTER)
         }
-        self.states = app.Table("account-state", default=None, partitions=self.partitions, **_TABLE)
-        self.links = app.Table("user-links", default=None, partitions=self.partitions, **_TABLE)
-        self.parked = app.Table("user-parked", default=None, partitions=self.partitions, **_TABLE)
+        self.states = self._table("account-state")
+        self.links = self._table("user-links")
+        self.parked = self._table("user-parked")
         # One agent reads every account-keyed topic, so one account's state is never
         # loaded by two coroutines at once (faust runs agents concurrently).
         self._sources = {"accounts": tuple(self.input_kinds), "users": ()}
@@ -262,6 +274,21 @@ class PulseWorker:
         self.metrics.worker_ready.set_function(lambda: float(self.readiness()["ready"]))
         self.metrics.worker_recovering.set_function(lambda: float(self.readiness()["recovering"]))
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+
+    def _table(self, name: str) -> TrackedTable:
+        """A table whose changelog writes the writing agent waits for (engine.delivery);
+        what ``app.Table`` does, with our table class."""
+        app = self.app
+        table = TrackedTable(
+            app,
+            name=name,
+            default=None,
+            beacon=app.tables.beacon,
+            partitions=self.partitions,
+            key_type=bytes,
+            value_type=bytes,
+        )
+        return cast(TrackedTable, app.tables.add(table))
 
     def readiness(self) -> dict[str, bool]:
         """Ready: partitions assigned, no rebalance under way, table recovery finished."""
@@ -296,6 +323,7 @@ class PulseWorker:
 
     async def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Forget per-partition memory; it is rebuilt from the tables when needed."""
+        self._in_order.forget()
         self.metrics.consumer_lag.clear()
         self.metrics.event_clock.clear()
         self._index.clear()
@@ -311,9 +339,20 @@ class PulseWorker:
 
     # -- agents -----------------------------------------------------------------------
 
-    async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+    async def _batches(
+        self, stream: faust.StreamT[bytes]
+    ) -> AsyncIterator[tuple[list[Any], dict[TP, int]]]:
+        """An agent's input in batches: the records in turn (engine.inorder), and the
+        offsets to commit once the agent has settled the batch. faust acknowledges the
+        batch when the agent asks for the next one."""
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_MESSAGES, BATCH_SECONDS)
         async for events in batches:
+            done: dict[TP, int] = {}
+            yield [event for event in events if await self._in_turn(event, done)], done
+
+    async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        sent = fresh()
+        async for events, done in self._batches(stream):
             for event in events:
                 self._current = event
                 self._touched.clear()
@@ -322,8 +361,101 @@ class PulseWorker:
                         self._batch.setdefault(key, []).append(event)
                 else:
                     await self._roll_back(event)
+            # The batch's outputs first, then the states that record them as sent, then
+            # the acknowledgement (when this yields) and the offsets to commit: a crash in
+            # between repeats work, and never leaves a state ahead of what went out.
+            await self._settle(sent, events)
             self._write_batch()
+            await self._settle(sent, events)
+            self._in_order.settled(done)
             yield None
+
+    async def _in_turn(self, event: Any, done: dict[TP, int]) -> bool:
+        """Whether this record is its partition's next (engine.inorder); if so, noted in
+        ``done`` as processed once the batch settles."""
+        message = event.message
+        tp = message.tp
+        verdict = await self._in_order.check(tp, message.offset, self.app.consumer.assignment)
+        if verdict is Verdict.PROCESS:
+            done[tp] = message.offset + 1
+            return True
+        self.metrics.input_skipped.labels(topic=tp.topic, why=verdict.value).inc()
+        return False
+
+    async def _start_offsets(self, tps: list[TP]) -> dict[TP, int]:
+        """Where each partition's cursor starts: the group's committed offset, or the
+        partition's first offset when the group never committed one. Waits out a broker
+        that is away (nothing can be processed or produced without it anyway)."""
+        while True:
+            try:
+                if self._admin is None:
+                    admin = AIOKafkaAdminClient(**client_kwargs(self.settings))
+                    await admin.start()
+                    self._admin = admin
+                committed = await self._admin.list_consumer_group_offsets(
+                    self.settings.app_id, partitions=[TopicPartition(*tp) for tp in tps]
+                )
+                starts: dict[TP, int] = {}
+                for tp in tps:
+                    meta = committed.get(TopicPartition(*tp))
+                    if meta is not None and meta.offset >= 0:
+                        starts[tp] = meta.offset
+                never = [TopicPartition(*tp) for tp in tps if tp not in starts]
+                if never:
+                    firsts = await (await self._prober()).beginning_offsets(never)
+                    starts.update({TP(t.topic, t.partition): o for t, o in firsts.items()})
+                return starts
+            except _BROKER_ERRORS as exc:
+                log.warning("committed offsets unknown, asking again in 1 s: %r", exc)
+                await asyncio.sleep(1.0)
+
+    async def _rewind(self, tp: TP, offset: int) -> int:
+        """Seek a partition back to its cursor: the consumer dropped records before it.
+        Returns where the partition now starts (engine.inorder.Rewind)."""
+        kafka_tp = TopicPartition(tp.topic, tp.partition)
+        try:
+            first = int((await (await self._prober()).beginning_offsets([kafka_tp]))[kafka_tp])
+        except _BROKER_ERRORS as exc:
+            log.warning("first offset of %s[%d] unknown: %r", tp.topic, tp.partition, exc)
+            first = 0
+        if first > offset:
+            log.error(
+                "%s[%d]: offsets %d to %d were deleted (retention) before this group read "
+                "them; going on from %d",
+                tp.topic,
+                tp.partition,
+                offset,
+                first - 1,
+                first,
+            )
+            return first
+        log.warning(
+            "%s[%d]: records from offset %d were skipped by the consumer; reading them again",
+            tp.topic,
+            tp.partition,
+            offset,
+        )
+        self.metrics.input_rewinds.labels(topic=tp.topic).inc()
+        await self.app.consumer.seek_wait({tp: offset})
+        return offset
+
+    async def _settle(self, sent: Deliveries, events: Sequence[Any]) -> None:
+        """Wait for the broker to acknowledge what the batch produced.
+
+        If it refused some of it, the worker exits at once without acknowledging the
+        batch (faust would acknowledge it on the way out, and input whose outputs were
+        lost would be committed): restarted, it reads the batch again.
+        """
+        try:
+            await sent.settle()
+        except DeliveryFailed as exc:
+            first = events[0].message if events else None
+            where = (
+                f" (batch from {first.topic}[{first.partition}]@{first.offset})" if first else ""
+            )
+            log.critical("exiting without acknowledging input%s: %s", where, exc)
+            logging.shutdown()
+            os._exit(EXIT_UNDELIVERED)
 
     def _write_batch(self) -> None:
         """Write each account changed in the batch to its table (and changelog) once."""
@@ -359,8 +491,13 @@ class PulseWorker:
             await self._dead_letter(message, event.key, event.value, "internal", reason)
 
     async def _users_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            await self._guarded(event, self._on_user_message)
+        sent = fresh()
+        async for events, done in self._batches(stream):
+            for event in events:
+                _current_event.set(weakref.ref(event))  # the tables' partition
+                await self._guarded(event, self._on_user_message)
+            await self._settle(sent, events)
+            self._in_order.settled(done)
             yield None
 
     async def _guarded(self, event: Any, handler: Any) -> bool:
@@ -411,7 +548,8 @@ class PulseWorker:
             await self._dead_letter(message, key, value, "validation", str(exc))
             return
         if isinstance(model, UserLink) or model.account_id is None:
-            await self.user_events.send(
+            await self._send(
+                self.user_events,
                 key=encode_key(str(model.user_id)),
                 value=value,
                 headers=[*self._headers(kind), self._origin_header(message)],
@@ -419,7 +557,8 @@ class PulseWorker:
             return
         account = encode_key(model.account_id)
         if key != account or message.partition != partition_for(account, self.partitions):
-            await self.account_events.send(
+            await self._send(
+                self.account_events,
                 key=account,
                 value=value,
                 headers=[*self._headers(kind), self._origin_header(message)],
@@ -763,9 +902,13 @@ class PulseWorker:
         user = encode_key(str(model.user_id))
         if isinstance(model, UserLink):
             self.links[user] = encode_key(model.account_id)
-            for entry in orjson.loads(self.parked.pop(user, None) or b"[]"):
+            parked_events = orjson.loads(self.parked.get(user) or b"[]")
+            for entry in parked_events:
                 parked = decode_usage(base64.b64decode(entry[4]))
                 await self._forward_resolved(parked, model.account_id)
+            if parked_events:  # forwarded before they leave the table, or lost in a crash
+                await self._settle(deliveries(), [])
+                del self.parked[user]
         else:
             account = self.links.get(user)
             if account is not None:
@@ -785,7 +928,8 @@ class PulseWorker:
 
     async def _forward_resolved(self, event: Any, account_id: str) -> None:
         resolved = event.model_copy(update={"account_id": account_id})
-        await self.account_events.send(
+        await self._send(
+            self.account_events,
             key=encode_key(account_id),
             value=encode(resolved),
             headers=self._headers(TopicKind.USAGE),
@@ -832,7 +976,10 @@ class PulseWorker:
                         received_at=datetime.now(UTC),
                     )
                     self.metrics.invalid_events.labels(reason="unresolved_user").inc()
-                    await self.outputs[TopicKind.DEAD_LETTER].send(key=user, value=encode(letter))
+                    await self._send(
+                        self.outputs[TopicKind.DEAD_LETTER], key=user, value=encode(letter)
+                    )
+            await self._settle(deliveries(), [])  # dead-lettered before they leave the table
             if keep:
                 self.parked[user] = orjson.dumps(keep)
             else:
@@ -900,8 +1047,10 @@ class PulseWorker:
         snapshot: HealthSnapshot | None = None
         for trigger in outcome.triggers:
             sent = trigger.model_copy(update={"emitted_at": wall})
-            await self.outputs[_TRIGGER_TOPICS[trigger.kind]].send(
-                key=encode_key(trigger.account_id), value=encode(sent)
+            await self._send(
+                self.outputs[_TRIGGER_TOPICS[trigger.kind]],
+                key=encode_key(trigger.account_id),
+                value=encode(sent),
             )
             self.metrics.triggers.labels(rule=trigger.rule_id, kind=trigger.kind).inc()
             self.metrics.event_to_trigger.observe(
@@ -918,8 +1067,10 @@ class PulseWorker:
         if snapshot is not None and self._worth_publishing(
             published, snapshot.score, snapshot.band, snapshot.as_of
         ):
-            await self.outputs[TopicKind.HEALTH].send(
-                key=encode_key(snapshot.account_id), value=encode(snapshot)
+            await self._send(
+                self.outputs[TopicKind.HEALTH],
+                key=encode_key(snapshot.account_id),
+                value=encode(snapshot),
             )
             self.metrics.health_band_accounts.labels(band=snapshot.band).inc()
             if published.band != "unknown" and published.at_us >= 0:
@@ -928,6 +1079,11 @@ class PulseWorker:
             published.at_us = micros(snapshot.as_of)
         if snapshot is not None and self.view_sink is not None:
             self.view_sink.submit(account_view(outcome.state, snapshot, outcome.triggers))
+
+    @staticmethod
+    async def _send(topic: Any, **message: Any) -> None:
+        """Produce, and track the message until the batch settles (engine.delivery)."""
+        track(await topic.send(**message))
 
     def _worth_publishing(
         self, published: Published, score: float | None, band: str, as_of: datetime
@@ -960,7 +1116,4 @@ class PulseWorker:
             keep_bytes=self.settings.max_message_bytes,
         )
         self.metrics.invalid_events.labels(reason=kind).inc()
-        await self.outputs[TopicKind.DEAD_LETTER].send(key=key, value=encode(letter))
-
-
-_TABLE: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
+        await self._send(self.outputs[TopicKind.DEAD_LETTER], key=key, value=encode(letter))

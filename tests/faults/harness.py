@@ -86,7 +86,28 @@ async def wait_drained(
     try:
         await caught_up(settings, within=within, check=lambda: ensure_alive(*workers))
     except TimeoutError as exc:
-        raise AssertionError(str(exc)) from None
+        msg = f"{exc}\n{diagnose(workers)}"
+        raise AssertionError(msg) from None
+
+
+DIAGNOSTIC_METRICS = ("pulse_event_clock_timestamp_seconds", "pulse_consumer_lag_messages")
+
+
+def diagnose(workers: Sequence[WorkerProcess]) -> str:
+    """What each worker says about its event clocks and lag (nonzero lag only)."""
+    lines = []
+    for worker in workers:
+        status, body = worker.get("/metrics")
+        lines.append(f"worker on port {worker.port}: /metrics {status}")
+        for family in text_string_to_metric_families(body.decode(errors="replace")):
+            if family.name not in DIAGNOSTIC_METRICS:
+                continue
+            for sample in family.samples:
+                if family.name.endswith("lag_messages") and not sample.value:
+                    continue
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                lines.append(f"  {family.name}{{{labels}}} {sample.value:.3f}")
+    return "\n".join(lines)
 
 
 async def verify_run(

@@ -1,0 +1,95 @@
+"""Knowing that what a worker sent is on the broker before it acknowledges its input.
+
+An agent acknowledges a batch of input messages only once every message the batch
+produced (triggers, health, dead letters, forwards, and the state changelog) has been
+acknowledged by the broker, and it writes state only after the outputs that state
+records as done were delivered. A crash at any point then leaves input that is read
+again (at-least-once): never state that says a trigger went out when it did not.
+
+faust cannot be relied on for this: the flush it runs before a commit gives up when
+its send buffer makes no progress for 100 ms (``ProducerBuffer.flush_atmost``), so a
+commit could cover table writes still waiting in that buffer, and a SIGKILL then lost
+them (tests/faults/test_kill.py found accounts missing events after restarts).
+
+Each agent runs in its own task and keeps its own ``Deliveries`` in a context
+variable, so one agent's wait never takes the other's messages off its list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from contextvars import ContextVar
+from typing import Any
+
+import faust
+
+from topics.errors import PulseError
+
+
+class DeliveryFailed(PulseError):
+    """The broker refused or never acknowledged a message the worker produced."""
+
+
+class Deliveries:
+    """Messages an agent has handed to the producer and not yet seen acknowledged."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending: list[Awaitable[Any]] = []
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def track(self, sent: Awaitable[Any]) -> None:
+        self._pending.append(sent)
+
+    async def settle(self) -> int:
+        """Wait until every tracked message is acknowledged; return how many were.
+
+        Raises DeliveryFailed (after waiting for all of them) if any failed.
+        """
+        settled = 0
+        while self._pending:
+            pending, self._pending = self._pending, []
+            results = await asyncio.gather(*pending, return_exceptions=True)
+            settled += len(results)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                msg = f"{len(failed)} of {len(results)} produced messages failed: {failed[0]!r}"
+                raise DeliveryFailed(msg)
+        return settled
+
+
+_current: ContextVar[Deliveries | None] = ContextVar("pulse_deliveries", default=None)
+
+
+def fresh() -> Deliveries:
+    """Give the current task (an agent) deliveries of its own."""
+    tracked = Deliveries()
+    _current.set(tracked)
+    return tracked
+
+
+def deliveries() -> Deliveries:
+    """This task's deliveries (an agent's), created on first use."""
+    tracked = _current.get()
+    if tracked is None:
+        tracked = Deliveries()
+        _current.set(tracked)
+    return tracked
+
+
+def track(sent: Awaitable[Any]) -> None:
+    """Track a sent message in the current task's deliveries."""
+    deliveries().track(sent)
+
+
+class TrackedTable(faust.Table[bytes, bytes]):
+    """A faust table whose changelog messages join the writing task's deliveries."""
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        sent = super().send_changelog(*args, **kwargs)
+        track(sent)
+        return sent

@@ -1,0 +1,74 @@
+"""The faust app a worker runs: faust's, with a consumer that commits what the agents
+say was processed (engine.inorder) and fetches without dawdling.
+
+faust builds its aiokafka consumer with ``fetch_max_wait_ms=1500`` written into the
+code, with no setting to change it. aiokafka keeps at most one fetch in flight per
+broker, and leaves out of it the partitions that still have fetched records waiting to
+be handed over. So when the worker is keeping up, the fetch in flight usually asks only
+for partitions with nothing new, and the broker holds it for the full 1.5 s; records
+arriving meanwhile on the partitions left out wait for it to come back. Under steady
+load that was most of Pulse's event-to-trigger latency (bench section 5).
+
+``FETCH_WAIT_MS`` bounds that wait; with data flowing the broker answers at once anyway,
+so the only cost is more (empty) fetch requests on an idle worker.
+
+Commits: the offset committed for an input partition is the agents' cursor as of
+their last settled batch (``PulseApp.committable``), never faust's own reckoning from
+acknowledgements and "gaps", which could skip records it had dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import aiokafka
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, TransportT
+
+FETCH_WAIT_MS = 50
+"""The longest a fetch may wait on the broker for data (faust: 1,500 ms)."""
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # Read once, when the consumer starts its fetcher (aiokafka 0.8-0.14).
+        consumer._fetch_max_wait_ms = FETCH_WAIT_MS
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """No gaps: Pulse reads no compacted or transactional topic through its agents,
+        so a jump in offsets is records this consumer dropped (engine.inorder)."""
+
+    def _new_offset(self, tp: TP) -> int | None:
+        committable = cast(PulseApp, self.app).committable
+        if committable is None:
+            return super()._new_offset(tp)
+        offset = committable.get(tp)
+        acked = self._acked.get(tp)
+        if acked and offset is not None:  # forget acknowledgements the commit covers
+            done = [o for o in acked if o < offset]
+            if done:
+                self._acked_index[tp].difference_update(done)
+                acked[:] = [o for o in acked if o >= offset]
+        return offset
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
+
+
+class PulseApp(faust.App):
+    """faust.App with the consumer above."""
+
+    committable: dict[TP, int] | None = None
+    """Set by the worker: per input partition, the offset its agents say may be committed."""
+
+    def _new_transport(self) -> TransportT:
+        return _Transport(self.conf.broker_consumer, self)
