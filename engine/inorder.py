@@ -14,8 +14,15 @@ committed offset when the partition is assigned:
 
 - the record at the cursor is processed and moves it on;
 - a record below it was processed already (a re-read), and is skipped;
-- a record above it means the consumer dropped the ones in between: it is skipped
-  too, and the partition is sought back to the cursor to read them again, in order.
+- a record above it means the consumer dropped the ones in between: the worker reads
+  those itself, with a client of its own (``Worker._refetch``), processes them, and
+  only then the record that revealed the hole.
+
+Seeking faust's consumer back instead does not work reliably: a seek races with the
+records faust has fetched already (each one handed over moves faust's own read
+offset past the seek, so the re-read records are dropped again), and its
+``seek_wait`` runs on the consumer's thread, which can wait on the agent that asked:
+the SIGKILL test stalled that way in CI.
 
 A partition's commit offset is its cursor as of the last batch whose outputs and
 state the broker acknowledged (``committable``, read by engine.faust_app's consumer)
@@ -25,49 +32,34 @@ and never faust's own reckoning of acknowledgements and gaps.
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from faust.types import TP
 
-REWIND_EVERY_SECONDS = 0.2
-"""While records above the cursor keep coming, seek back at most this often (the
-records fetched before a seek still arrive, and the consumer drops the re-read ones
-that come after a higher offset, so one seek may not be enough)."""
-
 
 class Verdict(enum.Enum):
     PROCESS = "process"
+    """At the cursor: process it (the cursor has moved past it)."""
     SEEN = "seen"
     """Below the cursor: processed before, skipped."""
     AHEAD = "ahead"
-    """Above the cursor: the records before it were dropped; skipped, to be read again."""
+    """Above the cursor: the records from ``next_offset`` up to it were dropped; read
+    them (``moved`` for each), then ``check`` this record again."""
 
 
 StartOffsets = Callable[[list[TP]], Awaitable[dict[TP, int]]]
-Rewind = Callable[[TP, int], Awaitable[int]]
-"""Seek a partition back to an offset; returns where it now starts: that offset, or the
-partition's first offset when retention deleted the records before it."""
 
 
 class InOrder:
     """Per input partition: the next offset to process, and what may be committed."""
 
-    def __init__(
-        self,
-        start_offsets: StartOffsets,
-        rewind: Rewind,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, start_offsets: StartOffsets) -> None:
         self._start_offsets = start_offsets
-        self._rewind = rewind
-        self._clock = clock
         self._next: dict[TP, int] = {}
-        self._rewound_at: dict[TP, float] = {}
         self.committable: dict[TP, int] = {}
         """TP -> offset to commit: the next one after what was processed and settled."""
-        self.rewinds = 0
-        self.skipped = 0
+        self.holes = 0
+        """Holes found: runs of records the consumer skipped."""
 
     async def check(self, tp: TP, offset: int, assigned: Callable[[], Iterable[TP]]) -> Verdict:
         """Where this record stands against its partition's cursor; moves the cursor
@@ -81,22 +73,20 @@ class InOrder:
         if offset == expected:
             self._next[tp] = offset + 1
             return Verdict.PROCESS
-        self.skipped += 1
         if offset < expected:
             return Verdict.SEEN
-        now = self._clock()
-        if now - self._rewound_at.get(tp, -REWIND_EVERY_SECONDS) >= REWIND_EVERY_SECONDS:
-            self._rewound_at[tp] = now
-            self.rewinds += 1
-            start = await self._rewind(tp, expected)
-            if start > expected:  # the missing records are gone: go on from the first kept
-                self._next[tp] = start
-                self.skipped -= 1
-                return await self.check(tp, offset, assigned)
+        self.holes += 1
         return Verdict.AHEAD
 
-    def next_offset(self, tp: TP) -> int | None:
-        return self._next.get(tp)
+    def next_offset(self, tp: TP) -> int:
+        """The partition's cursor (known once a record of it was checked)."""
+        return self._next[tp]
+
+    def moved(self, tp: TP, offset: int) -> None:
+        """The records before ``offset`` were processed (read to fill a hole), or are
+        gone (deleted by retention before this group read them)."""
+        if offset > self._next.get(tp, -1):
+            self._next[tp] = offset
 
     def settled(self, done: dict[TP, int]) -> None:
         """A batch's outputs and state are on the broker: its offsets may be committed."""
@@ -107,5 +97,4 @@ class InOrder:
     def forget(self) -> None:
         """Partitions were revoked: cursors restart from the committed offsets."""
         self._next.clear()
-        self._rewound_at.clear()
         self.committable.clear()

@@ -90,14 +90,16 @@ class Metrics:
         )
         self.input_skipped = Counter(
             "pulse_input_skipped_total",
-            "Input records not processed when delivered: 'seen' (read again after a seek) "
-            "or 'ahead' (records before them were dropped by the consumer, and re-read)",
+            "Input records not processed: 'seen' (delivered again, processed before), "
+            "'revoked' (the partition moved to another worker), 'deleted' (retention "
+            "deleted them before this group read them)",
             ["topic", "why"],
             registry=registry,
         )
-        self.input_rewinds = Counter(
-            "pulse_input_rewinds_total",
-            "Seeks back to re-read input records the consumer dropped (engine.inorder)",
+        self.input_refetched = Counter(
+            "pulse_input_refetched_total",
+            "Input records faust's consumer skipped, read again by the worker's own client "
+            "and processed in order (engine.inorder)",
             ["topic"],
             registry=registry,
         )

@@ -110,6 +110,10 @@ BATCH_MESSAGES = 1000
 BATCH_SECONDS = 0.05
 """A batch of the accounts agent: at most this many messages, or what came within this."""
 EXIT_UNDELIVERED = 75
+REFETCH_WAIT_MS = 500
+"""How long one fetch of records the consumer skipped may wait (engine.inorder)."""
+REFETCH_QUIET_SECONDS = 30.0
+"""Warn when re-reading a hole has made no progress for this long (broker away?)."""
 """Exit code of a worker that stopped because the broker refused its output (EX_TEMPFAIL:
 restart it; it reads the unacknowledged input again)."""
 ANNOUNCE_SECONDS = 0.5
@@ -166,7 +170,11 @@ class PulseWorker:
         self._index: dict[int, set[bytes]] = {}
         self._probe: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
-        self._in_order = InOrder(self._start_offsets, self._rewind)
+        self._clients = asyncio.Lock()
+        """Held while starting one of the clients above (both agents may ask at once)."""
+        self._readers: dict[str, AIOKafkaConsumer] = {}
+        """agent -> its client for reading again the records faust's consumer skipped"""
+        self._in_order = InOrder(self._start_offsets)
         cast(PulseApp, self.app).committable = self._in_order.committable
         self._clock_of: dict[tuple[str, int], int] = {}
         """(agent, partition) -> its event clock (µs); it never goes back"""
@@ -274,6 +282,7 @@ class PulseWorker:
         self.metrics.worker_ready.set_function(lambda: float(self.readiness()["ready"]))
         self.metrics.worker_recovering.set_function(lambda: float(self.readiness()["recovering"]))
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+        app.on_before_shutdown.connect(self._close_clients)
 
     def _table(self, name: str) -> TrackedTable:
         """A table whose changelog writes the writing agent waits for (engine.delivery);
@@ -321,6 +330,19 @@ class PulseWorker:
             lag = end if position is None else max(0, end - position)
             self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
 
+    async def _close_clients(self, *args: Any, **kwargs: Any) -> None:
+        """Stop the clients the worker started beside faust's (faust's consumer is gone)."""
+        clients: list[Any] = [*self._readers.values(), self._probe, self._admin]
+        self._readers.clear()
+        self._probe = self._admin = None
+        for client in clients:
+            if client is None:
+                continue
+            try:
+                await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+            except _BROKER_ERRORS as exc:
+                log.warning("stopping a client: %r", exc)
+
     async def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Forget per-partition memory; it is rebuilt from the tables when needed."""
         self._in_order.forget()
@@ -340,19 +362,134 @@ class PulseWorker:
     # -- agents -----------------------------------------------------------------------
 
     async def _batches(
-        self, stream: faust.StreamT[bytes]
+        self, agent: str, stream: faust.StreamT[bytes]
     ) -> AsyncIterator[tuple[list[Any], dict[TP, int]]]:
-        """An agent's input in batches: the records in turn (engine.inorder), and the
-        offsets to commit once the agent has settled the batch. faust acknowledges the
-        batch when the agent asks for the next one."""
+        """An agent's input in batches, each partition's records in offset order and
+        each once (engine.inorder), with the offsets to commit once the agent has
+        settled the batch. faust acknowledges its batch when the agent asks for the
+        next one; records faust skipped are read again here and come as batches of
+        their own, before the record that revealed them."""
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_MESSAGES, BATCH_SECONDS)
+        assigned = self.app.consumer.assignment
         async for events in batches:
+            ready: list[Any] = []
             done: dict[TP, int] = {}
-            yield [event for event in events if await self._in_turn(event, done)], done
+            for event in events:
+                message = event.message
+                tp, offset = message.tp, message.offset
+                verdict = await self._in_order.check(tp, offset, assigned)
+                while verdict is Verdict.AHEAD:
+                    if tp not in assigned():  # revoked meanwhile: its new owner reads it
+                        break
+                    if ready:  # what came before the hole goes first
+                        yield ready, done
+                        ready, done = [], {}
+                    start = self._in_order.next_offset(tp)
+                    async for chunk in self._refetch(agent, tp, start, offset):
+                        yield chunk, {tp: chunk[-1].message.offset + 1}
+                    verdict = await self._in_order.check(tp, offset, assigned)
+                if verdict is Verdict.PROCESS:
+                    ready.append(event)
+                    done[tp] = offset + 1
+                else:
+                    why = "seen" if verdict is Verdict.SEEN else "revoked"
+                    self.metrics.input_skipped.labels(topic=tp.topic, why=why).inc()
+            yield ready, done
+
+    async def _refetch(self, agent: str, tp: TP, start: int, stop: int) -> AsyncIterator[list[Any]]:
+        """The partition's records from ``start`` up to ``stop``, which faust's consumer
+        skipped, read with the agent's own client, in chunks of at most a batch; the
+        partition's cursor moves past each chunk (engine.inorder). Records deleted by
+        retention before this group read them are logged and passed over. Waits out a
+        broker that is away, as faust's consumer would."""
+        log.warning(
+            "%s[%d]: the consumer skipped offsets %d to %d; reading them again",
+            tp.topic,
+            tp.partition,
+            start,
+            stop - 1,
+        )
+        kafka_tp = TopicPartition(tp.topic, tp.partition)
+        reader = await self._reader(agent)
+        reader.assign([kafka_tp])
+        reader.seek(kafka_tp, start)
+        position, progressed = start, time.monotonic()
+        try:
+            while position < stop:
+                try:
+                    fetched = await reader.getmany(
+                        kafka_tp, timeout_ms=REFETCH_WAIT_MS, max_records=BATCH_MESSAGES
+                    )
+                    records = [r for r in fetched.get(kafka_tp, ()) if position <= r.offset < stop]
+                    first = records[0].offset if records else await reader.position(kafka_tp)
+                except _BROKER_ERRORS as exc:
+                    log.warning("reading %s[%d] again: %r; retrying", tp.topic, tp.partition, exc)
+                    await asyncio.sleep(1.0)
+                    reader.seek(kafka_tp, position)
+                    continue
+                if first > position:  # only when records are gone, or on markers
+                    self._passed_over(tp, position, min(first, stop))
+                    position = min(first, stop)
+                    self._in_order.moved(tp, position)
+                if records:
+                    position = records[-1].offset + 1
+                    self._in_order.moved(tp, position)
+                    self.metrics.input_refetched.labels(topic=tp.topic).inc(len(records))
+                    progressed = time.monotonic()
+                    yield [self._event_of(tp, record) for record in records]
+                elif time.monotonic() - progressed > REFETCH_QUIET_SECONDS:
+                    log.warning(
+                        "%s[%d]: offset %d not readable for %.0f s; still trying",
+                        tp.topic,
+                        tp.partition,
+                        position,
+                        REFETCH_QUIET_SECONDS,
+                    )
+                    progressed = time.monotonic()
+        finally:
+            reader.pause(kafka_tp)  # no fetching in the background until the next hole
+
+    def _passed_over(self, tp: TP, start: int, stop: int) -> None:
+        """Offsets a re-read found gone: deleted by retention before this group read
+        them (or, harmlessly, transaction markers)."""
+        log.error(
+            "%s[%d]: offsets %d to %d are no longer on the broker (retention deleted them "
+            "before this group read them); going on from %d",
+            tp.topic,
+            tp.partition,
+            start,
+            stop - 1,
+            stop,
+        )
+        self.metrics.input_skipped.labels(topic=tp.topic, why="deleted").inc(stop - start)
+
+    def _event_of(self, tp: TP, record: Any) -> Any:
+        """A record read by one of our own clients, as the faust event an agent handles."""
+        message = cast(Any, self.app.consumer)._to_message(tp, record)
+        return faust.Event(self.app, record.key, record.value, record.headers, message)
+
+    async def _reader(self, agent: str) -> AIOKafkaConsumer:
+        async with self._clients:
+            reader = self._readers.get(agent)
+            if reader is None:
+                reader = AIOKafkaConsumer(
+                    **client_kwargs(self.settings),
+                    group_id=None,
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    max_partition_fetch_bytes=FETCH_BYTES,
+                )
+                try:
+                    await reader.start()
+                except BaseException:
+                    await reader.stop()
+                    raise
+                self._readers[agent] = reader
+            return reader
 
     async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         sent = fresh()
-        async for events, done in self._batches(stream):
+        async for events, done in self._batches("accounts", stream):
             for event in events:
                 self._current = event
                 self._touched.clear()
@@ -370,28 +507,17 @@ class PulseWorker:
             self._in_order.settled(done)
             yield None
 
-    async def _in_turn(self, event: Any, done: dict[TP, int]) -> bool:
-        """Whether this record is its partition's next (engine.inorder); if so, noted in
-        ``done`` as processed once the batch settles."""
-        message = event.message
-        tp = message.tp
-        verdict = await self._in_order.check(tp, message.offset, self.app.consumer.assignment)
-        if verdict is Verdict.PROCESS:
-            done[tp] = message.offset + 1
-            return True
-        self.metrics.input_skipped.labels(topic=tp.topic, why=verdict.value).inc()
-        return False
-
     async def _start_offsets(self, tps: list[TP]) -> dict[TP, int]:
         """Where each partition's cursor starts: the group's committed offset, or the
         partition's first offset when the group never committed one. Waits out a broker
         that is away (nothing can be processed or produced without it anyway)."""
         while True:
             try:
-                if self._admin is None:
-                    admin = AIOKafkaAdminClient(**client_kwargs(self.settings))
-                    await admin.start()
-                    self._admin = admin
+                async with self._clients:
+                    if self._admin is None:
+                        admin = AIOKafkaAdminClient(**client_kwargs(self.settings))
+                        await admin.start()
+                        self._admin = admin
                 committed = await self._admin.list_consumer_group_offsets(
                     self.settings.app_id, partitions=[TopicPartition(*tp) for tp in tps]
                 )
@@ -408,36 +534,6 @@ class PulseWorker:
             except _BROKER_ERRORS as exc:
                 log.warning("committed offsets unknown, asking again in 1 s: %r", exc)
                 await asyncio.sleep(1.0)
-
-    async def _rewind(self, tp: TP, offset: int) -> int:
-        """Seek a partition back to its cursor: the consumer dropped records before it.
-        Returns where the partition now starts (engine.inorder.Rewind)."""
-        kafka_tp = TopicPartition(tp.topic, tp.partition)
-        try:
-            first = int((await (await self._prober()).beginning_offsets([kafka_tp]))[kafka_tp])
-        except _BROKER_ERRORS as exc:
-            log.warning("first offset of %s[%d] unknown: %r", tp.topic, tp.partition, exc)
-            first = 0
-        if first > offset:
-            log.error(
-                "%s[%d]: offsets %d to %d were deleted (retention) before this group read "
-                "them; going on from %d",
-                tp.topic,
-                tp.partition,
-                offset,
-                first - 1,
-                first,
-            )
-            return first
-        log.warning(
-            "%s[%d]: records from offset %d were skipped by the consumer; reading them again",
-            tp.topic,
-            tp.partition,
-            offset,
-        )
-        self.metrics.input_rewinds.labels(topic=tp.topic).inc()
-        await self.app.consumer.seek_wait({tp: offset})
-        return offset
 
     async def _settle(self, sent: Deliveries, events: Sequence[Any]) -> None:
         """Wait for the broker to acknowledge what the batch produced.
@@ -492,7 +588,7 @@ class PulseWorker:
 
     async def _users_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         sent = fresh()
-        async for events, done in self._batches(stream):
+        async for events, done in self._batches("users", stream):
             for event in events:
                 _current_event.set(weakref.ref(event))  # the tables' partition
                 await self._guarded(event, self._on_user_message)
@@ -792,17 +888,18 @@ class PulseWorker:
 
     async def _prober(self) -> AIOKafkaConsumer:
         """Our own client for end offsets; started on first use, again after a failed start."""
-        if self._probe is None:
-            probe = AIOKafkaConsumer(
-                **client_kwargs(self.settings), group_id=None, enable_auto_commit=False
-            )
-            try:
-                await probe.start()
-            except BaseException:
-                await probe.stop()
-                raise
-            self._probe = probe
-        return self._probe
+        async with self._clients:
+            if self._probe is None:
+                probe = AIOKafkaConsumer(
+                    **client_kwargs(self.settings), group_id=None, enable_auto_commit=False
+                )
+                try:
+                    await probe.start()
+                except BaseException:
+                    await probe.stop()
+                    raise
+                self._probe = probe
+            return self._probe
 
     def _behind(self, topic: str, partition: int, mark: _Mark) -> bool:
         """Whether the last fetch (or broker query) showed messages we have not processed.

@@ -4,32 +4,25 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from engine.inorder import REWIND_EVERY_SECONDS, InOrder, Verdict
+from engine.inorder import InOrder, Verdict
 
 USAGE0 = TP("usage", 0)
 USAGE1 = TP("usage", 1)
 
 
 class Broker:
-    """Committed offsets to start from, and the seeks asked for."""
+    """Committed offsets to start from."""
 
     def __init__(self, committed: dict[TP, int]) -> None:
         self.committed = committed
-        self.first: dict[TP, int] = {}
         self.asked: list[list[TP]] = []
-        self.seeks: list[tuple[TP, int]] = []
-        self.now = 0.0
 
     async def start_offsets(self, tps: list[TP]) -> dict[TP, int]:
         self.asked.append(tps)
         return {tp: self.committed[tp] for tp in tps}
 
-    async def rewind(self, tp: TP, offset: int) -> int:
-        self.seeks.append((tp, offset))
-        return max(offset, self.first.get(tp, 0))
-
     def cursor(self) -> InOrder:
-        return InOrder(self.start_offsets, self.rewind, clock=lambda: self.now)
+        return InOrder(self.start_offsets)
 
 
 async def test_records_are_processed_from_the_committed_offset_on() -> None:
@@ -50,21 +43,27 @@ async def test_a_record_read_again_after_a_seek_is_skipped() -> None:
     assert await cursor.check(USAGE0, 3, lambda: [USAGE0]) is Verdict.PROCESS
 
 
-async def test_a_hole_is_never_processed_past_but_read_again() -> None:
-    broker = Broker({USAGE0: 10})
-    cursor = broker.cursor()
+async def test_a_hole_is_never_processed_past_until_it_is_filled() -> None:
+    cursor = Broker({USAGE0: 10}).cursor()
     await cursor.check(USAGE0, 10, lambda: [USAGE0])
-    # the consumer dropped 11..29: 30, 31 come next
+    # the consumer dropped 11..29: 30 comes next
     assert await cursor.check(USAGE0, 30, lambda: [USAGE0]) is Verdict.AHEAD
-    assert await cursor.check(USAGE0, 31, lambda: [USAGE0]) is Verdict.AHEAD
-    assert broker.seeks == [(USAGE0, 11)]  # once, not per record
-    broker.now += REWIND_EVERY_SECONDS
-    assert await cursor.check(USAGE0, 32, lambda: [USAGE0]) is Verdict.AHEAD
-    assert broker.seeks == [(USAGE0, 11), (USAGE0, 11)]  # still missing: asked again
-    # the re-read arrives in order, and everything after it is processed once
-    verdicts = [await cursor.check(USAGE0, o, lambda: [USAGE0]) for o in range(11, 33)]
-    assert verdicts == [Verdict.PROCESS] * 22
-    assert cursor.skipped == 3
+    assert await cursor.check(USAGE0, 30, lambda: [USAGE0]) is Verdict.AHEAD
+    assert cursor.next_offset(USAGE0) == 11  # the cursor waits at the hole
+    cursor.moved(USAGE0, 20)  # 11..19 read again and processed
+    assert await cursor.check(USAGE0, 30, lambda: [USAGE0]) is Verdict.AHEAD
+    cursor.moved(USAGE0, 30)
+    assert await cursor.check(USAGE0, 30, lambda: [USAGE0]) is Verdict.PROCESS
+    assert await cursor.check(USAGE0, 25, lambda: [USAGE0]) is Verdict.SEEN  # faust re-reads
+    assert cursor.holes == 3
+
+
+async def test_the_cursor_never_moves_back() -> None:
+    cursor = Broker({USAGE0: 0}).cursor()
+    await cursor.check(USAGE0, 0, lambda: [USAGE0])
+    cursor.moved(USAGE0, 8)
+    cursor.moved(USAGE0, 3)
+    assert cursor.next_offset(USAGE0) == 8
 
 
 async def test_only_settled_batches_may_be_committed_and_never_backwards() -> None:
@@ -88,13 +87,3 @@ async def test_after_a_revocation_cursors_restart_from_the_committed_offsets() -
     broker.committed[USAGE0] = 4
     assert await cursor.check(USAGE0, 4, lambda: [USAGE0]) is Verdict.PROCESS
     assert len(broker.asked) == 2
-
-
-async def test_records_deleted_by_retention_before_they_were_read_are_passed_over() -> None:
-    broker = Broker({USAGE0: 5})
-    broker.first[USAGE0] = 40  # the group committed 5, retention has since deleted 5..39
-    cursor = broker.cursor()
-    assert await cursor.check(USAGE0, 40, lambda: [USAGE0]) is Verdict.PROCESS
-    assert await cursor.check(USAGE0, 41, lambda: [USAGE0]) is Verdict.PROCESS
-    assert broker.seeks == [(USAGE0, 5)]
-    assert cursor.skipped == 0
