@@ -22,11 +22,13 @@ import math
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.worker import free_port
 from engine.demo import closing_events, worker_env
@@ -53,6 +55,9 @@ class Sample:
     outputs: int
     """Trigger and health messages published so far."""
     rss_mb: float
+    event_clock: str = ""
+    """The lowest event clock of the worker's account partitions (simulated time, UTC),
+    empty before it started: how far the stream has been applied."""
 
 
 @dataclass
@@ -95,9 +100,10 @@ class SoakResult:
         }
 
     def table(self) -> str:
-        lines = [f"{'t s':>7}{'produced':>10}{'lag':>8}{'outputs':>9}{'rss MB':>9}"]
+        lines = [f"{'t s':>7}{'produced':>10}{'lag':>8}{'outputs':>9}{'rss MB':>9}  event clock"]
         lines += [
             f"{s.seconds:>7.0f}{s.produced:>10,}{s.lag:>8,}{s.outputs:>9,}{s.rss_mb:>9.1f}"
+            f"  {s.event_clock or '-'}"
             for s in self.samples
         ]
         f = self.figures()
@@ -206,10 +212,28 @@ async def _sample(
         rss = round(rss_mb(pid), 1)
         behind = await lag.total()
         published = sum((await lag.end_offsets(outputs)).values())
+        clock = await asyncio.to_thread(event_clock, worker)
         result.samples.append(
-            Sample(time.monotonic() - begin, result.produced, behind, published, rss)
+            Sample(time.monotonic() - begin, result.produced, behind, published, rss, clock)
         )
         await asyncio.sleep(every)
+
+
+def event_clock(worker: WorkerProcess) -> str:
+    """The lowest accounts-agent event clock the worker reports, ISO minutes; "" if none."""
+    status, body = worker.get("/metrics")
+    if status != 200:
+        return ""
+    clocks = [
+        sample.value
+        for family in text_string_to_metric_families(body.decode(errors="replace"))
+        if family.name == "pulse_event_clock_timestamp_seconds"
+        for sample in family.samples
+        if sample.labels.get("agent") == "accounts"
+    ]
+    if not clocks or min(clocks) <= 0:
+        return ""
+    return datetime.fromtimestamp(min(clocks), UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def _alive(worker: WorkerProcess) -> None:

@@ -42,6 +42,17 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    def on_buffer_full(self, tp: TP) -> None:
+        """Keep fetching a partition whose agent has a full buffer.
+
+        faust takes such a partition out of its fetches and puts it back from a callback
+        of the agent's queue, which mode runs only when the agent finds the queue empty.
+        The SIGKILL test caught a worker idle for minutes with an empty queue, input
+        unread and its fetcher sleeping for want of partitions to fetch. Without this,
+        a full buffer makes faust's fetcher wait on a blocking put into it
+        (Conductor.on_message), which is back-pressure enough for Pulse: one agent
+        reads all the account-keyed topics, so there is no other stream to starve."""
+
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         """No gaps: Pulse reads no compacted or transactional topic through its agents,
         so a jump in offsets is records this consumer dropped (engine.inorder)."""

@@ -329,6 +329,16 @@ class PulseWorker:
             position = committed.get(tp)  # the next offset to read
             lag = end if position is None else max(0, end - position)
             self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
+        consumer = cast(Any, self.app.consumer)
+        fetched = consumer._get_active_partitions()
+        idle = [f"{tp.topic}[{tp.partition}]" for tp in owned if tp not in fetched]
+        if idle and not self.app.in_recovery:  # recovery pauses them on purpose
+            log.warning(
+                "faust's consumer is not fetching %d owned partitions: %s (paused: %d)",
+                len(idle),
+                ", ".join(idle),
+                len(consumer._paused_partitions),
+            )
 
     async def _close_clients(self, *args: Any, **kwargs: Any) -> None:
         """Stop the clients the worker started beside faust's (faust's consumer is gone)."""

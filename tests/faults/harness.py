@@ -90,11 +90,18 @@ async def wait_drained(
         raise AssertionError(msg) from None
 
 
-DIAGNOSTIC_METRICS = ("pulse_event_clock_timestamp_seconds", "pulse_consumer_lag_messages")
+DIAGNOSTIC_METRICS = (
+    "pulse_event_clock_timestamp_seconds",
+    "pulse_consumer_lag_messages",
+    "pulse_input_skipped",
+    "pulse_input_refetched",
+    "pulse_events_in",
+)
 
 
-def diagnose(workers: Sequence[WorkerProcess]) -> str:
-    """What each worker says about its event clocks and lag (nonzero lag only)."""
+def diagnose(workers: Sequence[WorkerProcess], log_lines: int = 40) -> str:
+    """What each worker says about its event clocks, lag and input (nonzero values
+    only), and the end of its log."""
     lines = []
     for worker in workers:
         status, body = worker.get("/metrics")
@@ -103,10 +110,18 @@ def diagnose(workers: Sequence[WorkerProcess]) -> str:
             if family.name not in DIAGNOSTIC_METRICS:
                 continue
             for sample in family.samples:
-                if family.name.endswith("lag_messages") and not sample.value:
+                clock = family.name.endswith("timestamp_seconds")
+                if sample.name.endswith("_created") or not (clock or sample.value):
                     continue
                 labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                lines.append(f"  {family.name}{{{labels}}} {sample.value:.3f}")
+                lines.append(f"  {sample.name}{{{labels}}} {sample.value:.3f}")
+        lines.append(f"  last {log_lines} lines of {worker.log}:")
+        lines.extend(f"    {line}" for line in worker.tail(log_lines).splitlines())
+        if worker.process is not None and worker.process.poll() is None:
+            # mode's worker dumps every thread's and asyncio task's stack on SIGUSR1
+            worker.process.send_signal(signal.SIGUSR1)
+            time.sleep(2.0)
+            lines.append(f"  stacks of its threads and tasks (SIGUSR1): end of {worker.log}")
     return "\n".join(lines)
 
 
