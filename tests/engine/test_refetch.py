@@ -71,6 +71,8 @@ async def drain(worker: PulseWorker, tp: TP, batches: list[list[Any]]) -> list[l
     got = []
     async for events, done in worker._batches("accounts", Batches(batches)):  # type: ignore[arg-type]
         offsets = [event.message.offset for event in events]
+        # each event carries its own record, whoever read it
+        assert [event.value for event in events] == [f"v{o}".encode() for o in offsets]
         if offsets:
             assert done == {tp: offsets[-1] + 1}  # commit exactly what the batch holds
         got.append(offsets)
@@ -122,34 +124,34 @@ async def test_skipped_records_are_read_again_and_processed_before_the_next(
     ]
     got = await drain(worker, tp, batches)
     assert got == [[0, 1, 2, 3, 4], list(range(5, 30)), [30, 31], [32]]
-    values = [e.value for e in batches[0]]
-    assert values[:2] == [b"v0", b"v1"]
     assert counted(worker, "pulse_input_refetched", topic=topic) == 25
     assert counted(worker, "pulse_input_skipped", topic=topic, why="seen") == 4
     assert worker._in_order.next_offset(tp) == 33
 
 
-async def test_records_deleted_before_the_group_read_them_are_passed_over_and_counted(
-    records: tuple[str, int], worker: PulseWorker, kafka_admin: AIOKafkaAdminClient
+@pytest.mark.parametrize(
+    "case",
+    [
+        # (offset the group had read up to, records retention took from it): 5..11 are
+        # passed over and counted; a group that never committed starts at the first kept
+        (5, 7),
+        (None, 0),
+    ],
+)
+async def test_records_deleted_by_retention_are_passed_over(
+    records: tuple[str, int],
+    worker: PulseWorker,
+    kafka_admin: AIOKafkaAdminClient,
+    case: tuple[int | None, int],
 ) -> None:
+    read_up_to, deleted = case
     topic, _ = records
     tp = TP(topic, 0)
     later = await events_of(worker, tp, [20, 21])
     await delete_before(kafka_admin, topic, 12)
-    worker._in_order.moved(tp, 5)  # the group had read up to 5; retention took 5..11
+    if read_up_to is not None:
+        worker._in_order.moved(tp, read_up_to)
     got = await drain(worker, tp, [later])
     assert got == [list(range(12, 20)), [20, 21]]
-    assert counted(worker, "pulse_input_skipped", topic=topic, why="deleted") == 7
+    assert counted(worker, "pulse_input_skipped", topic=topic, why="deleted") == deleted
     assert counted(worker, "pulse_input_refetched", topic=topic) == 8
-
-
-async def test_a_group_that_never_committed_starts_at_the_first_record_kept(
-    records: tuple[str, int], worker: PulseWorker, kafka_admin: AIOKafkaAdminClient
-) -> None:
-    topic, _ = records
-    tp = TP(topic, 0)
-    later = await events_of(worker, tp, [15, 16])
-    await delete_before(kafka_admin, topic, 12)
-    got = await drain(worker, tp, [later])
-    assert got == [[12, 13, 14], [15, 16]]
-    assert counted(worker, "pulse_input_skipped", topic=topic, why="deleted") == 0
