@@ -12,6 +12,25 @@ load that was most of Pulse's event-to-trigger latency (bench section 5).
 ``FETCH_WAIT_MS`` bounds that wait; with data flowing the broker answers at once anyway,
 so the only cost is more (empty) fetch requests on an idle worker.
 
+Seeks to committed offsets: after a rebalance and table recovery faust seeks every
+assigned partition back to the group's committed offset, through aiokafka's
+``seek_to_committed``, which seeks only where the committed offset is above 0. A
+partition the group never committed (or committed at 0) kept the position its
+prefetch had reached while faust was not handing records over, so those records were
+silently skipped; with nothing after them on the partition, no later record revealed
+the hole and the worker sat with lag it would never read (the SIGKILL test's stall).
+``_ConsumerThread.seek_to_committed`` seeks every partition: to its committed offset,
+or by the consumer's reset policy when there is none.
+
+Queues kept through flow-control resumes: faust clears every agent's input queue
+whenever flow control resumes (twice in each rebalance's recovery), expecting the seek
+to committed offsets to bring the records back. But the seek runs before the last
+clear, so records fetched after it and queued before the clear were dropped, and when
+nothing came after them on their partition no later record revealed the hole either.
+Pulse's agents skip re-read records themselves (engine.inorder) and leave records of
+partitions no longer assigned to their new owner, so their queues (``InputTopic``) are
+not cleared.
+
 Commits: the offset committed for an input partition is the agents' cursor as of
 their last settled batch (``PulseApp.committable``), never faust's own reckoning from
 acknowledgements and "gaps", which could skip records it had dropped.
@@ -19,12 +38,14 @@ acknowledgements and "gaps", which could skip records it had dropped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, TransportT
+from mode.utils.queues import ThrowableQueue
 
 FETCH_WAIT_MS = 50
 """The longest a fetch may wait on the broker for data (faust: 1,500 ms)."""
@@ -36,6 +57,28 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # Read once, when the consumer starts its fetcher (aiokafka 0.8-0.14).
         consumer._fetch_max_wait_ms = FETCH_WAIT_MS
         return consumer
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        return cast(Mapping[TP, int], await self.call_thread(self._seek_all_to_committed))
+
+    async def _seek_all_to_committed(self) -> dict[aiokafka.TopicPartition, int | None]:
+        """Every assigned partition to its committed offset; one the group never
+        committed to its first (``earliest``) or end (``latest``) offset. Returns the
+        committed offsets as aiokafka's ``seek_to_committed`` does (None: none)."""
+        consumer = self._ensure_consumer()
+        committed: dict[aiokafka.TopicPartition, int | None] = {}
+        for tp in consumer.assignment():
+            offset = await consumer.committed(tp)
+            committed[tp] = offset
+            if offset is not None and offset >= 0:
+                consumer.seek(tp, offset)
+        never = [tp for tp, offset in committed.items() if offset is None or offset < 0]
+        if never:
+            if self.app.conf.consumer_auto_offset_reset == "latest":
+                await consumer.seek_to_end(*never)
+            else:
+                await consumer.seek_to_beginning(*never)
+        return committed
 
 
 class _Consumer(faust_aiokafka.Consumer):
@@ -69,6 +112,19 @@ class _Consumer(faust_aiokafka.Consumer):
                 self._acked_index[tp].difference_update(done)
                 acked[:] = [o for o in acked if o >= offset]
         return offset
+
+
+class InputTopic(faust.Topic):
+    """A topic an agent reads whose queue flow control does not clear (see above)."""
+
+    @property
+    def queue(self) -> ThrowableQueue[Any]:
+        if self._queue is None:
+            maxsize = self.maxsize
+            if maxsize is None:
+                maxsize = self.app.conf.stream_buffer_maxsize
+            self._queue = self.app.FlowControlQueue(maxsize=maxsize, clear_on_resume=False)
+        return self._queue
 
 
 class _Transport(faust_aiokafka.Transport):

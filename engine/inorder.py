@@ -60,6 +60,7 @@ class InOrder:
         """TP -> offset to commit: the next one after what was processed and settled."""
         self.holes = 0
         """Holes found: runs of records the consumer skipped."""
+        self.stranded = Stranded()
 
     async def check(self, tp: TP, offset: int, assigned: Callable[[], Iterable[TP]]) -> Verdict:
         """Where this record stands against its partition's cursor; moves the cursor
@@ -67,8 +68,7 @@ class InOrder:
         owns, whose starting offsets are looked up together on the first record."""
         expected = self._next.get(tp)
         if expected is None:
-            missing = sorted({tp, *(t for t in assigned() if t not in self._next)})
-            self._next.update(await self._start_offsets(missing))
+            await self.start({tp, *assigned()})
             expected = self._next[tp]
         if offset == expected:
             self._next[tp] = offset + 1
@@ -77,6 +77,17 @@ class InOrder:
             return Verdict.SEEN
         self.holes += 1
         return Verdict.AHEAD
+
+    async def start(self, tps: Iterable[TP]) -> None:
+        """Set the cursors of the partitions that have none (looked up together)."""
+        missing = sorted({t for t in tps if t not in self._next})
+        if missing:
+            for tp, offset in (await self._start_offsets(missing)).items():
+                self._next.setdefault(tp, offset)  # an agent may have set it meanwhile
+
+    def cursor(self, tp: TP) -> int | None:
+        """The partition's cursor, or None before ``start``/``check`` set it."""
+        return self._next.get(tp)
 
     def next_offset(self, tp: TP) -> int:
         """The partition's cursor (known once a record of it was checked)."""
@@ -98,3 +109,46 @@ class InOrder:
         """Partitions were revoked: cursors restart from the committed offsets."""
         self._next.clear()
         self.committable.clear()
+        self.stranded.forget()
+
+
+STRANDED_SECONDS = 5.0
+"""How long a partition's cursor may stand still below the broker's end offset, with
+the agents' queues empty, before the worker reads it again from the cursor."""
+
+
+class Stranded:
+    """Partitions whose records faust's consumer dropped with nothing after them.
+
+    A hole in the middle of a partition shows itself when the next record arrives
+    (``Verdict.AHEAD``). Records dropped at a partition's end do not: the consumer's
+    position is past them and nothing more comes, so the agent waits forever and the
+    group's lag never drains (the SIGKILL test caught this). A partition is stranded
+    when the broker has records at or after its cursor, the agents have nothing
+    queued, and the cursor has not moved for ``after`` seconds. The worker then seeks
+    the consumer back to the cursor; were the records only slow to come, reading them
+    again costs a fetch, since re-read records are skipped (``Verdict.SEEN``).
+    """
+
+    def __init__(self, after: float = STRANDED_SECONDS) -> None:
+        self.after = after
+        self._since: dict[TP, tuple[int, float]] = {}
+
+    def check(self, tp: TP, cursor: int, end: int | None, *, idle: bool, now: float) -> bool:
+        """Whether ``tp`` is stranded now; ``end`` is the broker's end offset (None:
+        unknown), ``idle`` whether the agents' queues are empty. True at most once per
+        ``after`` seconds for one cursor position."""
+        if end is None or end <= cursor:
+            self._since.pop(tp, None)
+            return False
+        since = self._since.get(tp)
+        if since is None or since[0] != cursor:
+            self._since[tp] = (cursor, now)
+            return False
+        if idle and now - since[1] >= self.after:
+            self._since[tp] = (cursor, now)
+            return True
+        return False
+
+    def forget(self) -> None:
+        self._since.clear()

@@ -103,6 +103,13 @@ class Metrics:
             ["topic"],
             registry=registry,
         )
+        self.input_stranded = Counter(
+            "pulse_input_stranded_total",
+            "Seeks back to a partition's next unprocessed offset: records were on the "
+            "broker but reached no agent (engine.inorder.Stranded)",
+            ["topic"],
+            registry=registry,
+        )
         self.event_clock = Gauge(
             "pulse_event_clock_timestamp_seconds",
             "Event-time clock of each agent partition this worker owns (event clock only)",

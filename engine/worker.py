@@ -60,7 +60,7 @@ from prometheus_client import CollectorRegistry
 
 from engine.delivery import Deliveries, DeliveryFailed, TrackedTable, deliveries, fresh, track
 from engine.envelope import Published, pack, unpack
-from engine.faust_app import PulseApp
+from engine.faust_app import InputTopic, PulseApp
 from engine.inorder import InOrder, Verdict
 from engine.kafka import client_kwargs, faust_credentials
 from engine.metrics import Metrics
@@ -105,6 +105,8 @@ STREAM_BUFFER = 1024
 FETCH_BYTES = 128 * 1024
 POLL_RECORDS = 500
 LAG_SECONDS = 10.0
+STRANDED_CHECK_SECONDS = 1.0
+"""How often the worker looks for partitions stranded below their end (engine.inorder)."""
 """How often the worker reports its consumer lag (pulse_consumer_lag_messages)."""
 BATCH_MESSAGES = 1000
 BATCH_SECONDS = 0.05
@@ -146,6 +148,15 @@ class _Announcement:
     idle: bool = False
 
 
+def _highwater(consumer: Any, tp: TP) -> int | None:
+    """The end offset of ``tp`` the consumer's last fetch saw; None when not known yet,
+    or when the partition was revoked a moment ago (aiokafka asserts it is assigned)."""
+    try:
+        return cast(int | None, consumer.highwater(tp))
+    except (AssertionError, AttributeError):
+        return None
+
+
 class PulseWorker:
     """Builds the faust app and holds the per-message logic its agents run."""
 
@@ -175,7 +186,7 @@ class PulseWorker:
         self._readers: dict[str, AIOKafkaConsumer] = {}
         """agent -> its client for reading again the records faust's consumer skipped"""
         self._in_order = InOrder(self._start_offsets)
-        cast(PulseApp, self.app).committable = self._in_order.committable
+        self._queues: list[Any] = []  # the agents' input queues
         self._clock_of: dict[tuple[str, int], int] = {}
         """(agent, partition) -> its event clock (µs); it never goes back"""
         self._heard: dict[tuple[str, int], dict[str, tuple[int, float | None]]] = {}
@@ -195,8 +206,8 @@ class PulseWorker:
         """account -> this batch's messages that changed it (to dead-letter on a rollback)"""
         self._touched: set[bytes] = set()
         """accounts loaded while handling the current message"""
-        self._current: Any = None
         self._counters: dict[tuple[str, str], Any] = {}
+        self._current: Any = None
         """the message (faust event) being handled by the accounts agent"""
         self._swept: dict[int, int] = {}
         """partition -> last tick boundary swept (µs); in memory, since ticks are per account"""
@@ -248,9 +259,10 @@ class PulseWorker:
 
     def _wire(self) -> None:
         app, s = self.app, self.settings
+        cast(PulseApp, app).committable = self._in_order.committable
         self.input_kinds = {topic_name(kind, s.topic_prefix): kind for kind in INPUT_KINDS}
         self.account_events = app.topic(self.internal_topics[0], **_RAW)
-        self.user_events = app.topic(self.internal_topics[1], **_RAW)
+        self.user_events = InputTopic(app, topics=[self.internal_topics[1]], **_RAW)
         self.ticks = app.topic(self.internal_topics[2], **_RAW)
         self.outputs = {
             kind: app.topic(topic_name(kind, s.topic_prefix), **_RAW)
@@ -273,12 +285,14 @@ class PulseWorker:
             "users": accounts,
         }
         """Who writes to the internal topic an agent reads: it hears each one's watermark."""
-        sources = app.topic(*self.input_kinds, *self.internal_topics[::2], **_RAW)
+        # The agents' topics keep their queues when flow control resumes (engine.faust_app).
+        sources = InputTopic(app, topics=[*self.input_kinds, *self.internal_topics[::2]], **_RAW)
         app.agent(sources, name="accounts")(self._accounts_agent)
         app.agent(self.user_events, name="users")(self._users_agent)
         nudge = s.tick_check_seconds if s.clock == "wall" else CLOCK_NUDGE_SECONDS
         app.timer(nudge)(self._send_ticks)
         app.timer(LAG_SECONDS)(self._report_lag)
+        app.timer(STRANDED_CHECK_SECONDS)(self._unstrand)
         self.metrics.worker_ready.set_function(lambda: float(self.readiness()["ready"]))
         self.metrics.worker_recovering.set_function(lambda: float(self.readiness()["recovering"]))
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
@@ -340,6 +354,37 @@ class PulseWorker:
                 len(consumer._paused_partitions),
             )
 
+    async def _unstrand(self) -> None:
+        """Seek the consumer back to the cursor of a partition whose last records it
+        dropped with nothing after them to reveal the hole (engine.inorder.Stranded)."""
+        app = self.app
+        if app.in_recovery or not self._queues:
+            return
+        consumer = cast(Any, app.consumer)
+        sources = {*self.input_kinds, *self.internal_topics}
+        owned = [tp for tp in consumer.assignment() if tp.topic in sources]
+        fetched = consumer._get_active_partitions()
+        idle = all(queue.empty() for queue in self._queues)
+        if idle and any(self._in_order.cursor(tp) is None for tp in owned):
+            await self._in_order.start(owned)  # no record of theirs reached an agent yet
+        now, stranded = time.monotonic(), self._in_order.stranded
+        for tp in owned:
+            cursor = self._in_order.cursor(tp)
+            if cursor is None or tp not in fetched:
+                continue  # revoked while we looked; or paused
+            if not stranded.check(tp, cursor, _highwater(consumer, tp), idle=idle, now=now):
+                continue
+            log.warning(
+                "%s[%d]: records from offset %d are on the broker but reached no agent in "
+                "%.0f s; seeking back to read them",
+                tp.topic,
+                tp.partition,
+                cursor,
+                stranded.after,
+            )
+            self.metrics.input_stranded.labels(topic=tp.topic).inc()
+            await consumer.seek(tp, cursor)
+
     async def _close_clients(self, *args: Any, **kwargs: Any) -> None:
         """Stop the clients the worker started beside faust's (faust's consumer is gone)."""
         clients: list[Any] = [*self._readers.values(), self._probe, self._admin]
@@ -380,13 +425,18 @@ class PulseWorker:
         next one; records faust skipped are read again here and come as batches of
         their own, before the record that revealed them."""
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_MESSAGES, BATCH_SECONDS)
+        self._queues.append(cast(Any, stream).channel.queue)
         assigned = self.app.consumer.assignment
         async for events in batches:
             ready: list[Any] = []
             done: dict[TP, int] = {}
+            owned = assigned()
             for event in events:
                 message = event.message
                 tp, offset = message.tp, message.offset
+                if tp not in owned:  # queued before a rebalance took it: its owner reads it
+                    self.metrics.input_skipped.labels(topic=tp.topic, why="revoked").inc()
+                    continue
                 verdict = await self._in_order.check(tp, offset, assigned)
                 while verdict is Verdict.AHEAD:
                     if tp not in assigned():  # revoked meanwhile: its new owner reads it

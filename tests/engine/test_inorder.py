@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from engine.inorder import InOrder, Verdict
+from engine.inorder import InOrder, Stranded, Verdict
 
 USAGE0 = TP("usage", 0)
 USAGE1 = TP("usage", 1)
@@ -87,3 +87,41 @@ async def test_after_a_revocation_cursors_restart_from_the_committed_offsets() -
     broker.committed[USAGE0] = 4
     assert await cursor.check(USAGE0, 4, lambda: [USAGE0]) is Verdict.PROCESS
     assert len(broker.asked) == 2
+
+
+async def test_a_cursor_set_by_an_agent_while_the_start_was_looked_up_is_kept() -> None:
+    broker = Broker({USAGE0: 0, USAGE1: 0})
+    cursor = broker.cursor()
+    slow = broker.start_offsets
+
+    async def start_offsets(tps: list[TP]) -> dict[TP, int]:
+        found = await slow(tps)
+        cursor.moved(USAGE0, 7)  # the agent processed records meanwhile
+        return found
+
+    cursor._start_offsets = start_offsets
+    await cursor.start([USAGE0, USAGE1])
+    assert (cursor.cursor(USAGE0), cursor.cursor(USAGE1)) == (7, 0)
+
+
+def test_a_partition_is_stranded_only_after_its_cursor_stood_still_below_the_end() -> None:
+    stranded = Stranded(after=5.0)
+    assert not stranded.check(USAGE0, 10, 12, idle=True, now=0.0)  # first sight
+    assert not stranded.check(USAGE0, 10, 12, idle=True, now=4.9)
+    assert stranded.check(USAGE0, 10, 12, idle=True, now=5.0)
+    assert not stranded.check(USAGE0, 10, 12, idle=True, now=6.0)  # once per period
+    assert stranded.check(USAGE0, 10, 12, idle=True, now=10.0)
+
+
+def test_a_moving_cursor_a_busy_agent_or_a_caught_up_partition_is_not_stranded() -> None:
+    stranded = Stranded(after=5.0)
+    stranded.check(USAGE0, 10, 12, idle=True, now=0.0)
+    assert not stranded.check(USAGE0, 11, 12, idle=True, now=6.0)  # it moved: clock restarts
+    assert not stranded.check(USAGE0, 11, 12, idle=False, now=12.0)  # records still queued
+    assert stranded.check(USAGE0, 11, 12, idle=True, now=12.0)
+    assert not stranded.check(USAGE1, 4, 4, idle=True, now=0.0)  # read to the end
+    assert not stranded.check(USAGE1, 4, 4, idle=True, now=60.0)
+    assert not stranded.check(USAGE1, 4, None, idle=True, now=120.0)  # end not known yet
+    stranded.check(USAGE1, 4, 9, idle=True, now=200.0)
+    stranded.forget()  # a rebalance: start over
+    assert not stranded.check(USAGE1, 4, 9, idle=True, now=300.0)
