@@ -4,9 +4,11 @@ the real broker."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ class Batches:
 
     def __init__(self, batches: list[list[Any]]) -> None:
         self.batches = batches
+        self.channel = SimpleNamespace(queue=asyncio.Queue())  # the worker watches it
 
     def take_events(self, _max: int, _within: float) -> AsyncIterator[list[Any]]:
         async def each() -> AsyncIterator[list[Any]]:
