@@ -19,8 +19,8 @@ partition the group never committed (or committed at 0) kept the position its
 prefetch had reached while faust was not handing records over, so those records were
 silently skipped; with nothing after them on the partition, no later record revealed
 the hole and the worker sat with lag it would never read (the SIGKILL test's stall).
-``_ConsumerThread.seek_to_committed`` seeks every partition: to its committed offset,
-or by the consumer's reset policy when there is none.
+``_ConsumerThread.seek_to_committed`` seeks every partition the agents read: to its
+committed offset, or to its first offset when there is none.
 
 Queues kept through flow-control resumes: faust clears every agent's input queue
 whenever flow control resumes (twice in each rebalance's recovery), expecting the seek
@@ -62,28 +62,44 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return cast(Mapping[TP, int], await self.call_thread(self._seek_all_to_committed))
 
     async def _seek_all_to_committed(self) -> dict[aiokafka.TopicPartition, int | None]:
-        """Every assigned partition to its committed offset; one the group never
-        committed to its first (``earliest``) or end (``latest``) offset. Returns the
-        committed offsets as aiokafka's ``seek_to_committed`` does (None: none)."""
+        """Every assigned partition of a topic the agents read (the ones faust commits)
+        to its committed offset, or to its first offset when the group never committed
+        one: where engine.inorder's cursors start. Other partitions (table changelogs,
+        positioned by recovery) are sought only where aiokafka would, to a committed
+        offset above 0. Returns the committed offsets as aiokafka does (None: none)."""
         consumer = self._ensure_consumer()
+        acking = self.app.topics.acking_topics
         committed: dict[aiokafka.TopicPartition, int | None] = {}
+        never: list[aiokafka.TopicPartition] = []
         for tp in consumer.assignment():
             offset = await consumer.committed(tp)
             committed[tp] = offset
-            if offset is not None and offset >= 0:
+            if offset is not None and (offset > 0 or (offset == 0 and tp.topic in acking)):
                 consumer.seek(tp, offset)
-        never = [tp for tp, offset in committed.items() if offset is None or offset < 0]
+            elif offset is None and tp.topic in acking:
+                never.append(tp)
         if never:
-            if self.app.conf.consumer_auto_offset_reset == "latest":
-                await consumer.seek_to_end(*never)
-            else:
-                await consumer.seek_to_beginning(*never)
+            await consumer.seek_to_beginning(*never)
         return committed
+
+    async def seek_here(self, tp: TP, offset: int) -> None:
+        """Seek one partition, on the consumer's own thread (its fetcher's state is not
+        for another thread to change); no waiting for the new position."""
+        await self.call_thread(self._seek_here, tp, offset)
+
+    async def _seek_here(self, tp: TP, offset: int) -> None:
+        self._ensure_consumer().seek(aiokafka.TopicPartition(tp.topic, tp.partition), offset)
 
 
 class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def seek_back(self, tp: TP, offset: int) -> None:
+        """faust's ``seek`` without touching the fetcher from this thread: the partition
+        reads again from ``offset``, and faust takes the records it hands over again."""
+        await cast(_ConsumerThread, self._thread).seek_here(tp, offset)
+        self._read_offset[tp] = offset if offset else None
 
     def on_buffer_full(self, tp: TP) -> None:
         """Keep fetching a partition whose agent has a full buffer.

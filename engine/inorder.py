@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Literal
 
 from faust.types import TP
 
@@ -114,7 +115,11 @@ class InOrder:
 
 STRANDED_SECONDS = 5.0
 """How long a partition's cursor may stand still below the broker's end offset, with
-the agents' queues empty, before the worker reads it again from the cursor."""
+the agents waiting for input and nothing queued, before the worker reads it again."""
+STRANDED_SEEKS = 3
+"""Seeks back to one cursor before the worker gives up on it and says so: what lies
+between it and the end is then no record at all (transaction markers, or records
+deleted by retention), or the broker cannot serve it."""
 
 
 class Stranded:
@@ -124,31 +129,37 @@ class Stranded:
     (``Verdict.AHEAD``). Records dropped at a partition's end do not: the consumer's
     position is past them and nothing more comes, so the agent waits forever and the
     group's lag never drains (the SIGKILL test caught this). A partition is stranded
-    when the broker has records at or after its cursor, the agents have nothing
-    queued, and the cursor has not moved for ``after`` seconds. The worker then seeks
-    the consumer back to the cursor; were the records only slow to come, reading them
-    again costs a fetch, since re-read records are skipped (``Verdict.SEEN``).
+    when the broker has records at or after its cursor, the agents are waiting for
+    input with nothing queued, and the cursor has not moved for ``after`` seconds. The
+    worker then seeks the consumer back to the cursor; were the records only slow to
+    come, reading them again costs a fetch, since re-read records are skipped
+    (``Verdict.SEEN``). After ``seeks`` seeks to one cursor it gives up on it, once.
     """
 
-    def __init__(self, after: float = STRANDED_SECONDS) -> None:
+    def __init__(self, after: float = STRANDED_SECONDS, seeks: int = STRANDED_SEEKS) -> None:
         self.after = after
-        self._since: dict[TP, tuple[int, float]] = {}
+        self.seeks = seeks
+        self._since: dict[TP, tuple[int, float, int]] = {}
+        """tp -> (cursor, since when it stood still, seeks to it so far)"""
 
-    def check(self, tp: TP, cursor: int, end: int | None, *, idle: bool, now: float) -> bool:
-        """Whether ``tp`` is stranded now; ``end`` is the broker's end offset (None:
-        unknown), ``idle`` whether the agents' queues are empty. True at most once per
-        ``after`` seconds for one cursor position."""
+    def check(
+        self, tp: TP, cursor: int, end: int | None, *, idle: bool, now: float
+    ) -> Literal["seek", "give up"] | None:
+        """What to do about ``tp`` now: "seek" back to ``cursor``; "give up" on it (said
+        once per cursor); or nothing. ``end`` is the broker's end offset (None: unknown),
+        ``idle`` whether the agents wait for input with nothing queued."""
         if end is None or end <= cursor:
             self._since.pop(tp, None)
-            return False
+            return None
         since = self._since.get(tp)
         if since is None or since[0] != cursor:
-            self._since[tp] = (cursor, now)
-            return False
-        if idle and now - since[1] >= self.after:
-            self._since[tp] = (cursor, now)
-            return True
-        return False
+            self._since[tp] = (cursor, now, 0)
+            return None
+        _, still_since, seeks = since
+        if not idle or now - still_since < self.after or seeks > self.seeks:
+            return None
+        self._since[tp] = (cursor, now, seeks + 1)
+        return "seek" if seeks < self.seeks else "give up"
 
     def forget(self) -> None:
         self._since.clear()

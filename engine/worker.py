@@ -105,9 +105,9 @@ STREAM_BUFFER = 1024
 FETCH_BYTES = 128 * 1024
 POLL_RECORDS = 500
 LAG_SECONDS = 10.0
+"""How often the worker reports its consumer lag (pulse_consumer_lag_messages)."""
 STRANDED_CHECK_SECONDS = 1.0
 """How often the worker looks for partitions stranded below their end (engine.inorder)."""
-"""How often the worker reports its consumer lag (pulse_consumer_lag_messages)."""
 BATCH_MESSAGES = 1000
 BATCH_SECONDS = 0.05
 """A batch of the accounts agent: at most this many messages, or what came within this."""
@@ -186,7 +186,7 @@ class PulseWorker:
         self._readers: dict[str, AIOKafkaConsumer] = {}
         """agent -> its client for reading again the records faust's consumer skipped"""
         self._in_order = InOrder(self._start_offsets)
-        self._queues: list[Any] = []  # the agents' input queues
+        self._waiting: dict[str, Any] = {}  # agent -> its input queue while it waits, or None
         self._clock_of: dict[tuple[str, int], int] = {}
         """(agent, partition) -> its event clock (µs); it never goes back"""
         self._heard: dict[tuple[str, int], dict[str, tuple[int, float | None]]] = {}
@@ -358,13 +358,16 @@ class PulseWorker:
         """Seek the consumer back to the cursor of a partition whose last records it
         dropped with nothing after them to reveal the hole (engine.inorder.Stranded)."""
         app = self.app
-        if app.in_recovery or not self._queues:
+        if app.in_recovery or not self._waiting:
             return
         consumer = cast(Any, app.consumer)
         sources = {*self.input_kinds, *self.internal_topics}
         owned = [tp for tp in consumer.assignment() if tp.topic in sources]
         fetched = consumer._get_active_partitions()
-        idle = all(queue.empty() for queue in self._queues)
+        queues = list(self._waiting.values())  # every agent waits, with nothing queued
+        idle = len(queues) == len(self._sources) and all(
+            q is not None and q.empty() for q in queues
+        )
         if idle and any(self._in_order.cursor(tp) is None for tp in owned):
             await self._in_order.start(owned)  # no record of theirs reached an agent yet
         now, stranded = time.monotonic(), self._in_order.stranded
@@ -372,7 +375,20 @@ class PulseWorker:
             cursor = self._in_order.cursor(tp)
             if cursor is None or tp not in fetched:
                 continue  # revoked while we looked; or paused
-            if not stranded.check(tp, cursor, _highwater(consumer, tp), idle=idle, now=now):
+            end = _highwater(consumer, tp)
+            verdict = stranded.check(tp, cursor, end, idle=idle, now=now)
+            if verdict == "give up":
+                log.error(
+                    "%s[%d]: offsets %d to %d stay unread after %d seeks back; leaving "
+                    "them (transaction markers, or records retention deleted?) until "
+                    "more arrive",
+                    tp.topic,
+                    tp.partition,
+                    cursor,
+                    (end or 0) - 1,
+                    stranded.seeks,
+                )
+            if verdict != "seek":
                 continue
             log.warning(
                 "%s[%d]: records from offset %d are on the broker but reached no agent in "
@@ -383,7 +399,10 @@ class PulseWorker:
                 stranded.after,
             )
             self.metrics.input_stranded.labels(topic=tp.topic).inc()
-            await consumer.seek(tp, cursor)
+            try:
+                await consumer.seek_back(tp, cursor)
+            except KafkaError as exc:  # not assigned any more: the next look decides
+                log.warning("seeking %s[%d] back failed: %r", tp.topic, tp.partition, exc)
 
     async def _close_clients(self, *args: Any, **kwargs: Any) -> None:
         """Stop the clients the worker started beside faust's (faust's consumer is gone)."""
@@ -425,9 +444,11 @@ class PulseWorker:
         next one; records faust skipped are read again here and come as batches of
         their own, before the record that revealed them."""
         batches = cast(faust.Stream[bytes], stream).take_events(BATCH_MESSAGES, BATCH_SECONDS)
-        self._queues.append(cast(Any, stream).channel.queue)
+        queue = cast(Any, stream).channel.queue
+        self._waiting[agent] = queue
         assigned = self.app.consumer.assignment
         async for events in batches:
+            self._waiting[agent] = None  # busy with a batch (engine.inorder.Stranded)
             ready: list[Any] = []
             done: dict[TP, int] = {}
             owned = assigned()
@@ -455,6 +476,7 @@ class PulseWorker:
                     why = "seen" if verdict is Verdict.SEEN else "revoked"
                     self.metrics.input_skipped.labels(topic=tp.topic, why=why).inc()
             yield ready, done
+            self._waiting[agent] = queue
 
     async def _refetch(self, agent: str, tp: TP, start: int, stop: int) -> AsyncIterator[list[Any]]:
         """The partition's records from ``start`` up to ``stop``, which faust's consumer

@@ -106,22 +106,33 @@ async def test_a_cursor_set_by_an_agent_while_the_start_was_looked_up_is_kept() 
 
 def test_a_partition_is_stranded_only_after_its_cursor_stood_still_below_the_end() -> None:
     stranded = Stranded(after=5.0)
-    assert not stranded.check(USAGE0, 10, 12, idle=True, now=0.0)  # first sight
-    assert not stranded.check(USAGE0, 10, 12, idle=True, now=4.9)
-    assert stranded.check(USAGE0, 10, 12, idle=True, now=5.0)
-    assert not stranded.check(USAGE0, 10, 12, idle=True, now=6.0)  # once per period
-    assert stranded.check(USAGE0, 10, 12, idle=True, now=10.0)
+    assert stranded.check(USAGE0, 10, 12, idle=True, now=0.0) is None  # first sight
+    assert stranded.check(USAGE0, 10, 12, idle=True, now=4.9) is None
+    assert stranded.check(USAGE0, 10, 12, idle=True, now=5.0) == "seek"
+    assert stranded.check(USAGE0, 10, 12, idle=True, now=6.0) is None  # once per period
+    assert stranded.check(USAGE0, 10, 12, idle=True, now=10.0) == "seek"
 
 
 def test_a_moving_cursor_a_busy_agent_or_a_caught_up_partition_is_not_stranded() -> None:
     stranded = Stranded(after=5.0)
     stranded.check(USAGE0, 10, 12, idle=True, now=0.0)
-    assert not stranded.check(USAGE0, 11, 12, idle=True, now=6.0)  # it moved: clock restarts
-    assert not stranded.check(USAGE0, 11, 12, idle=False, now=12.0)  # records still queued
-    assert stranded.check(USAGE0, 11, 12, idle=True, now=12.0)
-    assert not stranded.check(USAGE1, 4, 4, idle=True, now=0.0)  # read to the end
-    assert not stranded.check(USAGE1, 4, 4, idle=True, now=60.0)
-    assert not stranded.check(USAGE1, 4, None, idle=True, now=120.0)  # end not known yet
+    assert stranded.check(USAGE0, 11, 12, idle=True, now=6.0) is None  # moved: starts over
+    assert stranded.check(USAGE0, 11, 12, idle=False, now=12.0) is None  # agents busy
+    assert stranded.check(USAGE0, 11, 12, idle=True, now=12.0) == "seek"
+    assert stranded.check(USAGE1, 4, 4, idle=True, now=0.0) is None  # read to the end
+    assert stranded.check(USAGE1, 4, 4, idle=True, now=60.0) is None
+    assert stranded.check(USAGE1, 4, None, idle=True, now=120.0) is None  # end unknown
     stranded.check(USAGE1, 4, 9, idle=True, now=200.0)
     stranded.forget()  # a rebalance: start over
-    assert not stranded.check(USAGE1, 4, 9, idle=True, now=300.0)
+    assert stranded.check(USAGE1, 4, 9, idle=True, now=300.0) is None
+
+
+def test_a_cursor_that_seeking_does_not_move_is_given_up_once() -> None:
+    """Offsets that hold no record (transaction markers, deleted records) can never be
+    read: after a few seeks the worker says so once, instead of seeking forever."""
+    stranded = Stranded(after=1.0, seeks=2)
+    stranded.check(USAGE0, 7, 9, idle=True, now=0.0)
+    verdicts = [stranded.check(USAGE0, 7, 9, idle=True, now=float(t)) for t in range(1, 8)]
+    assert verdicts == ["seek", "seek", "give up", None, None, None, None]
+    stranded.check(USAGE0, 9, 12, idle=True, now=8.0)  # more arrived and it moved on
+    assert stranded.check(USAGE0, 9, 12, idle=True, now=9.0) == "seek"
