@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.worker import free_port
@@ -38,7 +39,7 @@ from engine.process import WorkerProcess
 from engine.settings import Settings, load_settings
 from engine.simulator.generator import Simulation, SimulationConfig
 from engine.topics_admin import create_catalogue
-from engine.verify import OUTPUT_KINDS, VerifyReport
+from engine.verify import OUTPUT_KINDS, VerifyReport, changelog_topic
 from engine.verify_cli import settings_for, verify_deployment
 from topics.catalogue import INPUT_KINDS, TopicKind, topic_name
 
@@ -149,6 +150,8 @@ async def soak(
     config = SimulationConfig(accounts=accounts, days=days, segment_share=0.0)
     result = SoakResult(prefix, seconds=seconds, rate=rate, accounts=accounts)
     await create_catalogue(settings, prefix, settings.topic_partitions)
+    if verify:
+        await _create_changelog_uncompacted(settings)
     await asyncio.to_thread(worker.start)
     try:
         inputs = [topic_name(kind, prefix) for kind in INPUT_KINDS]
@@ -167,6 +170,31 @@ async def soak(
     finally:
         worker.stop()
     return result
+
+
+CHANGELOG_SEGMENT_BYTES = 1 << 30
+"""The soak's state changelog rolls no segment, so compaction keeps every state the
+worker wrote, and the verifier can look for every event in them (events lost)."""
+
+
+async def _create_changelog_uncompacted(settings: Settings) -> None:
+    """Create the worker's state changelog before faust does, as faust would (compacted),
+    with segments too large to roll during the run."""
+    admin = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=15000)
+    await admin.start()
+    try:
+        topic = NewTopic(
+            changelog_topic(settings.app_id),
+            settings.topic_partitions,
+            settings.topic_replication_factor,
+            topic_configs={
+                "cleanup.policy": "compact",
+                "segment.bytes": str(CHANGELOG_SEGMENT_BYTES),
+            },
+        )
+        await admin.create_topics([topic])
+    finally:
+        await admin.close()
 
 
 async def _load(settings: Settings, config: SimulationConfig, result: SoakResult) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -43,9 +44,21 @@ def settings_for(env: Mapping[str, str]) -> Settings:
     return Settings.model_validate(fields)
 
 
+@dataclass
+class TopicsRead:
+    """Every value read from some topics, and how many of their offsets held none."""
+
+    values: dict[str, list[bytes | None]]
+    """topic -> its values, partition by partition, each partition in offset order"""
+    missing: dict[str, int]
+    """topic -> offsets between its first and end offsets without a record: removed by
+    compaction (or transaction markers). A compacted changelog no longer holds every
+    state a worker wrote."""
+
+
 async def read_to_end(
     settings: Settings, topics: Sequence[str], *, within: float = 300.0
-) -> dict[str, list[bytes | None]]:
+) -> TopicsRead:
     """Every value on the topics, from the start up to their ends as of now; partition by
     partition, so one key's values are in order. A topic that does not exist reads empty."""
     admin = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=10_000)
@@ -54,7 +67,7 @@ async def read_to_end(
         partitions = await partitions_of(admin, topics)
     finally:
         await admin.close()
-    got: dict[str, list[bytes | None]] = {topic: [] for topic in topics}
+    got = TopicsRead({topic: [] for topic in topics}, dict.fromkeys(topics, 0))
     consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -62,6 +75,7 @@ async def read_to_end(
             return got
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
+        firsts = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
         by_partition: dict[TopicPartition, list[bytes | None]] = {tp: [] for tp in partitions}
         remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
@@ -75,7 +89,8 @@ async def read_to_end(
                 by_partition[tp] += [r.value for r in records if r.offset < ends[tp]]
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
         for tp in partitions:
-            got[tp.topic] += by_partition[tp]
+            got.values[tp.topic] += by_partition[tp]
+            got.missing[tp.topic] += max(0, ends[tp] - firsts[tp] - len(by_partition[tp]))
     finally:
         await consumer.stop()
     return got
@@ -118,13 +133,15 @@ async def verify_deployment(settings: Settings, *, with_views: bool = False) -> 
     inputs = {kind: topic_name(kind, prefix) for kind in INPUT_KINDS}
     outputs = {kind: topic_name(kind, prefix) for kind in OUTPUT_KINDS}
     changelog = changelog_topic(settings.app_id)
-    got = await read_to_end(settings, [*inputs.values(), *outputs.values(), changelog])
+    read = await read_to_end(settings, [*inputs.values(), *outputs.values(), changelog])
+    got = read.values
     events, invalid = decode_inputs(
         {kind: got[name] for kind, name in inputs.items()}, settings.max_message_bytes
     )
     run = RunOutput.decode(
         {kind: [v for v in got[name] if v is not None] for kind, name in outputs.items()},
         got[changelog],
+        compacted=read.missing[changelog],
     )
     if with_views:
         run.views = await read_views(settings, sorted({s.account_id for s in run.health}))

@@ -188,6 +188,29 @@ def test_without_history_or_states_only_triggers_are_judged(config: SignalsConfi
     assert "events lost         not counted" in report.summary()
 
 
+def test_a_compacted_changelog_leaves_lost_events_uncounted_but_states_judged(
+    config: SignalsConfig,
+) -> None:
+    """Compaction keeps only each account's latest state, so which events earlier states
+    held can no longer be told: a long run must not read that as events lost."""
+    good = faithful(EVENTS, config)
+    assert good.states is not None
+    messages = {TopicKind.CHURN_RISK: [encode(t) for t in good.triggers]}
+    messages[TopicKind.HEALTH] = [encode(h) for h in good.health]
+    changelog = [pack(Published(), state) for state in good.states.values()]
+    for state in good.states.values():
+        state.dedup.clear()  # the ids are gone from what is left on the changelog
+    emptied = [pack(Published(), state) for state in good.states.values()]
+
+    assert check(RunOutput.decode(messages, emptied), config).events_lost
+
+    report = check(RunOutput.decode(messages, emptied, compacted=40), config)
+    assert report.events_lost is None
+    assert "compaction removed 40 changelog records" in report.summary()
+    assert report.state_mismatches  # the final states are still compared
+    assert check(RunOutput.decode(messages, changelog, compacted=40), config).ok
+
+
 def letter(kind: str, offset: int) -> bytes:
     return encode(
         dead_letter(

@@ -141,13 +141,15 @@ async def verify_run(
     events, invalid = decode_inputs(by_kind, settings.max_message_bytes)
     outputs = {kind: topic_name(kind, settings.topic_prefix) for kind in OUTPUT_KINDS}
     changelog = changelog_topic(settings.app_id)
-    got = await read_to_end(settings, [*outputs.values(), changelog])
+    read = await read_to_end(settings, [*outputs.values(), changelog])
+    got = read.values
     config = read_config(config_path)
     deadline = time.monotonic() + views_within
     while True:
         run = RunOutput.decode(
             {kind: [v for v in got[name] if v is not None] for kind, name in outputs.items()},
             got[changelog],
+            compacted=read.missing[changelog],
         )
         if views:
             run.views = await read_views(settings, sorted({s.account_id for s in run.health}))
