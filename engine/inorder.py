@@ -62,15 +62,17 @@ class InOrder:
         self.holes = 0
         """Holes found: runs of records the consumer skipped."""
         self.stranded = Stranded()
+        self._generation = 0
+        """Bumped by ``forget``: a lookup that spans it is thrown away."""
 
     async def check(self, tp: TP, offset: int, assigned: Callable[[], Iterable[TP]]) -> Verdict:
         """Where this record stands against its partition's cursor; moves the cursor
         past it when it is to be processed. ``assigned`` gives the partitions this worker
         owns, whose starting offsets are looked up together on the first record."""
         expected = self._next.get(tp)
-        if expected is None:
+        while expected is None:  # again if a rebalance came while it was looked up
             await self.start({tp, *assigned()})
-            expected = self._next[tp]
+            expected = self._next.get(tp)
         if offset == expected:
             self._next[tp] = offset + 1
             return Verdict.PROCESS
@@ -83,7 +85,11 @@ class InOrder:
         """Set the cursors of the partitions that have none (looked up together)."""
         missing = sorted({t for t in tps if t not in self._next})
         if missing:
-            for tp, offset in (await self._start_offsets(missing)).items():
+            generation = self._generation
+            found = await self._start_offsets(missing)
+            if generation != self._generation:
+                return  # partitions were revoked meanwhile: these offsets may be stale
+            for tp, offset in found.items():
                 self._next.setdefault(tp, offset)  # an agent may have set it meanwhile
 
     def cursor(self, tp: TP) -> int | None:
@@ -111,6 +117,7 @@ class InOrder:
         self._next.clear()
         self.committable.clear()
         self.stranded.forget()
+        self._generation += 1
 
 
 STRANDED_SECONDS = 5.0

@@ -104,6 +104,28 @@ async def test_a_cursor_set_by_an_agent_while_the_start_was_looked_up_is_kept() 
     assert (cursor.cursor(USAGE0), cursor.cursor(USAGE1)) == (7, 0)
 
 
+async def test_start_offsets_looked_up_across_a_rebalance_are_not_used() -> None:
+    """A committed offset read before a revocation may be stale by the time it comes
+    back (another worker may have moved it): it is asked for again."""
+    broker = Broker({USAGE0: 3})
+    cursor = broker.cursor()
+    asked = broker.start_offsets
+    calls = 0
+
+    async def start_offsets(tps: list[TP]) -> dict[TP, int]:
+        nonlocal calls
+        calls += 1
+        found = await asked(tps)
+        if calls == 1:
+            cursor.forget()  # the partitions were revoked, then assigned again
+            broker.committed[USAGE0] = 9
+        return found
+
+    cursor._start_offsets = start_offsets
+    assert await cursor.check(USAGE0, 9, lambda: [USAGE0]) is Verdict.PROCESS
+    assert calls == 2
+
+
 def test_a_partition_is_stranded_only_after_its_cursor_stood_still_below_the_end() -> None:
     stranded = Stranded(after=5.0)
     assert stranded.check(USAGE0, 10, 12, idle=True, now=0.0) is None  # first sight
