@@ -44,7 +44,6 @@ from signals.state import (
     TRAININGS,
     USAGE_EVENTS,
     AccountState,
-    DayBucket,
     counter_bit,
     event_hash,
     fingerprint,
@@ -186,9 +185,7 @@ class StateFolder:
             state.health_history = {d: s for d, s in history.items() if d >= oldest_score}
 
     def _usage(self, state: AccountState, event: UsageEvent, day: int) -> int:
-        bucket = state.buckets.get(day)
-        if bucket is None:
-            bucket = state.buckets[day] = DayBucket()
+        bucket = state.bucket(day)
         counts = bucket.counts
         counts[USAGE_EVENTS] += 1
         seen = SEEN_USAGE
@@ -248,9 +245,7 @@ class StateFolder:
         touched |= FACET_TICKET_STATUS
         if action == "opened":
             touched |= counter_bit(TICKETS_OPENED) | counter_bit(TICKETS_HIGH_OPENED)
-            bucket = state.buckets.get(day)
-            if bucket is None:
-                bucket = state.buckets[day] = DayBucket()
+            bucket = state.bucket(day)
             bucket.counts[TICKETS_OPENED] += 1
             if event.priority in _HIGH:
                 bucket.counts[TICKETS_HIGH_OPENED] += 1

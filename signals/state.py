@@ -12,7 +12,7 @@ import sys
 import zlib
 from array import array
 from binascii import a2b_base64, b2a_base64
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
 from typing import Any, Final
@@ -98,14 +98,20 @@ class DayBucket:
 
     Bit i of ``users`` is the account's i-th known user: a distinct count over days is
     an OR and a popcount, and a day of 2,000 users costs 250 bytes.
+
+    ``encoded`` caches the bucket's serialised counts and user bitmap: a worker writes
+    an account's state after every change, and most of its days no longer change
+    (encoding each day anew was two thirds of ``to_bytes``). Whoever changes a bucket
+    takes it from ``AccountState.bucket``, which drops the cache.
     """
 
-    __slots__ = ("counts", "features", "users")
+    __slots__ = ("counts", "encoded", "features", "users")
 
     def __init__(self) -> None:
         self.counts: list[float] = [0] * N_COUNTERS
         self.users = 0
         self.features: set[int] = set()
+        self.encoded: tuple[list[float], str] | None = None
 
 
 def bit_indices(mask: int) -> list[int]:
@@ -188,6 +194,15 @@ class AccountState:
 
     __hash__ = None  # type: ignore[assignment]
 
+    def bucket(self, day: int) -> DayBucket:
+        """The day's bucket, to change: created if missing, its encoding cache dropped."""
+        bucket = self.buckets.get(day)
+        if bucket is None:
+            bucket = self.buckets[day] = DayBucket()
+        else:
+            bucket.encoded = None
+        return bucket
+
     def user_bit(self, user_id: str) -> int:
         digest = user_hash(user_id)
         index = self.user_bits.get(digest)
@@ -214,7 +229,8 @@ class AccountState:
             mask = 0
             for old in bit_indices(bucket.users):
                 mask |= remap[old]
-            bucket.users = mask
+            if mask != bucket.users:
+                bucket.users, bucket.encoded = mask, None
         self.user_digests = [self.user_digests[i] for i in kept]
         self.user_bits = {digest: i for i, digest in enumerate(self.user_digests)}
 
@@ -227,22 +243,28 @@ class AccountState:
 
     # -- serialisation ---------------------------------------------------------
 
-    def to_bytes(self) -> bytes:
-        """Compact orjson of lists and ints (format ``FORMAT_VERSION``); bitmaps as base64."""
+    def to_bytes(self, *, cached: bool = True) -> bytes:
+        """Compact orjson of lists and ints (format ``FORMAT_VERSION``); bitmaps as base64.
+        ``cached=False`` encodes every day anew, ignoring ``DayBucket.encoded``."""
         return orjson.dumps(
-            self._fields(False), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+            self._fields(False, cached), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
         )
 
-    def _fields(self, canonical: bool) -> dict[str, Any]:
-        users: Callable[[int], object] = (
-            (lambda mask: sorted(self.users_of(mask))) if canonical else _pack_mask
-        )
+    def _fields(self, canonical: bool, cached: bool = True) -> dict[str, Any]:
+        """The serialised fields; ``canonical`` for comparing states, ``cached=False``
+        to encode every bucket anew (tests check the cache against it)."""
         features = sorted(set().union(*(b.features for b in self.buckets.values())))
         feature_bits = {digest: 1 << i for i, digest in enumerate(features)}
-        buckets = [
-            [day, _trim(b.counts), users(b.users), sum(feature_bits[f] for f in b.features)]
-            for day, b in sorted(self.buckets.items())
-        ]
+        buckets: list[list[Any]] = []
+        for day, b in sorted(self.buckets.items()):
+            mask = sum(feature_bits[f] for f in b.features)
+            if canonical:
+                buckets.append([day, _trim(b.counts), sorted(self.users_of(b.users)), mask])
+                continue
+            encoded = b.encoded if cached else None
+            if encoded is None:
+                encoded = b.encoded = (_trim(b.counts), _pack_mask(b.users))
+            buckets.append([day, *encoded, mask])
         return {
             "v": FORMAT_VERSION,
             "a": self.account_id,
@@ -287,6 +309,7 @@ class AccountState:
             bucket = DayBucket()
             bucket.counts[: len(counts)] = counts
             bucket.users = int.from_bytes(a2b_base64(users), "little")
+            bucket.encoded = (counts, users)  # as written: the same bytes again
             if version == 1:  # the digests themselves
                 bucket.features = set(features)
             else:

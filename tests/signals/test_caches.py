@@ -94,3 +94,23 @@ def test_caches_change_no_trigger_and_no_state(config: SignalsConfig, seed: int)
     fired, state = _run(events, config, cached=True)
     assert len({t.rule_id for t in fired}) >= 6  # the scenario exercises many rules
     assert (fired, state) == _run(events, config, cached=False)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_days_encoded_once_are_written_as_they_are_now(config: SignalsConfig, seed: int) -> None:
+    """A worker writes an account's state after every change, reusing each day's encoding
+    until the day changes: what it writes must equal a fresh encoding at every step,
+    also after the state was read back (as a worker reloads it) and past retention."""
+    processor = SignalProcessor(config, default_rules())
+    state = AccountState(ACCOUNT)
+    midnight = MONDAY + timedelta(days=1)
+    for n, event in enumerate(_account(seed)):
+        while event.occurred_at >= midnight:
+            processor.tick(state, midnight)
+            midnight += timedelta(days=1)
+        processor.apply(state, event, event.occurred_at + timedelta(minutes=5))
+        written = state.to_bytes()
+        assert written == state.to_bytes(cached=False), f"after event {n}: {event.event_id}"
+        if n % 7 == 0:
+            state = AccountState.from_bytes(written)
+    assert min(state.buckets) > MONDAY.toordinal()  # the first days were pruned on the way
