@@ -41,7 +41,7 @@ def core_on(records: list[Record]) -> dict[str, Any]:
     decoded = time.process_time()
     result = replay(events, CONFIG, rules)
     finished = time.process_time()
-    # What a worker stores per account (engine.envelope: deflated), and the core's JSON.
+    # What a worker stores per account (engine.envelope: compressed), and the core's JSON.
     sizes = sorted(len(pack(Published(), state)) for state in result.states.values())
     plain = [len(state.to_bytes()) for state in result.states.values()]
     total = finished - started

@@ -118,7 +118,7 @@ def _memory(memory: dict[str, Any]) -> list[Row]:
             "6 stored state bytes per account, p50 (typical)", state.get("p50"), 2 * KIB, "<= 2,048"
         ),
         Row("  stored state bytes per account, mean / p95", f"{mean} / {p95}"),
-        Row("  the core's state JSON before deflating, mean", _num(state.get("json_mean"))),
+        Row("  the core's state JSON before compressing, mean", _num(state.get("json_mean"))),
     ]
     sizes = memory.get("rss") or []
     for index, size in enumerate(sizes):

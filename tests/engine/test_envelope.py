@@ -1,4 +1,4 @@
-"""engine.envelope: what a worker stores per account, deflated, and older values still read."""
+"""engine.envelope: what a worker stores per account, compressed, and older values still read."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import struct
 import zlib
 
 import pytest
+import zstandard
 
 from engine.envelope import EnvelopeError, Published, pack, unpack
 from signals.config import SignalsConfig
@@ -42,7 +43,7 @@ def test_a_stored_account_reads_back_as_it_was_written() -> None:
     assert again_published == published
 
 
-def test_the_stored_state_is_deflated() -> None:
+def test_the_stored_state_is_compressed() -> None:
     state = busy_account()
     stored = pack(Published(), state)
     assert len(stored) < 0.7 * len(state.to_bytes())
@@ -54,12 +55,19 @@ def test_values_stored_by_earlier_versions_are_still_read() -> None:
     published, again = unpack(header + state.to_bytes())
     assert again == state
     assert (published.score, published.band, published.tick_us) == (70.0, "green", 6)
+    header = struct.pack(">BdBqq?", 2, 40.0, 3, 5, 7, True)  # format 2: deflated
+    published, again = unpack(header + zlib.compress(state.to_bytes(), 1))
+    assert again == state
+    assert (published.score, published.band, published.tick_us) == (40.0, "red", 7)
 
 
 def test_an_unknown_or_damaged_value_is_a_clear_error() -> None:
     stored = pack(Published(), busy_account())
     with pytest.raises(EnvelopeError, match="format 9"):
         unpack(bytes([9]) + stored[1:])
-    with pytest.raises(EnvelopeError, match="not deflated state"):
+    with pytest.raises(EnvelopeError, match=r"\(format 3\) is not compressed state"):
         unpack(stored[:40] + b"\x00garbage")
-    assert zlib.decompress(stored[struct.calcsize(">BdBqq?") :])  # the body is plain zlib
+    with pytest.raises(EnvelopeError, match=r"\(format 2\) is not compressed state"):
+        unpack(bytes([2]) + stored[1:])
+    body = stored[struct.calcsize(">BdBqq?") :]
+    assert zstandard.ZstdDecompressor().decompress(body)  # the body is a plain zstd frame
