@@ -110,6 +110,13 @@ class Metrics:
             ["topic"],
             registry=registry,
         )
+        self.gc_pause = Histogram(
+            "pulse_gc_pause_seconds",
+            "Pauses of Python's cycle collector, by generation (engine.gc_tuning)",
+            ["generation"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
         self.event_clock = Gauge(
             "pulse_event_clock_timestamp_seconds",
             "Event-time clock of each agent partition this worker owns (event clock only)",

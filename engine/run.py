@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from engine import web
+from engine import gc_tuning, web
 from engine.kafka import client_kwargs
 from engine.redis_view import RedisProjection
 from engine.settings import Settings, SettingsError, load_settings
@@ -121,6 +121,7 @@ def _command(args: argparse.Namespace) -> int:
         settings.web_port,
     )
     runner = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True)
+    gc_tuning.tune(worker.metrics.gc_pause)  # what exists now lives as long as the process
     # faust's terminal spinner sets the root logger to DEBUG at levels of WARNING and
     # above (to spin on every record), so every debug call in aiokafka and faust
     # built a LogRecord: 5% of a busy worker's time. A service has no use for it.
