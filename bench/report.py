@@ -107,6 +107,10 @@ def _latency(latency: dict[str, Any]) -> list[Row]:
     return [
         Row(f"5 event-to-trigger at {_num(rate)} events/s, p50 / p95 ms", f"{p50} / {p95}"),
         _at_most("  p99 ms", latency.get("p99_ms"), 100, "<= 100"),
+        Row(
+            "  warm-up first: the load's accounts' day before, events / s",
+            f"{_num(latency.get('warm_up_events'))} / {_num(latency.get('warm_up_s'))}",
+        ),
     ]
 
 

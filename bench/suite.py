@@ -31,7 +31,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -220,15 +220,18 @@ class Suite:
             self.notes.append("latency: no worker rate was measured; ran at 50 events/s")
         seconds = self.args.latency_seconds
         needed = rate * seconds * (1 - LATENCY_PROBE_SHARE)
-        days = 6
-        accounts = max(20, int(needed / (days * EVENTS_PER_ACCOUNT_DAY) * 1.3))
-        self.say(f"  latency: {accounts:,} accounts' last {days} days as load, {rate:,.0f}/s")
-        background = await asyncio.to_thread(recent, accounts, days)
+        accounts = max(20, int(needed / EVENTS_PER_ACCOUNT_DAY * 1.3))
+        self.say(f"  latency: {accounts:,} accounts' last day as load, {rate:,.0f}/s")
+        records = await asyncio.to_thread(recent, accounts, 2)
+        today = max(r.sent_at for r in records) - timedelta(days=1)
+        warm = [r for r in records if r.sent_at < today]
+        background = [r for r in records if r.sent_at >= today]
         prefix = f"{self.prefix}-lat"
         await prepare(self.settings, prefix)
         return await pulse.latency(
             self.settings,
             prefix,
+            warm,
             background,
             rate=rate,
             seconds=seconds,
