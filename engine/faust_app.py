@@ -31,6 +31,20 @@ Pulse's agents skip re-read records themselves (engine.inorder) and leave record
 partitions no longer assigned to their new owner, so their queues (``InputTopic``) are
 not cleared.
 
+Records fetched but never delivered are put back: faust's fetch loop drops what it
+fetched when flow stops for a rebalance before the records were handed on (a fetch
+begun before the rebalance can return after the new generation's table recovery
+sought its changelog partitions, while flow is still stopped), and gives up on a
+record whose delivery flow stopped in the middle of. The consumer's position is then
+past records nobody read. For an input partition the seek to committed offsets after
+recovery repairs that, but nothing repairs a changelog partition: recovery waited
+forever for records already behind the position (the rebalance test's stall), or,
+with later records arriving, restored a table missing some of them.
+``_Consumer.getmany`` seeks each such partition back to its first undelivered record
+(``undelivered``); only ever backwards, so a seek that came meanwhile is never
+skipped past, and whatever is read twice is skipped (recovery keeps the offsets it
+applied; the agents, engine.inorder).
+
 Commits: the offset committed for an input partition is the agents' cursor as of
 their last settled batch (``PulseApp.committable``), never faust's own reckoning from
 acknowledgements and "gaps", which could skip records it had dropped.
@@ -38,17 +52,41 @@ acknowledgements and "gaps", which could skip records it had dropped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
 
 import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, TransportT
+from faust.types import TP, Message, TransportT
 from mode.utils.queues import ThrowableQueue
+
+log = logging.getLogger(__name__)
 
 FETCH_WAIT_MS = 50
 """The longest a fetch may wait on the broker for data (faust: 1,500 ms)."""
+
+
+def undelivered(
+    fetched: Mapping[TP, Sequence[int]], delivered: Mapping[TP, int], lost: Mapping[TP, int]
+) -> dict[TP, int]:
+    """Per partition of a fetched batch, the first offset nobody received, if any.
+
+    ``fetched``: the batch's offsets per partition, in order; ``delivered``: the last
+    offset handed on per partition; ``lost``: the first offset whose delivery was
+    given up. Records are handed on in order within a partition, so what follows the
+    last one delivered, or the first one lost, was not."""
+    starts: dict[TP, int] = {}
+    for tp, offsets in fetched.items():
+        if tp in lost:
+            starts[tp] = lost[tp]
+            continue
+        last = delivered.get(tp)
+        rest = [o for o in offsets if last is None or o > last]
+        if rest:
+            starts[tp] = rest[0]
+    return starts
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -90,10 +128,82 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def _seek_here(self, tp: TP, offset: int) -> None:
         self._ensure_consumer().seek(aiokafka.TopicPartition(tp.topic, tp.partition), offset)
 
+    async def rewind(self, tp: TP, offset: int) -> bool:
+        """Seek a partition back to ``offset`` if it is assigned and its position is
+        past it, on the consumer's thread; True if it did."""
+        return cast(bool, await self.call_thread(self._rewind, tp, offset))
+
+    async def _rewind(self, tp: TP, offset: int) -> bool:
+        return rewind(self._ensure_consumer(), tp, offset)
+
+
+def rewind(consumer: aiokafka.AIOKafkaConsumer, tp: TP, offset: int) -> bool:
+    """Seek ``tp`` back to ``offset`` when it is assigned and its position is past it.
+
+    Never forward: a seek made since (by table recovery, or to committed offsets) is
+    only ever read again from earlier, never skipped past. A partition awaiting an
+    offset reset has no position to compare and is left to the reset."""
+    atp = aiokafka.TopicPartition(tp.topic, tp.partition)
+    subscription = consumer._subscription.subscription
+    assignment = subscription.assignment if subscription is not None else None
+    if assignment is None or atp not in assignment.tps:
+        return False
+    state = assignment.state_value(atp)
+    if not state.has_valid_position or state.position <= offset:
+        return False
+    consumer.seek(atp, offset)
+    return True
+
 
 class _Consumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fetched: Mapping[TP, Sequence[Any]] = {}
+        self._handed: Message | None = None
+        handle = self.callback
+
+        async def on_message(message: Message) -> None:
+            await handle(message)
+            self._handed = message  # reached: flow did not stop under it
+
+        self.callback = on_message
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109
+        records, active = await super()._wait_next_records(timeout)
+        self._fetched = records or {}
+        return records, active
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109
+        """faust's, then put back what it fetched but did not deliver (see above)."""
+        self._fetched = {}
+        delivered: dict[TP, int] = {}
+        lost: dict[TP, int] = {}
+        async for tp, message in super().getmany(timeout):
+            read = self._read_offset.get(tp)
+            yield tp, message
+            if self._handed is message or (read is not None and message.offset < read):
+                delivered[tp] = message.offset  # or dropped on purpose: read already
+            else:
+                lost.setdefault(tp, message.offset)
+        fetched = {tp: [r.offset for r in records] for tp, records in self._fetched.items()}
+        self._fetched = {}
+        if self.should_stop:
+            return
+        for tp, offset in undelivered(fetched, delivered, lost).items():
+            if await cast(_ConsumerThread, self._thread).rewind(tp, offset):
+                read = self._read_offset.get(tp)
+                if read is not None and read >= offset:
+                    self._read_offset[tp] = offset if offset else None
+                log.info(
+                    "%s[%d]: read again from offset %d: fetched as flow stopped for a "
+                    "rebalance, never delivered",
+                    tp.topic,
+                    tp.partition,
+                    offset,
+                )
 
     async def seek_back(self, tp: TP, offset: int) -> None:
         """faust's ``seek`` without touching the fetcher from this thread: the partition
