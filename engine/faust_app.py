@@ -43,7 +43,10 @@ with later records arriving, restored a table missing some of them.
 ``_Consumer.getmany`` seeks each such partition back to its first undelivered record
 (``undelivered``); only ever backwards, so a seek that came meanwhile is never
 skipped past, and whatever is read twice is skipped (recovery keeps the offsets it
-applied; the agents, engine.inorder).
+applied; the agents, engine.inorder). The same goes for events faust threw away
+after delivery, from the changelog queue it clears whenever flow resumes
+(``PuttingBackQueue``): until they are read again, later records of their partition
+are held back, or recovery would apply those and skip the lost ones for good.
 
 Commits: the offset committed for an input partition is the agents' cursor as of
 their last settled batch (``PulseApp.committable``), never faust's own reckoning from
@@ -52,8 +55,9 @@ acknowledgements and "gaps", which could skip records it had dropped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import aiokafka
@@ -77,10 +81,9 @@ def undelivered(
     offset handed on per partition; ``lost``: the first offset whose delivery was
     given up. Records are handed on in order within a partition, so what follows the
     last one delivered, or the first one lost, was not."""
-    starts: dict[TP, int] = {}
+    starts = dict(lost)
     for tp, offsets in fetched.items():
         if tp in lost:
-            starts[tp] = lost[tp]
             continue
         last = delivered.get(tp)
         rest = [o for o in offsets if last is None or o > last]
@@ -159,14 +162,23 @@ class _Consumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fetched: Mapping[TP, Sequence[Any]] = {}
+        self._entered: Message | None = None
         self._handed: Message | None = None
+        self._put_back: dict[TP, int] = {}
         handle = self.callback
 
         async def on_message(message: Message) -> None:
+            self._entered = message
             await handle(message)
             self._handed = message  # reached: flow did not stop under it
 
         self.callback = on_message
+
+    def put_back(self, firsts: Mapping[TP, int]) -> None:
+        """Records from these offsets on were taken from this consumer and then thrown
+        away (``PuttingBackQueue``): the next batch reads them again."""
+        for tp, offset in firsts.items():
+            self._put_back[tp] = min(offset, self._put_back.get(tp, offset))
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -181,25 +193,36 @@ class _Consumer(faust_aiokafka.Consumer):
         self._fetched = {}
         delivered: dict[TP, int] = {}
         lost: dict[TP, int] = {}
+        put_back = self._put_back
         async for tp, message in super().getmany(timeout):
+            if tp in put_back:  # it follows records thrown away: wait for those
+                lost.setdefault(tp, message.offset)
+                continue
             read = self._read_offset.get(tp)
+            self._entered = self._handed = None
             yield tp, message
-            if self._handed is message or (read is not None and message.offset < read):
-                delivered[tp] = message.offset  # or dropped on purpose: read already
+            if self._handed is message:
+                delivered[tp] = message.offset
+            elif self._entered is not message and read is not None and message.offset < read:
+                delivered[tp] = message.offset  # faust dropped it on purpose: read already
             else:
                 lost.setdefault(tp, message.offset)
+            self._entered = self._handed = None
         fetched = {tp: [r.offset for r in records] for tp, records in self._fetched.items()}
         self._fetched = {}
         if self.should_stop:
             return
+        for tp, offset in put_back.items():
+            lost[tp] = min(offset, lost.get(tp, offset))
+        put_back.clear()
         for tp, offset in undelivered(fetched, delivered, lost).items():
             if await cast(_ConsumerThread, self._thread).rewind(tp, offset):
                 read = self._read_offset.get(tp)
                 if read is not None and read >= offset:
                     self._read_offset[tp] = offset if offset else None
                 log.info(
-                    "%s[%d]: read again from offset %d: fetched as flow stopped for a "
-                    "rebalance, never delivered",
+                    "%s[%d]: read again from offset %d: fetched but never delivered "
+                    "(flow stopped for a rebalance, or a queue was cleared)",
                     tp.topic,
                     tp.partition,
                     offset,
@@ -240,6 +263,53 @@ class _Consumer(faust_aiokafka.Consumer):
         return offset
 
 
+class PuttingBackQueue(ThrowableQueue[Any]):
+    """A flow-control queue that clears on resume, as faust's table changelog queue
+    does, but hands what it throws away back to the consumer to read again.
+
+    faust clears the changelog queue whenever flow resumes. Right after recovery sought
+    the changelog partitions that drops only stale events, but recovery resumes flow
+    again once the standby partitions are reading, and mode's clear also cancels a put
+    waiting for room, which faust's conductor then takes for a delivered event. Either
+    way recovery goes on to apply later records and skips the lost ones for good, since
+    it keeps only offsets above what it has applied. Here each partition's first offset
+    thrown away, queued or waiting, is reported (``on_dropped``)."""
+
+    def __init__(
+        self, *args: Any, on_dropped: Callable[[Mapping[TP, int]], None], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_dropped = on_dropped
+        self._clears = 0
+
+    def clear(self) -> None:
+        firsts = _first_offsets(self._queue)  # type: ignore[attr-defined]
+        super().clear()
+        self._clears += 1
+        if firsts:
+            self._on_dropped(firsts)
+
+    async def put(self, value: Any) -> None:
+        clears = self._clears
+        try:
+            await super().put(value)  # may wait for room
+        finally:
+            if self._clears != clears:  # cancelled by the clear (or put in after it)
+                with contextlib.suppress(ValueError):
+                    self._queue.remove(value)  # type: ignore[attr-defined]
+                self._on_dropped(_first_offsets([value]))
+
+
+def _first_offsets(events: Iterable[Any]) -> dict[TP, int]:
+    firsts: dict[TP, int] = {}
+    for event in events:
+        message = getattr(event, "message", None)
+        if message is not None:
+            tp, offset = message.tp, message.offset
+            firsts[tp] = min(offset, firsts.get(tp, offset))
+    return firsts
+
+
 class InputTopic(faust.Topic):
     """A topic an agent reads whose queue flow control does not clear (see above)."""
 
@@ -265,3 +335,15 @@ class PulseApp(faust.App):
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
+
+    def FlowControlQueue(
+        self, maxsize: int | None = None, *, clear_on_resume: bool = False
+    ) -> ThrowableQueue[Any]:
+        if not clear_on_resume:
+            return super().FlowControlQueue(maxsize, clear_on_resume=False)
+        return PuttingBackQueue(
+            maxsize=maxsize or 0,
+            flow_control=self.flow_control,
+            clear_on_resume=True,
+            on_dropped=lambda firsts: cast(_Consumer, self.consumer).put_back(firsts),
+        )

@@ -1,13 +1,18 @@
-"""Putting back records faust's fetch loop fetched but never delivered
-(engine.faust_app): which offsets are read again, and the seek that does it, against
-the real broker."""
+"""Putting back records faust fetched but never delivered, or threw away after
+delivering them (engine.faust_app): which offsets are read again, the queue that
+reports what faust clears from it, and the seek that does it, against the real
+broker."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.types import TP
+from mode.utils.queues import FlowControlEvent
 
-from engine.faust_app import rewind, undelivered
+from engine.faust_app import PuttingBackQueue, rewind, undelivered
 from tests.conftest import TopicFactory
 
 A, B = TP("a", 0), TP("b", 1)
@@ -28,6 +33,64 @@ def test_a_record_whose_delivery_was_given_up_is_read_again_with_what_follows() 
 
 def test_gaps_in_a_compacted_changelog_put_back_the_next_offset_present() -> None:
     assert undelivered({A: [10, 14, 20]}, {A: 10}, {}) == {A: 14}
+
+
+def test_records_thrown_away_earlier_are_put_back_with_no_record_in_the_batch() -> None:
+    assert undelivered({A: [3]}, {A: 3}, {B: 7}) == {B: 7}
+
+
+@dataclass
+class _Message:
+    tp: TP
+    offset: int
+
+
+@dataclass
+class _Event:
+    message: _Message
+
+
+def _queue(maxsize: int = 0) -> tuple[PuttingBackQueue, list[dict[TP, int]]]:
+    dropped: list[dict[TP, int]] = []
+    flow = FlowControlEvent(initially_suspended=False)
+    queue = PuttingBackQueue(
+        maxsize=maxsize, flow_control=flow, clear_on_resume=True, on_dropped=dropped.append
+    )
+    return queue, dropped
+
+
+async def test_a_cleared_queue_reports_each_partitions_first_offset_thrown_away() -> None:
+    queue, dropped = _queue()
+    for tp, offset in [(A, 5), (B, 9), (A, 6), (A, 7)]:
+        queue.put_nowait(_Event(_Message(tp, offset)))
+    queue.clear()
+    assert queue.empty()
+    assert dropped == [{A: 5, B: 9}]
+    queue.clear()  # nothing more thrown away, nothing reported
+    assert dropped == [{A: 5, B: 9}]
+
+
+async def test_a_put_waiting_for_room_when_the_queue_is_cleared_is_reported() -> None:
+    queue, dropped = _queue(maxsize=1)
+    queue.put_nowait(_Event(_Message(A, 1)))
+    late = asyncio.ensure_future(queue.put(_Event(_Message(A, 2))))
+    await asyncio.sleep(0)  # it waits: the queue is full
+    queue.clear()  # faust, when flow resumes: mode cancels the waiting put
+    await asyncio.wait([late], timeout=1)
+    assert late.done()
+    assert queue.empty()
+    assert dropped == [{A: 1}, {A: 2}]  # the cancelled put is read again too
+
+
+async def test_puts_that_no_clear_came_between_are_kept() -> None:
+    queue, dropped = _queue(maxsize=1)
+    queue.put_nowait(_Event(_Message(A, 1)))
+    waiting = asyncio.ensure_future(queue.put(_Event(_Message(A, 2))))
+    await asyncio.sleep(0)
+    assert (await queue.get()).message.offset == 1
+    await asyncio.wait_for(waiting, 1)
+    assert (await queue.get()).message.offset == 2
+    assert dropped == []
 
 
 async def _consumer_at_end(bootstrap: str, topic: str, count: int) -> AIOKafkaConsumer:
