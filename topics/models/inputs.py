@@ -118,6 +118,15 @@ class BillingEvent(PulseModel):
     data_volume_limit_gb: NonNegative | None = None
     amount: float | None = None
     invoice_id: Id | None = None
+    interval: Literal["day", "week", "month", "year"] | None = None
+    """How often the subscription bills: a ``year`` (or longer) term is a contract renewal."""
+    interval_count: Count | None = None
+    """Intervals per billing period (Stripe's ``interval_count``): 3 months is a quarter."""
+    cancel_at: EventTime | None = None
+    """When a scheduled cancellation takes effect (Stripe ``cancel_at`` or the period end
+    under ``cancel_at_period_end``); set on ``subscription_updated``."""
+    cancel_scheduled: bool | None = None
+    """True while a cancellation is scheduled, False once it is withdrawn; None: unchanged."""
 
 
 class SurveyResponse(PulseModel):

@@ -80,6 +80,9 @@ class HealthSnapshot(PulseModel):
     trend_7d: float | None
     trend_30d: float | None
     overrides: list[HealthOverride] = Field(default_factory=list)
+    provisional: bool = False
+    """Too little data to judge: too few components scored, or too short a history.
+    Rules never act on a provisional score; it is published so a CSM sees why."""
 
 
 class Trigger(PulseModel):
