@@ -92,7 +92,14 @@ def _default_components() -> dict[ComponentName, HealthComponent]:
     return {
         "product_usage": HealthComponent(
             weight=40,
-            metrics=scales(("dau_share_of_seats", 0.2, 0.7), ("feature_adoption_28d", 0.2, 0.6)),
+            # Relative first: against the account's own baseline (in units of noise, so
+            # a 3-seat account's quiet week is not a crisis), then a share of seats
+            # scaled for B2B, where 15-40% of seats active on a day is normal.
+            metrics=scales(
+                ("usage_drop_z", -3.0, -0.5),
+                ("dau_share_of_seats", 0.03, 0.2),
+                ("feature_adoption_28d", 0.1, 0.5),
+            ),
         ),
         "engagement": HealthComponent(
             weight=25,
@@ -125,6 +132,10 @@ class HealthConfig(_Frozen):
     yellow_from: float = Field(default=50, ge=0, le=100)
     history_days: int = Field(default=60, ge=31)
     """Days of daily scores kept: the 7- and 30-day trends and 8 weeks of "green for"."""
+    min_components: int = Field(default=3, ge=1, le=5)
+    """Fewer scored components than this make a score provisional: rules never act on it."""
+    min_history_days: int = Field(default=14, ge=0)
+    """A score of an account observed for fewer days than this is provisional."""
 
     @model_validator(mode="after")
     def _bands_and_weights(self) -> HealthConfig:
@@ -144,6 +155,20 @@ class MetricWindows(_Frozen):
     """Floor of the prior weekly average, so a first ticket is not an infinite spike."""
 
 
+class LifecycleConfig(_Frozen):
+    """Judging accounts by where they are in their life, and talking to a CSM once."""
+
+    default_trial_days: int = Field(default=14, ge=1)
+    """Trial length when the subscription does not say when the trial ends."""
+    min_observed_days: int = Field(default=1, ge=0)
+    """No rule fires before the account has been observed this many whole days: an
+    account's first day of data (often history that began before the stream) is never news."""
+    churn_episode: timedelta = timedelta(days=30)
+    """One conversation per account: while a churn-risk trigger fired within this span,
+    another churn-risk rule joins that episode silently unless its severity is higher.
+    Advocacy waits as long after a churn-risk trigger. 0 turns this off."""
+
+
 class PriorityConfig(_Frozen):
     """priority = severity weight x account value factor (1 + log10(1 + annual value / ref))."""
 
@@ -158,6 +183,7 @@ class SignalsConfig(_Frozen):
     health: HealthConfig = Field(default_factory=HealthConfig)
     windows: MetricWindows = Field(default_factory=MetricWindows)
     priority: PriorityConfig = Field(default_factory=PriorityConfig)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
     retention: timedelta = timedelta(days=120)
     """Horizon of the daily buckets: long enough for the longest rule."""
     lateness_bound: timedelta = timedelta(days=7)

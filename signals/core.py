@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from bisect import insort
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
-from signals.config import SignalsConfig
+from signals.config import Severity, SignalsConfig
 from signals.errors import Rejection, SignalsError
 from signals.health import HealthModel, HealthScore, prune_overrides, record_score
 from signals.ingest import AccountEvent, StateFolder
 from signals.metrics import CONTINUOUS, METRIC_READS
+from signals.metrics.lifecycle import cancellation_pending, is_cancelled
 from signals.rules import (
     HEALTH_METRICS,
     Check,
@@ -30,9 +31,10 @@ from signals.rules import (
     default_rules,
     event_types,
     metric_names,
+    rule_metric_names,
 )
-from signals.rules.context import Fact, Verdict
-from signals.state import AccountState, from_micros, micros
+from signals.rules.context import FALSE, Fact, Verdict
+from signals.state import SEVERITIES, AccountState, from_micros, micros
 from signals.triggers import build_trigger, revise
 from topics.models import (
     AccountProfile,
@@ -52,6 +54,9 @@ _EVENT_TYPES: Final[dict[str, type[AccountEvent]]] = {
     "nps": SurveyResponse,
     "account": AccountProfile,
 }
+
+
+_MICROSECOND: Final = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,8 @@ class _CompiledRule:
     rule: Rule
     check: Check
     gate: Gate
+    escalations: tuple[tuple[Severity, Check], ...]
+    """Highest first: the first that holds sets the severity."""
     reads: int
     """State facets whose change can change the rule's answer."""
     own_reads: int
@@ -134,17 +141,22 @@ class SignalProcessor:
 
     @staticmethod
     def _compile(index: int, rule: Rule, health_reads: int) -> _CompiledRule:
-        names = metric_names(rule.when)
+        names = rule_metric_names(rule)
         own_reads = 0
         for name in names - HEALTH_METRICS:
             own_reads |= METRIC_READS[name]
         uses_health = bool(names & HEALTH_METRICS)
         events = event_types(rule.when)
+        escalations = sorted(
+            ((e.severity, compile_condition(e.when)) for e in rule.escalate),
+            key=lambda pair: -SEVERITIES.index(pair[0]),
+        )
         return _CompiledRule(
             index,
             rule,
             compile_condition(rule.when),
             Gate(rule),
+            tuple(escalations),
             own_reads | health_reads if uses_health else own_reads,
             own_reads,
             events,
@@ -296,8 +308,27 @@ class SignalProcessor:
     def _evaluate(
         self, compiled: _CompiledRule, ctx: RuleContext, settled: set[int]
     ) -> Trigger | None:
+        rule = compiled.rule
         verdict = compiled.check(ctx)
-        decision = compiled.gate.decide(ctx.state, verdict.holds, ctx.now_us)
+        if verdict.holds and self._withheld(rule, ctx):
+            verdict = FALSE
+        severity: Severity = rule.severity
+        episode_value: float | None = None
+        if verdict.holds:
+            for level, check in compiled.escalations:
+                raised = check(ctx)
+                if raised.holds:
+                    severity = level
+                    verdict = Verdict(True, verdict.facts + raised.facts, verdict.episode)
+                    break
+            if rule.episode is not None:
+                episode_value = ctx.metric(rule.episode)
+                if episode_value is None:
+                    verdict = FALSE
+        marks = None
+        if episode_value is not None:
+            marks = (int(episode_value), SEVERITIES.index(severity))
+        decision = compiled.gate.decide(ctx.state, verdict.holds, ctx.now_us, marks)
         if compiled.settles:
             if decision in ("clear", "holding"):
                 settled.add(compiled.index)
@@ -305,25 +336,74 @@ class SignalProcessor:
                 settled.discard(compiled.index)
         if decision != "fire":
             return None
-        rule = compiled.rule
         episode = verdict.episode
+        if episode_value is not None:
+            episode = f"{rule.episode}:{episode_value:g}:{severity}"
         if episode is None:
             since = condition_since(ctx.state, rule) or ctx.as_of
             episode = f"since:{since.isoformat()}"
+        facts = verdict.facts + tuple(self._context_facts(rule, ctx))
         health = self.health_model.to_snapshot(ctx.state, ctx.health or self._score_health(ctx))
         trigger = build_trigger(
             rule,
             ctx.state,
-            verdict=verdict,
+            verdict=Verdict(True, facts, episode),
             episode=episode,
             fired_at=ctx.as_of,
             health=health,
             config=self.config,
+            severity=severity,
         )
-        self._remember(ctx.state, trigger, episode)
-        return trigger
+        joined = rule.kind == "churn_risk" and not self._opens_conversation(ctx, severity)
+        self._remember(ctx.state, trigger, episode, joined=joined)
+        return None if joined else trigger
 
-    def _remember(self, state: AccountState, trigger: Trigger, episode: str) -> None:
+    def _withheld(self, rule: Rule, ctx: RuleContext) -> bool:
+        """Whether a holding condition is not news: too little history, a cancelled
+        account, or an advocacy ask of an account at risk."""
+        state = ctx.state
+        observed = ctx.metric("observed_days")
+        if observed is None or observed < self.config.lifecycle.min_observed_days:
+            return True
+        if is_cancelled(state):
+            return True
+        if rule.kind != "advocacy":
+            return False
+        if cancellation_pending(state) or self._in_conversation(state, ctx.now_us):
+            return True
+        health = ctx.health or self._score_health(ctx)
+        return health.band == "red" and not health.provisional
+
+    def _in_conversation(self, state: AccountState, now_us: int) -> bool:
+        window = self.config.lifecycle.churn_episode // _MICROSECOND
+        return state.episode_us >= 0 and now_us < state.episode_us + window
+
+    def _opens_conversation(self, ctx: RuleContext, severity: Severity) -> bool:
+        """One conversation per account: a churn-risk alert is sent when no episode is
+        open or it raises the episode's severity; otherwise its reason joins silently."""
+        state, rank = ctx.state, SEVERITIES.index(severity)
+        if self._in_conversation(state, ctx.now_us):
+            if rank <= state.episode_rank:
+                return False
+            state.episode_rank = rank
+        else:
+            state.episode_rank = rank
+        state.episode_us = ctx.now_us
+        return True
+
+    @staticmethod
+    def _context_facts(rule: Rule, ctx: RuleContext) -> list[Fact]:
+        """The rule's further evidence metrics that have data (none is ever null)."""
+        facts = []
+        for name in rule.evidence:
+            value = ctx.metric(name)
+            if value is not None:
+                facts.append(Fact(name, round(value, 4), None, "context", "as of firing"))
+        return facts
+
+    def _remember(
+        self, state: AccountState, trigger: Trigger, episode: str, *, joined: bool = False
+    ) -> None:
         entry: list[Any] = [
             trigger.trigger_id,
             trigger.rule_id,
@@ -331,6 +411,8 @@ class SignalProcessor:
             micros(trigger.fired_at),
             episode,
         ]
+        if joined:
+            entry.append("joined")  # kept in the history, never revised: nobody was paged
         state.fired.append(entry)
         del state.fired[: max(0, len(state.fired) - self.config.fired_log_size)]
 
@@ -355,8 +437,9 @@ class SignalProcessor:
             entry.append("revised")
             window = f"as of {fired_at.isoformat()}"
             values = [
-                Fact(name, ctx.metric(name), None, "==", window, "re-evaluated")
+                Fact(name, value, None, "==", window, "re-evaluated")
                 for name in sorted(metric_names(rule.when))
+                if (value := ctx.metric(name)) is not None
             ]
             original = build_trigger(
                 rule,

@@ -15,7 +15,7 @@ from typing import Final, Literal, NamedTuple
 from signals.config import ComponentName, HealthConfig, MetricScale, SignalsConfig
 from signals.errors import ConfigError, SignalsError
 from signals.metrics import CONTINUOUS, METRIC_READS, METRICS, evaluate
-from signals.state import AccountState
+from signals.state import AccountState, from_micros
 from topics.models import ComponentScore, HealthOverride, HealthSnapshot
 
 Band = Literal["green", "yellow", "red", "unknown"]
@@ -118,10 +118,23 @@ class HealthModel:
         total = sum(p.weight for p in parts)
         score = round(sum(p.score * p.weight for p in parts) * 100 / total, 2) if total else None
         whole = by_component.get(None)
+        provisional = whole is None and self._provisional(state, as_of, len(parts))
         if whole is not None:
             score = whole.score
         band = health_band(score, self.config.health)
-        return HealthScore(as_of, score, band, tuple(parts), tuple(missing), tuple(overrides))
+        return HealthScore(
+            as_of, score, band, tuple(parts), tuple(missing), tuple(overrides), provisional
+        )
+
+    def _provisional(self, state: AccountState, as_of: datetime, scored: int) -> bool:
+        """Too few components scored, or too short a history, to act on the score."""
+        config = self.config.health
+        if scored < min(config.min_components, len(self._components)):
+            return True
+        if state.first_us < 0:
+            return True
+        first_day = from_micros(state.first_us).toordinal()
+        return as_of.toordinal() - first_day < config.min_history_days
 
     def snapshot(
         self, state: AccountState, as_of: datetime, lookup: MetricLookup | None = None
@@ -156,6 +169,7 @@ class HealthModel:
             trend_7d=_trend(state, health, 7),
             trend_30d=_trend(state, health, 30),
             overrides=list(health.overrides),
+            provisional=health.provisional,
         )
 
 
@@ -212,6 +226,8 @@ class HealthScore(NamedTuple):
     parts: tuple[HealthPart, ...]
     missing: tuple[str, ...]
     overrides: tuple[HealthOverride, ...]
+    provisional: bool = False
+    """Rests on too little data: health metrics read as "no data" by rules."""
 
 
 def _trend(state: AccountState, health: HealthScore, days: int) -> float | None:
@@ -224,14 +240,17 @@ def _trend(state: AccountState, health: HealthScore, days: int) -> float | None:
 
 
 def record_score(state: AccountState, health: HealthScore) -> None:
-    """Keep the day's latest score for trends and drops (pruned with the state)."""
-    if health.score is not None:
+    """Keep the day's latest judged score for trends and drops (pruned with the state).
+
+    A provisional score is not kept: a drop from a score that rested on billing data
+    alone is not a drop."""
+    if health.score is not None and not health.provisional:
         state.health_history[health.as_of.toordinal()] = health.score
 
 
 def health_drop_7d(state: AccountState, health: HealthScore) -> float | None:
     """Points lost from the best score of the last 7 days to now (0 when none was higher)."""
-    if health.score is None:
+    if health.score is None or health.provisional:
         return None
     today = health.as_of.toordinal()
     history = state.health_history
@@ -241,18 +260,31 @@ def health_drop_7d(state: AccountState, health: HealthScore) -> float | None:
 
 HealthValue = Callable[[AccountState, HealthScore], float | None]
 
+def _judged(value: HealthValue) -> HealthValue:
+    """A provisional score is no data to a rule: it never fires on one."""
+
+    def read(state: AccountState, health: HealthScore) -> float | None:
+        return None if health.provisional else value(state, health)
+
+    return read
+
+
 HEALTH_VALUES: Final[Mapping[str, HealthValue]] = MappingProxyType(
     {
-        "health_score": lambda state, health: health.score,
+        "health_score": _judged(lambda state, health: health.score),
         "health_drop_7d": health_drop_7d,
-        "health_green": lambda state, health: (
-            None if health.score is None else float(health.band == "green")
+        "health_green": _judged(
+            lambda state, health: None if health.score is None else float(health.band == "green")
         ),
-        "health_trend_7d": lambda state, health: _trend(state, health, 7),
-        "health_trend_30d": lambda state, health: _trend(state, health, 30),
+        "health_red": _judged(
+            lambda state, health: None if health.score is None else float(health.band == "red")
+        ),
+        "health_trend_7d": _judged(lambda state, health: _trend(state, health, 7)),
+        "health_trend_30d": _judged(lambda state, health: _trend(state, health, 30)),
     }
 )
-"""Metrics rules can reference that come from the health score, computed when read."""
+"""Metrics rules can reference that come from the health score, computed when read.
+Each is None (no data) while the score is provisional."""
 
 
 def health_metrics(state: AccountState, health: HealthScore) -> Mapping[str, float | None]:

@@ -66,6 +66,9 @@ _SUBSCRIPTION_FIELDS: Final = (
     "currency",
     "api_calls_per_day_limit",
     "data_volume_limit_gb",
+    "interval",
+    "interval_count",
+    "cancel_scheduled",
 )
 _PROFILE_FIELDS: Final = (
     "name",
@@ -130,6 +133,9 @@ class StateFolder:
         day = occurred.toordinal()
         if not _remember_id(state, fingerprint(eid), day, self.config.dedup_capacity):
             return Rejection("duplicate", event.event_id, "event id already applied")
+        occurred_us = micros(occurred)
+        if state.first_us < 0 or occurred_us < state.first_us:
+            state.first_us = occurred_us
         if isinstance(event, UsageEvent):
             touched = self._usage(state, event, day)
         elif isinstance(event, TicketEvent):
@@ -272,6 +278,10 @@ class StateFolder:
                     lww(state.billing, field, ts, eid, value)
             if event.renewal_date is not None:
                 lww(state.billing, "renewal_day", ts, eid, event.renewal_date.toordinal())
+            if event.cancel_at is not None:
+                lww(state.billing, "cancel_at_us", ts, eid, micros(event.cancel_at))
+                if event.cancel_scheduled is None:
+                    lww(state.billing, "cancel_scheduled", ts, eid, True)
             lww(state.billing, "status", ts, eid, "active")
         elif action == "subscription_cancelled":
             lww(state.billing, "status", ts, eid, "cancelled")

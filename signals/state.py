@@ -13,7 +13,7 @@ import zlib
 from array import array
 from binascii import a2b_base64, b2a_base64
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from hashlib import blake2b
 from typing import Any, Final
 
@@ -22,8 +22,11 @@ import orjson
 from signals.errors import SignalsError
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-FORMAT_VERSION: Final = 2
+FORMAT_VERSION: Final = 3
 """Version of ``AccountState.to_bytes``.
+
+3: "l" also holds the first event's time (µs), from which history length is judged,
+and the open churn-risk episode (last alert µs, severity rank).
 
 2: 32-bit event-id fingerprints per event day, core features as a bitmask of the
 state's feature table ("fd"), health history as [first day, [score or null, ...]].
@@ -56,6 +59,7 @@ _COUNTER_BIT_SHIFT: Final = 8
 ) = (1 << (24 + i) for i in range(10))
 
 PRIORITIES: Final = ("low", "normal", "high", "urgent")
+SEVERITIES: Final = ("low", "medium", "high", "critical")
 ROLES: Final = ("champion", "executive_sponsor", "admin", "end_user")
 OPEN, CLOSED = 1, 2
 
@@ -164,6 +168,12 @@ class AccountState:
         """respondent -> [µs, eid, day, score, role index or -1]"""
         self.last_login_us = -1
         self.trial_started_day = -1
+        self.first_us = -1
+        """Event time of the earliest event applied: how long the account has been observed."""
+        self.episode_us = -1
+        self.episode_rank = -1
+        """The open churn-risk conversation: when its last alert fired, and its highest
+        severity (rank in ``SEVERITIES``); later churn-risk reasons join it."""
         self.dedup: dict[int, set[int]] = {}
         """event day -> fingerprints of the event ids applied; days within the lateness bound"""
         self.pruned_day = 0
@@ -278,7 +288,14 @@ class AccountState:
             "c": self.csat,
             "p": self.payments,
             "n": self.nps,
-            "l": [self.last_login_us, self.trial_started_day, self.pruned_day],
+            "l": [
+                self.last_login_us,
+                self.trial_started_day,
+                self.pruned_day,
+                self.first_us,
+                self.episode_us,
+                self.episode_rank,
+            ],
             "d": [[day, _pack("I", ids)] for day, ids in sorted(self.dedup.items())],
             "h": _by_day(self.health_history),
             "o": self.overrides,
@@ -291,13 +308,13 @@ class AccountState:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> AccountState:
-        """Read ``to_bytes`` output of this format or the one before it; refuse any other."""
+        """Read ``to_bytes`` output of this format or the ones before it; refuse any other."""
         raw = orjson.loads(data)
         version = raw.get("v", 1)
-        if version not in (1, FORMAT_VERSION):
+        if version not in (1, 2, FORMAT_VERSION):
             msg = (
                 f"account state format version {version!r} is unknown: this build reads "
-                f"versions 1 and {FORMAT_VERSION} (state written by a newer Pulse?)"
+                f"versions 1 to {FORMAT_VERSION} (state written by a newer Pulse?)"
             )
             raise SignalsError(msg)
         state = cls(raw["a"])
@@ -324,7 +341,12 @@ class AccountState:
         state.billing, state.profile = raw["bi"], raw["pr"]
         state.tickets, state.csat = raw["t"], raw["c"]
         state.payments, state.nps = raw["p"], raw["n"]
-        state.last_login_us, state.trial_started_day, state.pruned_day = raw["l"]
+        state.last_login_us, state.trial_started_day, state.pruned_day = raw["l"][:3]
+        if version >= 3:
+            state.first_us, state.episode_us, state.episode_rank = raw["l"][3:6]
+        elif raw["b"] or raw["s"]:  # before format 3: the oldest retained day stands in
+            days = [d for d, *_ in raw["b"]] or [raw["l"][2]]
+            state.first_us = micros(datetime.combine(date.fromordinal(min(days)), time(), UTC))
         if version == 1:  # full 64-bit digests, and [day, score] pairs
             state.dedup = {d: {fingerprint(e) for e in _unpack("Q", ids)} for d, ids in raw["d"]}
             state.health_history = {day: score for day, score in raw["h"]}

@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from hashlib import blake2b
 
-from signals.config import SignalsConfig
+from signals.config import Severity, SignalsConfig
 from signals.rules.context import Verdict
 from signals.rules.model import Rule
 from signals.state import AccountState
@@ -21,9 +21,11 @@ def trigger_id(account_id: str, rule: Rule, episode: str) -> str:
     return blake2b(key.encode(), digest_size=16).hexdigest()
 
 
-def priority(rule: Rule, state: AccountState, config: SignalsConfig) -> float:
+def priority(
+    rule: Rule, state: AccountState, config: SignalsConfig, severity: Severity | None = None
+) -> float:
     """Severity weight x account value factor (1 + log10(1 + annual value / reference))."""
-    weight = config.priority.severity_weights[rule.severity]
+    weight = config.priority.severity_weights[severity or rule.severity]
     annual = state.fact(state.profile, "acv")
     if annual is None:
         mrr = state.fact(state.billing, "mrr")
@@ -58,6 +60,7 @@ def build_trigger(
     fired_at: datetime,
     health: HealthSnapshot | None,
     config: SignalsConfig,
+    severity: Severity | None = None,
 ) -> Trigger:
     evidence = verdict.evidence()
     return Trigger(
@@ -66,8 +69,8 @@ def build_trigger(
         rule_id=rule.id,
         rule_version=rule.version,
         kind=rule.kind,
-        severity=rule.severity,
-        priority=priority(rule, state, config),
+        severity=severity or rule.severity,
+        priority=priority(rule, state, config, severity),
         fired_at=fired_at,
         evidence=evidence,
         health=health,

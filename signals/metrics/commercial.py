@@ -52,6 +52,13 @@ def failed_payments_unresolved(
     return float(len(_unresolved_since(state))) if state.has(SEEN_BILLING) else None
 
 
+@metric("unpaid_since_day", reads=FACET_PAYMENTS)
+def unpaid_since_day(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    """The day of the oldest unresolved payment failure: names one dunning episode."""
+    since = _unresolved_since(state)
+    return float(from_micros(min(since)).toordinal()) if since else None
+
+
 def _payment_overdue(state: AccountState) -> bool:
     return any(max(v) > v[0] for v in state.payments.values())
 

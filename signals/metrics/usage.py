@@ -181,3 +181,55 @@ def days_in_trial_or_onboarding(
     if stage is None:
         return None
     return float(as_of.toordinal() - from_micros(stage[0]).toordinal())
+
+
+# -- usage against the account's own baseline ------------------------------------------
+
+
+def _user_days(state: AccountState, today: int, first: int, last: int) -> float:
+    """Daily active users summed over days ``today - first .. today - last``."""
+    return fold_days(state, DailyUsers(), today - first, today - last)
+
+
+@metric("active_user_days_14d", reads=FACET_USERS)
+def active_user_days_14d(
+    state: AccountState, as_of: datetime, config: SignalsConfig
+) -> float | None:
+    """Daily active users summed over the last 14 days (a user active on 3 days counts 3)."""
+    if not state.has(SEEN_USAGE):
+        return None
+    return _user_days(state, as_of.toordinal(), 13, 0)
+
+
+@metric("active_user_days_baseline_14d", reads=FACET_USERS)
+def active_user_days_baseline_14d(
+    state: AccountState, as_of: datetime, config: SignalsConfig
+) -> float | None:
+    """The account's own baseline: active user-days per 14 days over the 28 days before
+    the last 14. Rules put a floor on it, so that a handful of users is not a trend."""
+    if not state.has(SEEN_USAGE):
+        return None
+    return _user_days(state, as_of.toordinal(), 41, 14) / 2
+
+
+@metric("usage_vs_baseline", reads=FACET_USERS)
+def usage_vs_baseline(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    """Active user-days of the last 14 days against the account's own baseline, minus 1:
+    -0.5 is half the usual activity. None without a baseline (no usage before)."""
+    recent = memoised("active_user_days_14d", state, as_of, config)
+    change = ratio(recent, memoised("active_user_days_baseline_14d", state, as_of, config))
+    return None if change is None else change - 1
+
+
+@metric("usage_drop_z", reads=FACET_USERS)
+def usage_drop_z(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    """How far below its baseline the last 14 days' use is, in units of the spread
+    counting noise alone would give (recent - baseline) / sqrt(baseline).
+
+    Small numbers lie: 2 user-days instead of 4 is half, and noise; 50 instead of 100
+    is half, and news. A rule asks for both the share and this distance."""
+    recent = memoised("active_user_days_14d", state, as_of, config)
+    baseline = memoised("active_user_days_baseline_14d", state, as_of, config)
+    if recent is None or not baseline:
+        return None
+    return (recent - baseline) / baseline**0.5

@@ -11,7 +11,14 @@ from signals.rules.evaluate import (
     unsnooze,
 )
 from signals.rules.loader import default_rules, load_rules
-from signals.rules.model import HEALTH_METRICS, Rule, RuleSet, event_types, metric_names
+from signals.rules.model import (
+    HEALTH_METRICS,
+    Rule,
+    RuleSet,
+    event_types,
+    metric_names,
+    rule_metric_names,
+)
 
 __all__ = [
     "HEALTH_METRICS",
@@ -28,6 +35,7 @@ __all__ = [
     "event_types",
     "load_rules",
     "metric_names",
+    "rule_metric_names",
     "snooze",
     "unsnooze",
 ]

@@ -84,11 +84,8 @@ def _metric(condition: MetricCondition) -> Check:
     compare = _OPS[op]
     window = condition.window or name
     sustained = condition.sustained_for
-    if condition.when_missing == "fail":
-        if_missing = FALSE
-    else:
-        fact = Fact(name, None, threshold, op, condition.window, "no data, which passes")
-        if_missing = Verdict(holds=True, facts=(fact,))
+    # "No data, which passes" is no evidence: a CSM cannot check a value that is not there.
+    if_missing = FALSE if condition.when_missing == "fail" else Verdict(holds=True)
 
     if sustained is None or sustained.count <= 1:
 
@@ -143,8 +140,8 @@ def _event(match: EventMatch) -> Check:
     test = None
     if field is not None and op is not None and threshold is not None:
         test = (field, _OPS[op], threshold)
-    metric = f"{kind}.{field or 'action'}"
-    comparison = op or "=="
+    metric = f"{kind}.{field}" if field else f"{kind}.{action or 'event'}"
+    comparison = op or ">="
 
     def run(ctx: RuleContext) -> Verdict:
         event = ctx.event
@@ -154,7 +151,7 @@ def _event(match: EventMatch) -> Check:
             named = getattr(event, "action", None) or getattr(event, "name", None)
             if named != action:
                 return FALSE
-        value: float | None = None
+        value, limit = 1.0, 1.0  # without a field, the evidence is the one event itself
         if test is not None:
             name, compare, limit = test
             raw = getattr(event, name, None)
@@ -163,11 +160,24 @@ def _event(match: EventMatch) -> Check:
             value = float(raw)
             if not compare(value, limit):
                 return FALSE
-        detail = f"event {event.event_id} at {event.occurred_at.isoformat()}"
-        fact = Fact(metric, value, threshold, comparison, "", detail)
+        fact = Fact(metric, value, limit, comparison if test else ">=", "", _describe(event))
         return Verdict(holds=True, facts=(fact,), episode=f"event:{event.event_id}")
 
     return run
+
+
+_IDENTIFYING = ("invoice_id", "amount", "currency", "ticket_id", "priority", "role", "csat")
+
+
+def _describe(event: object) -> str:
+    """The event and the fields a CSM looks it up by in their own systems."""
+    event_id, at = getattr(event, "event_id", "?"), getattr(event, "occurred_at", None)
+    parts = [f"event {event_id}" + (f" at {at.isoformat()}" if at is not None else "")]
+    for name in _IDENTIFYING:
+        value = getattr(event, name, None)
+        if value is not None:
+            parts.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")
+    return ", ".join(parts)
 
 
 # -- gating -------------------------------------------------------------------------
@@ -187,7 +197,11 @@ class Gate:
         self.hysteresis = rule.hysteresis
         self.cooldown_us = rule.cooldown // timedelta(microseconds=1)
 
-    def decide(self, state: AccountState, holds: bool, now_us: int) -> Decision:
+    def decide(
+        self, state: AccountState, holds: bool, now_us: int, episode: tuple[int, int] | None = None
+    ) -> Decision:
+        """``episode`` is (episode value, severity rank) for a rule with an episode metric:
+        it fires once per value, and again within it only at a higher severity."""
         marks = state.rule_memory.get(self.rule_id)
         if marks is None:
             marks = state.rule_memory[self.rule_id] = [1, -1, -1]
@@ -196,14 +210,20 @@ class Gate:
             return "clear"
         if marks[2] < 0:
             marks[2] = now_us
-        if self.hysteresis and not marks[0]:
-            return "holding"
-        if marks[1] >= 0 and now_us < marks[1] + self.cooldown_us:
-            return "cooldown"
+        if episode is not None:
+            if len(marks) > 3 and marks[3] == episode[0] and episode[1] <= marks[4]:
+                return "holding"
+        else:
+            if self.hysteresis and not marks[0]:
+                return "holding"
+            if marks[1] >= 0 and now_us < marks[1] + self.cooldown_us:
+                return "cooldown"
         snooze = state.snoozes.get(self.rule_id)
         if snooze is not None and now_us < snooze[0]:
             return "snoozed"
         marks[0], marks[1] = 0, now_us
+        if episode is not None:
+            marks[3:] = list(episode)
         return "fire"
 
 

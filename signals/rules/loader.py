@@ -12,6 +12,7 @@ from signals.errors import RuleFileError
 from signals.rules.model import RuleSet
 
 DEFAULT_RULES = "default_rules.yaml"
+TEXTBOOK_RULES = "textbook_rules.yaml"
 
 
 def load_rules(text: str, source: str) -> RuleSet:
@@ -52,12 +53,13 @@ def load_rules(text: str, source: str) -> RuleSet:
 
 
 def _on_defaults(ruleset: RuleSet, root: yaml.Node, source: str) -> RuleSet:
-    """The defaults with this file's disables, replacements and additions applied."""
-    defaults = default_rules()
+    """The base (defaults or textbook) with this file's disables, replacements and
+    additions applied."""
+    defaults = textbook_rules() if ruleset.extends == "textbook" else default_rules()
     for index, rule_id in enumerate(ruleset.disable):
         if defaults.get(rule_id) is None:
             node, _ = _locate(root, ("disable", index))
-            reason = f"disable names {rule_id!r}, which is not a default rule"
+            reason = f"disable names {rule_id!r}, which is not a rule of {ruleset.extends}"
             raise RuleFileError(source, node.start_mark.line + 1, reason)
     own = {rule.id: rule for rule in ruleset.rules}
     merged = [own.pop(rule.id, rule) for rule in defaults.rules if rule.id not in ruleset.disable]
@@ -68,6 +70,12 @@ def default_rules() -> RuleSet:
     """The rules every account gets unless a rules file replaces them (signals.md defaults)."""
     text = files("signals").joinpath(DEFAULT_RULES).read_text(encoding="utf-8")
     return load_rules(text, DEFAULT_RULES)
+
+
+def textbook_rules() -> RuleSet:
+    """The domain spec's rules with its literal thresholds, for comparison (``extends: textbook``)."""
+    text = files("signals").joinpath(TEXTBOOK_RULES).read_text(encoding="utf-8")
+    return load_rules(text, TEXTBOOK_RULES)
 
 
 def _locate(root: yaml.Node, loc: Sequence[int | str]) -> tuple[yaml.Node, str]:

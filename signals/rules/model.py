@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -168,6 +169,23 @@ AllOf.model_rebuild()
 AnyOf.model_rebuild()
 
 
+def _known_metric_name(name: str) -> str:
+    if name not in METRICS and name not in HEALTH_METRICS:
+        msg = f"unknown metric {name!r}"
+        raise ValueError(msg)
+    return name
+
+
+KnownMetric = Annotated[str, AfterValidator(_known_metric_name)]
+
+
+class Escalation(_Strict):
+    """A higher severity while a further condition holds too (e.g. renewal within 30 days)."""
+
+    severity: Severity
+    when: Condition
+
+
 class Rule(_Strict):
     """One trigger definition; (id, version) names it in every trigger it fires."""
 
@@ -183,6 +201,13 @@ class Rule(_Strict):
     hysteresis: bool = True
     """Re-arm only after the condition has been false at an evaluation."""
     when: Condition
+    episode: KnownMetric | None = None
+    """A metric whose value names the episode (e.g. ``contract_renewal_day``): the rule
+    fires once per value, and again within it only when its severity escalates."""
+    escalate: tuple[Escalation, ...] = ()
+    """Severities above ``severity``, each with the condition that raises it to it."""
+    evidence: tuple[KnownMetric, ...] = ()
+    """Further metrics a CSM wants beside the condition's (e.g. days past due)."""
 
 
 class RuleSet(_Strict):
@@ -193,12 +218,18 @@ class RuleSet(_Strict):
     ``disable`` drops defaults, and new ids are added.
     """
 
-    extends: Literal["defaults"] | None = None
+    extends: Literal["defaults", "textbook"] | None = None
     disable: tuple[str, ...] = ()
     rules: tuple[Rule, ...] = ()
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
+
+
+def rule_metric_names(rule: Rule) -> frozenset[str]:
+    """Every metric a rule reads: its condition's, its escalations', its episode's."""
+    names = metric_names(rule.when).union(*(metric_names(e.when) for e in rule.escalate))
+    return names | ({rule.episode} if rule.episode else set())
 
 
 def metric_names(condition: Condition) -> frozenset[str]:
