@@ -48,6 +48,8 @@ def test_subscription_events(event_type: str, action: str, renewal: date | None)
         renewal_date=renewal,
         api_calls_per_day_limit=100000,
         data_volume_limit_gb=50.0,
+        interval="year",
+        interval_count=1,
     )
 
 
@@ -249,6 +251,245 @@ def test_invalid_events_name_the_stripe_field(
 ) -> None:
     with pytest.raises(PulseValidationError) as caught:
         from_stripe(message, **options)
+
+    assert caught.value.field == field
+    assert reason in caught.value.reason
+
+
+# -- billing interval and scheduled cancellation, on payloads shaped as Stripe documents them --
+
+PERIOD_END = 1682288167
+"""The documented example's `items.data[].current_period_end` (2023-04-23T22:16:07Z)."""
+
+
+def _documented_price(interval: str = "month", interval_count: int = 1, amount: int = 1000) -> dict:
+    return {
+        "id": f"price_{interval}_{interval_count}",
+        "object": "price",
+        "active": True,
+        "billing_scheme": "per_unit",
+        "created": 1679609766,
+        "currency": "usd",
+        "custom_unit_amount": None,
+        "livemode": False,
+        "lookup_key": None,
+        "metadata": {},
+        "nickname": None,
+        "product": "prod_Na6dGcTsmU0I4R",
+        "recurring": {
+            "interval": interval,
+            "interval_count": interval_count,
+            "meter": None,
+            "trial_period_days": None,
+            "usage_type": "licensed",
+        },
+        "tax_behavior": "unspecified",
+        "tiers_mode": None,
+        "transform_quantity": None,
+        "type": "recurring",
+        "unit_amount": amount,
+        "unit_amount_decimal": str(amount),
+    }
+
+
+def _documented_item(price: dict[str, Any], item_id: str = "si_Na6dzxczY5fwHx") -> dict:
+    return {
+        "id": item_id,
+        "object": "subscription_item",
+        "created": 1679609768,
+        "current_period_end": PERIOD_END,
+        "current_period_start": 1679609767,
+        "metadata": {},
+        "price": price,
+        "quantity": 1,
+        "subscription": "sub_1MowQVLkdIwHu7ixeRlqHVzs",
+        "tax_rates": [],
+    }
+
+
+def _documented_subscription(
+    event_type: str = "customer.subscription.updated",
+    *,
+    items: list[dict[str, Any]] | None = None,
+    previous_attributes: dict[str, Any] | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
+    """A subscription event as Stripe's API reference shows it (API version 2025-03-31.basil:
+    the period lives on the items), with the account in metadata."""
+    subscription = {
+        "id": "sub_1MowQVLkdIwHu7ixeRlqHVzs",
+        "object": "subscription",
+        "application": None,
+        "application_fee_percent": None,
+        "automatic_tax": {"enabled": False, "liability": None},
+        "billing_cycle_anchor": 1679609767,
+        "cancel_at": None,
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "collection_method": "charge_automatically",
+        "created": 1679609767,
+        "currency": "usd",
+        "customer": "cus_Na6dX7aXxi11N4",
+        "days_until_due": None,
+        "default_payment_method": None,
+        "default_tax_rates": [],
+        "description": None,
+        "discounts": [],
+        "ended_at": None,
+        "items": {
+            "object": "list",
+            "data": items or [_documented_item(_documented_price())],
+            "has_more": False,
+            "total_count": len(items or [None]),
+            "url": "/v1/subscription_items?subscription=sub_1MowQVLkdIwHu7ixeRlqHVzs",
+        },
+        "latest_invoice": "in_1MowQWLkdIwHu7ixuzkSPfKd",
+        "livemode": False,
+        "metadata": {"account_id": "acme"},
+        "pending_update": None,
+        "schedule": None,
+        "start_date": 1679609767,
+        "status": "active",
+        "trial_end": None,
+        "trial_start": None,
+    } | changes
+    data: dict[str, Any] = {"object": subscription}
+    if previous_attributes is not None:
+        data["previous_attributes"] = previous_attributes
+    return {
+        "id": "evt_1NG8Du2eZvKYlo2CUI79vXWy",
+        "object": "event",
+        "api_version": "2025-03-31.basil",
+        "created": 1686089970,
+        "data": data,
+        "livemode": False,
+        "pending_webhooks": 0,
+        "request": {"id": "req_a1b2c3", "idempotency_key": None},
+        "type": event_type,
+    }
+
+
+def test_documented_update_without_cancellation_withdraws_any_scheduled_one() -> None:
+    event = from_stripe(
+        _documented_subscription(
+            previous_attributes={"cancel_at": PERIOD_END, "cancel_at_period_end": True}
+        )
+    )
+
+    assert (event.interval, event.interval_count) == ("month", 1)
+    assert (event.cancel_scheduled, event.cancel_at) == (False, None)
+    assert event.renewal_date == date(2023, 4, 23)
+    assert (event.plan, event.mrr) == ("price_month_1", 10.0)
+
+
+def test_cancel_at_period_end_schedules_a_cancellation_at_the_period_end() -> None:
+    message = _documented_subscription(
+        cancel_at_period_end=True,
+        canceled_at=1686089970,
+        cancellation_details={
+            "comment": None,
+            "feedback": None,
+            "reason": "cancellation_requested",
+        },
+        previous_attributes={"cancel_at_period_end": False, "canceled_at": None},
+    )
+
+    event = from_stripe(message)
+
+    assert event.cancel_scheduled is True
+    assert event.cancel_at == datetime.fromtimestamp(PERIOD_END, UTC)
+
+
+@pytest.mark.parametrize("at_period_end", [False, True])
+def test_cancel_at_timestamp_schedules_a_cancellation_then(at_period_end: bool) -> None:
+    cancel_at = 1684880167  # a chosen date, or the period end Stripe fills in beside the flag
+    message = _documented_subscription(cancel_at=cancel_at, cancel_at_period_end=at_period_end)
+
+    event = from_stripe(message)
+
+    assert event.cancel_scheduled is True
+    assert event.cancel_at == datetime.fromtimestamp(cancel_at, UTC)
+
+
+def test_subscription_level_period_end_of_older_api_versions_is_the_cancellation_date() -> None:
+    message = _documented_subscription(cancel_at_period_end=True, current_period_end=1690000000)
+
+    assert from_stripe(message).cancel_at == datetime.fromtimestamp(1690000000, UTC)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "changes", "scheduled", "cancel_at"),
+    [
+        ("customer.subscription.created", {}, None, None),
+        ("customer.subscription.created", {"cancel_at": PERIOD_END}, True, PERIOD_END),
+        ("customer.subscription.deleted", {"cancel_at_period_end": True}, None, None),
+        ("customer.subscription.deleted", {"cancel_at": PERIOD_END}, None, None),
+    ],
+)
+def test_created_and_deleted_subscriptions_only_carry_a_cancellation_set_at_creation(
+    event_type: str, changes: dict[str, Any], scheduled: bool | None, cancel_at: int | None
+) -> None:
+    event = from_stripe(_documented_subscription(event_type, **changes))
+
+    assert event.cancel_scheduled is scheduled
+    expected = None if cancel_at is None else datetime.fromtimestamp(cancel_at, UTC)
+    assert event.cancel_at == expected
+    assert event.interval == "month"
+
+
+@pytest.mark.parametrize(
+    ("periods", "expected"),
+    [
+        ([("year", 1), ("month", 1)], ("year", 1)),
+        ([("month", 1), ("month", 3)], ("month", 3)),
+        ([("month", 3), ("year", 1)], ("year", 1)),
+        ([("week", 2), ("day", 7)], ("week", 2)),
+    ],
+)
+def test_interval_is_the_longest_among_the_items(
+    periods: list[tuple[str, int]], expected: tuple[str, int]
+) -> None:
+    items = [
+        _documented_item(_documented_price(interval, count), f"si_{n}")
+        for n, (interval, count) in enumerate(periods)
+    ]
+
+    event = from_stripe(_documented_subscription(items=items))
+
+    assert (event.interval, event.interval_count) == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "field", "reason"),
+    [
+        (_documented_subscription(cancel_at="soon"), "data.object.cancel_at", "Unix timestamp"),
+        (
+            _documented_subscription(cancel_at_period_end="yes"),
+            "data.object.cancel_at_period_end",
+            "true or false",
+        ),
+        (
+            _documented_subscription(
+                items=[  # a tiered first item leaves MRR unknown; the interval is still checked
+                    _documented_item(_documented_price() | {"unit_amount": None}),
+                    _documented_item(
+                        _documented_price()
+                        | {"recurring": {"interval": "month", "interval_count": -1}},
+                        "si_2",
+                    ),
+                ]
+            ),
+            "data.object.items.data.1.price.recurring.interval_count",
+            ">= 1",
+        ),
+    ],
+)
+def test_invalid_cancellation_and_interval_fields_are_named(
+    message: dict[str, Any], field: str, reason: str
+) -> None:
+    with pytest.raises(PulseValidationError) as caught:
+        from_stripe(message)
 
     assert caught.value.field == field
     assert reason in caught.value.reason

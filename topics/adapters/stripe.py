@@ -13,6 +13,14 @@ customer.subscription.created / updated / deleted. Decisions:
   `data_volume_limit_gb`; subscription metadata (a negotiated deal) wins over
   the price's metadata (the list plan).
 - A cancelled subscription has no renewal date.
+- The billing interval is the longest among the items (a yearly plan with a
+  monthly add-on is a yearly contract), from `price.recurring` (or a legacy
+  `plan`).
+- A scheduled cancellation is `cancel_at` when Stripe gives one, else the
+  period end under `cancel_at_period_end: true` (the two agree when both are
+  set). An update with neither says the cancellation is withdrawn
+  (`cancel_scheduled=False`); a created or deleted subscription says nothing
+  about it unless `cancel_at` is set at creation.
 - The account is `metadata[account_field]` on the object (for invoices and
   charges also the subscription's metadata Stripe copies onto them), else the
   caller's customer -> account mapping.
@@ -95,9 +103,11 @@ def from_stripe(
     sources = {"event_id": "id", "occurred_at": "created"}
     if kind in _SUBSCRIPTION_ACTIONS:
         fields["action"] = _SUBSCRIPTION_ACTIONS[kind]
-        _subscription(obj, fields, sources)
+        period_end = _subscription(obj, fields, sources)
         if kind == "customer.subscription.deleted":
             fields["renewal_date"] = None
+        else:
+            _cancellation(obj, period_end, kind == "customer.subscription.updated", fields, sources)
     elif kind in _INVOICE_ACTIONS:
         action, amount_field = _INVOICE_ACTIONS[kind]
         fields.update(action=action, invoice_id=obj.get("id"))
@@ -150,7 +160,8 @@ def _money(
     sources.update(amount=field, currency="data.object.currency")
 
 
-def _subscription(obj: dict[str, Any], fields: dict[str, Any], sources: dict[str, str]) -> None:
+def _subscription(obj: dict[str, Any], fields: dict[str, Any], sources: dict[str, str]) -> Any:
+    """Plan, seats, MRR, renewal, interval and limits; returns the period end (a timestamp)."""
     items = dig(obj, "items", "data")
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
         raise PulseValidationError("data.object.items.data", "must be a non-empty list of items")
@@ -166,6 +177,7 @@ def _subscription(obj: dict[str, Any], fields: dict[str, Any], sources: dict[str
         mrr=_mrr(items, currency),
         renewal_date=_date(period_end, "data.object.current_period_end"),
     )
+    fields["interval"], fields["interval_count"] = _billing_period(items)
     sources.update(
         plan="data.object.items.data.0.price",
         seats_purchased="data.object.items.data.0.quantity",
@@ -179,6 +191,52 @@ def _subscription(obj: dict[str, Any], fields: dict[str, Any], sources: dict[str
                 fields[key] = value
                 sources[key] = f"{where}.metadata.{key}"
                 break
+    return period_end
+
+
+def _billing_period(items: list[dict[str, Any]]) -> tuple[str, int]:
+    """The longest billing period among the items, as (interval, interval_count)."""
+    periods: list[tuple[float, str, int]] = []
+    for index, item in enumerate(items):
+        where = f"data.object.items.data.{index}.price.recurring"
+        price = item.get("price") or item.get("plan")
+        interval = dig(price, "recurring", "interval") or dig(price, "interval")
+        count = dig(price, "recurring", "interval_count") or dig(price, "interval_count") or 1
+        if not isinstance(interval, str) or interval not in _MONTHS_PER_INTERVAL:
+            raise PulseValidationError(
+                where + ".interval", f"unknown billing interval {interval!r}"
+            )
+        if not _is_int(count) or count < 1:
+            raise PulseValidationError(where + ".interval_count", "must be >= 1")
+        periods.append((_MONTHS_PER_INTERVAL[interval] * count, interval, count))
+    _, interval, count = max(periods, key=lambda period: period[0])
+    return interval, count
+
+
+def _cancellation(
+    obj: dict[str, Any],
+    period_end: Any,
+    is_update: bool,
+    fields: dict[str, Any],
+    sources: dict[str, str],
+) -> None:
+    """`cancel_at` / `cancel_at_period_end` as a scheduled (or withdrawn) cancellation."""
+    at_period_end = obj.get("cancel_at_period_end")
+    if at_period_end is not None and not isinstance(at_period_end, bool):
+        raise PulseValidationError("data.object.cancel_at_period_end", "must be true or false")
+    cancel_at = obj.get("cancel_at")
+    if cancel_at is not None:
+        fields.update(cancel_scheduled=True, cancel_at=_instant(cancel_at, "data.object.cancel_at"))
+        sources.update(cancel_scheduled="data.object.cancel_at", cancel_at="data.object.cancel_at")
+    elif at_period_end:
+        fields["cancel_scheduled"] = True
+        sources["cancel_scheduled"] = "data.object.cancel_at_period_end"
+        if period_end is not None:
+            fields["cancel_at"] = _instant(period_end, "data.object.current_period_end")
+            sources["cancel_at"] = "data.object.current_period_end"
+    elif is_update and at_period_end is False:
+        fields["cancel_scheduled"] = False
+        sources["cancel_scheduled"] = "data.object.cancel_at_period_end"
 
 
 def _mrr(items: list[dict[str, Any]], currency: Any) -> float | None:
