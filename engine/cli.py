@@ -19,6 +19,7 @@ from engine import (
     verify_cli,
 )
 from engine.simulator import cli as simulator_cli
+from engine.tune import cli as tune_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_parser(sub)
     demo.add_parser(sub)
     verify_cli.add_parser(sub)
+    tune_cli.add_parser(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from signals import conversation
 from signals.config import Severity, SignalsConfig
 from signals.errors import Rejection, SignalsError
 from signals.health import HealthModel, HealthScore, prune_overrides, record_score
@@ -312,19 +313,7 @@ class SignalProcessor:
         verdict = compiled.check(ctx)
         if verdict.holds and self._withheld(rule, ctx):
             verdict = FALSE
-        severity: Severity = rule.severity
-        episode_value: float | None = None
-        if verdict.holds:
-            for level, check in compiled.escalations:
-                raised = check(ctx)
-                if raised.holds:
-                    severity = level
-                    verdict = Verdict(True, verdict.facts + raised.facts, verdict.episode)
-                    break
-            if rule.episode is not None:
-                episode_value = ctx.metric(rule.episode)
-                if episode_value is None:
-                    verdict = FALSE
+        verdict, severity, episode_value = self._escalate(compiled, ctx, verdict)
         marks = None
         if episode_value is not None:
             marks = (int(episode_value), SEVERITIES.index(severity))
@@ -358,6 +347,27 @@ class SignalProcessor:
         self._remember(ctx.state, trigger, episode, joined=joined)
         return None if joined else trigger
 
+    @staticmethod
+    def _escalate(
+        compiled: _CompiledRule, ctx: RuleContext, verdict: Verdict
+    ) -> tuple[Verdict, Severity, float | None]:
+        """The severity a holding rule fires at, and its episode metric's value: an
+        episode rule without one does not hold."""
+        rule = compiled.rule
+        if not verdict.holds:
+            return verdict, rule.severity, None
+        severity: Severity = rule.severity
+        for level, check in compiled.escalations:
+            raised = check(ctx)
+            if raised.holds:
+                severity = level
+                verdict = Verdict(True, verdict.facts + raised.facts, verdict.episode)
+                break
+        if rule.episode is None:
+            return verdict, severity, None
+        value = ctx.metric(rule.episode)
+        return (FALSE if value is None else verdict), severity, value
+
     def _withheld(self, rule: Rule, ctx: RuleContext) -> bool:
         """Whether a holding condition is not news: too little history, a cancelled
         account, or an advocacy ask of an account at risk."""
@@ -376,19 +386,24 @@ class SignalProcessor:
 
     def _in_conversation(self, state: AccountState, now_us: int) -> bool:
         window = self.config.lifecycle.churn_episode // _MICROSECOND
-        return state.episode_us >= 0 and now_us < state.episode_us + window
+        return conversation.is_open(
+            conversation.Conversation(state.episode_us, state.episode_rank), now_us, window
+        )
 
     def _opens_conversation(self, ctx: RuleContext, severity: Severity) -> bool:
-        """One conversation per account: a churn-risk alert is sent when no episode is
-        open or it raises the episode's severity; otherwise its reason joins silently."""
-        state, rank = ctx.state, SEVERITIES.index(severity)
-        if self._in_conversation(state, ctx.now_us):
-            if rank <= state.episode_rank:
-                return False
-            state.episode_rank = rank
-        else:
-            state.episode_rank = rank
-        state.episode_us = ctx.now_us
+        """One conversation per account (``signals.conversation``): False when this
+        churn-risk reason joins the open conversation without paging anyone."""
+        state = ctx.state
+        window = self.config.lifecycle.churn_episode // _MICROSECOND
+        opened = conversation.admit(
+            conversation.Conversation(state.episode_us, state.episode_rank),
+            ctx.now_us,
+            SEVERITIES.index(severity),
+            window,
+        )
+        if opened is None:
+            return False
+        state.episode_us, state.episode_rank = opened
         return True
 
     @staticmethod

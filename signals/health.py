@@ -260,6 +260,7 @@ def health_drop_7d(state: AccountState, health: HealthScore) -> float | None:
 
 HealthValue = Callable[[AccountState, HealthScore], float | None]
 
+
 def _judged(value: HealthValue) -> HealthValue:
     """A provisional score is no data to a rule: it never fires on one."""
 

@@ -272,17 +272,7 @@ class StateFolder:
         else:
             touched = SEEN_BILLING | FACET_PAYMENTS
         if action in ("subscription_started", "subscription_updated"):
-            for field in _SUBSCRIPTION_FIELDS:
-                value = getattr(event, field)
-                if value is not None:
-                    lww(state.billing, field, ts, eid, value)
-            if event.renewal_date is not None:
-                lww(state.billing, "renewal_day", ts, eid, event.renewal_date.toordinal())
-            if event.cancel_at is not None:
-                lww(state.billing, "cancel_at_us", ts, eid, micros(event.cancel_at))
-                if event.cancel_scheduled is None:
-                    lww(state.billing, "cancel_scheduled", ts, eid, True)
-            lww(state.billing, "status", ts, eid, "active")
+            _subscription_facts(state, event, ts, eid)
         elif action == "subscription_cancelled":
             lww(state.billing, "status", ts, eid, "cancelled")
         elif action == "payment_failed" or action in _RESOLVING:
@@ -308,6 +298,21 @@ class StateFolder:
             if value is not None:
                 lww(state.profile, field, ts, eid, value)
         return SEEN_PROFILE | FACET_PROFILE
+
+
+def _subscription_facts(state: AccountState, event: BillingEvent, ts: int, eid: int) -> None:
+    """What a started or updated subscription says, each fact latest-wins."""
+    for field in _SUBSCRIPTION_FIELDS:
+        value = getattr(event, field)
+        if value is not None:
+            lww(state.billing, field, ts, eid, value)
+    if event.renewal_date is not None:
+        lww(state.billing, "renewal_day", ts, eid, event.renewal_date.toordinal())
+    if event.cancel_at is not None:
+        lww(state.billing, "cancel_at_us", ts, eid, micros(event.cancel_at))
+        if event.cancel_scheduled is None:
+            lww(state.billing, "cancel_scheduled", ts, eid, True)
+    lww(state.billing, "status", ts, eid, "active")
 
 
 def _late_message(occurred: datetime, now: datetime, config: SignalsConfig) -> str:

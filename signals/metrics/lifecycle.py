@@ -151,10 +151,9 @@ def trial_progress(state: AccountState, as_of: datetime, config: SignalsConfig) 
 
 
 def is_cancelled(state: AccountState) -> bool:
-    return state.fact(state.billing, "status") == "cancelled"
+    return bool(state.fact(state.billing, "status") == "cancelled")
 
 
 def cancellation_pending(state: AccountState) -> bool:
     """Cancelled, or set to cancel: no advocacy ask, no churn alert about it twice."""
     return is_cancelled(state) or _scheduled(state)
-

@@ -232,4 +232,4 @@ def usage_drop_z(state: AccountState, as_of: datetime, config: SignalsConfig) ->
     baseline = memoised("active_user_days_baseline_14d", state, as_of, config)
     if recent is None or not baseline:
         return None
-    return (recent - baseline) / baseline**0.5
+    return float((recent - baseline) / baseline**0.5)

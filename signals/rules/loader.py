@@ -73,7 +73,7 @@ def default_rules() -> RuleSet:
 
 
 def textbook_rules() -> RuleSet:
-    """The domain spec's rules with its literal thresholds, for comparison (``extends: textbook``)."""
+    """The domain spec's rules with its literal thresholds (``extends: textbook``)."""
     text = files("signals").joinpath(TEXTBOOK_RULES).read_text(encoding="utf-8")
     return load_rules(text, TEXTBOOK_RULES)
 

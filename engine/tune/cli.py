@@ -1,0 +1,201 @@
+"""`pulse tune EVENTS --rule RULE`: the trade-off of a rule's thresholds on your history.
+
+Prints, per setting of the rule, what the whole rule set would have done: paid churn
+caught (recall), caught 30 days ahead, precision by account, lift over the base rate,
+the chance a retained account is alerted in a quarter, and churn-risk alerts per 100
+accounts per 30 days. With ``--budget`` it picks the setting that catches the most
+churn 30 days ahead within that many alerts, writes it as a rules file on top of the
+defaults, and replays once more with that file to show the real figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from engine.evaluation.churn import churn_quality, population
+from engine.evaluation.files import EvaluationInputError, read_truth
+from engine.evaluation.history import build_history
+from engine.evaluation.model import Alert, EvaluationSettings
+from engine.evaluation.outcomes import outcomes_from_events, with_truth
+from engine.replay_cli import read_events
+from engine.signals_files import SignalsFileError, read_config, read_rules
+from engine.tune.sweep_run import Row, choose, run_sweep
+from engine.tune.variants import DEFAULT_FACTORS, Setting, sweep
+from signals.errors import SignalsError
+from signals.replay import replay
+from signals.rules import Rule, load_rules
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _num(value: float | None, pattern: str = "{:.1f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def table(rows: list[Row], chosen: Row | None = None) -> str:
+    headers = ["setting", "recall", ">=30d", "precision", "lift", "chance/qtr", "alerts/100/30d"]
+    body = [
+        [
+            ("* " if row is chosen else "  ") + row.setting.label,
+            _pct(row.quality.recall),
+            _pct(row.quality.recall_ahead),
+            _pct(row.quality.precision_by_account),
+            _num(row.quality.lift),
+            _pct(row.quality.chance_quarter),
+            _num(row.quality.alerts_per_100_accounts_30d),
+        ]
+        for row in rows
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+    return "\n".join(lines)
+
+
+def rules_file(rule: Rule, setting: Setting) -> str:
+    """A rules file on top of the defaults that applies ``setting`` to ``rule``."""
+    header = f"# Written by `pulse tune --rule {rule.id}`: {setting.label}.\n"
+    if setting.rule is None:
+        return header + yaml.safe_dump({"extends": "defaults", "disable": [rule.id]})
+    tuned = setting.rule.model_dump(mode="json", exclude_defaults=True)
+    tuned["id"], tuned["version"] = rule.id, rule.version + 1
+    document: dict[str, Any] = {"extends": "defaults", "rules": [tuned]}
+    return header + yaml.safe_dump(document, sort_keys=False)
+
+
+def _values(items: list[str]) -> dict[str, list[float]]:
+    values: dict[str, list[float]] = {}
+    for item in items:
+        metric, _, listed = item.partition("=")
+        try:
+            values[metric.strip()] = [float(v) for v in listed.split(",") if v.strip()]
+        except ValueError:
+            msg = f"--values expects METRIC=V1,V2,...; got {item!r}"
+            raise argparse.ArgumentTypeError(msg) from None
+    return values
+
+
+def _command(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    try:
+        config, rules = read_config(args.config), read_rules(args.rules)
+        rule = rules.get(args.rule)
+        if rule is None:
+            known = ", ".join(r.id for r in rules.rules)
+            print(f"pulse tune: error: no rule {args.rule!r} (rules: {known})", file=sys.stderr)
+            return 2
+        with args.events.open("rb") as handle:
+            report = read_events(iter(handle), sys.stderr if args.progress else None)
+        history = build_history(report.events)
+        outcomes = outcomes_from_events(history)
+        if args.truth is not None:
+            outcomes = with_truth(outcomes, read_truth(args.truth), history.last_event)
+        evaluation = EvaluationSettings(horizon_days=args.horizon_days, csms=args.csms)
+        people = population(outcomes, args.csms)
+        settings = list(sweep(rule, DEFAULT_FACTORS, args.only or (), _values(args.values)))
+        print(
+            f"pulse tune: {rule.id}, {len(settings)} settings over {len(report.events):,} events, "
+            f"{people.accounts:,} accounts ({people.churned} churned), one replay",
+            file=sys.stderr,
+        )
+
+        def on_progress(done: int, total: int) -> None:
+            print(f"pulse tune: {done:,}/{total:,} events replayed", file=sys.stderr)
+
+        rows = run_sweep(
+            report.events,
+            config,
+            rules,
+            rule.id,
+            settings=settings,
+            scoring=(outcomes, people, evaluation),
+            progress=on_progress if args.progress else None,
+        )
+        chosen = choose(rows, args.budget) if args.budget is not None else None
+        print(table(rows, chosen))
+        print(
+            f"\n{people.accounts:,} accounts, base rate {_pct(people.base_rate)}; "
+            f"swept in {time.monotonic() - started:.0f} s"
+        )
+        if args.budget is None:
+            return 0
+        if chosen is None:
+            print(f"no setting stays within {args.budget:g} alerts per 100 accounts per 30 days")
+            return 1
+        text = rules_file(rule, chosen.setting)
+        if args.out is not None:
+            args.out.write_text(text, encoding="utf-8")
+            print(f"wrote {args.out}: {chosen.setting.label}")
+        else:
+            print("\n" + text)
+        tuned = load_rules(text, str(args.out or "tuned rules"))
+        check = replay(report.events, config, tuned)
+        alerts = [Alert.of(t) for t in check.triggers if t.revision_of is None]
+        quality = churn_quality(alerts, outcomes, people, evaluation)
+        print(
+            f"checked by a replay with that file: recall {_pct(quality.recall)}, "
+            f">=30d {_pct(quality.recall_ahead)}, lift {_num(quality.lift)}, "
+            f"{_num(quality.alerts_per_100_accounts_30d)} alerts per 100 accounts per 30 days"
+        )
+        if args.json is not None:
+            args.json.write_bytes(
+                orjson.dumps(
+                    [{"setting": r.setting.label, **r.quality.__dict__} for r in rows],
+                    default=str,
+                    option=orjson.OPT_INDENT_2,
+                )
+            )
+    except (
+        SignalsFileError,
+        SignalsError,
+        EvaluationInputError,
+        argparse.ArgumentTypeError,
+    ) as exc:
+        print(f"pulse tune: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"pulse tune: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "tune",
+        help="sweep a rule's thresholds on your history; write a rules file for an alert budget",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("events", type=Path, help="events, JSON lines of {topic, value}")
+    parser.add_argument("--rule", required=True, help="the rule to sweep (its id)")
+    parser.add_argument("--truth", type=Path, help="a truth file; default: outcomes from billing")
+    parser.add_argument("--rules", type=Path, help="rules file (default: the built-in rules)")
+    parser.add_argument("--config", type=Path, help="signals configuration (YAML)")
+    parser.add_argument(
+        "--budget", type=float, help="churn-risk alerts per 100 accounts per 30 days to stay within"
+    )
+    parser.add_argument("--out", type=Path, help="write the chosen setting's rules file here")
+    parser.add_argument("--only", nargs="*", metavar="METRIC", help="sweep only these metrics")
+    parser.add_argument(
+        "--values",
+        action="append",
+        default=[],
+        metavar="METRIC=V1,V2",
+        help="explicit values for a metric's threshold (repeatable)",
+    )
+    parser.add_argument("--horizon-days", type=float, default=120.0, help="recall horizon (120)")
+    parser.add_argument("--csms", type=int, help="CSMs sharing the alerts")
+    parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress on stderr"
+    )
+    parser.set_defaults(func=_command)
