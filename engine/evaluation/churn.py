@@ -1,0 +1,215 @@
+"""How good a set of churn-risk alerts is: recall and lead, against chance, precision and volume.
+
+The same computation scores Pulse's triggers and the baseline's alerts, so the two sit
+side by side. Trial lapses are left out of every number here but their own count: paid
+churn is what a CS team is judged on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from engine.evaluation.model import (
+    Alert,
+    Distribution,
+    EvaluationSettings,
+    Outcome,
+    days,
+    distribution,
+    ratio,
+)
+
+
+@dataclass(frozen=True)
+class Population:
+    """The accounts the numbers are about, and how long they were watched."""
+
+    accounts: int
+    """Accounts, trial lapses excluded."""
+    churned: int
+    retained: int
+    trial_lapses: int
+    reactivated: int
+    """Retained accounts that cancelled and came back (their lapses are not churn)."""
+    account_days: float
+    """Days observed, summed over the accounts: each from its first event to its
+    cancellation or the end of the data."""
+    period_start: datetime | None
+    period_end: datetime | None
+    csms: int | None
+
+    @property
+    def period_days(self) -> float:
+        if self.period_start is None or self.period_end is None:
+            return 0.0
+        return days(self.period_start, self.period_end)
+
+    @property
+    def base_rate(self) -> float | None:
+        return ratio(self.churned, self.accounts)
+
+
+def population(outcomes: Mapping[str, Outcome], csms: int | None) -> Population:
+    paid = [o for o in outcomes.values() if not o.trial_lapse]
+    starts = [o.observed_from for o in paid if o.observed_from is not None]
+    ends = [o.observed_until for o in paid if o.observed_until is not None]
+    return Population(
+        accounts=len(paid),
+        churned=sum(1 for o in paid if o.churned),
+        retained=sum(1 for o in paid if not o.churned),
+        trial_lapses=len(outcomes) - len(paid),
+        reactivated=sum(1 for o in paid if o.lapses and o.cancelled_at is None),
+        account_days=sum(o.observed_days for o in paid),
+        period_start=min(starts, default=None),
+        period_end=max(ends, default=None),
+        csms=csms,
+    )
+
+
+@dataclass(frozen=True)
+class ChurnQuality:
+    alerts: int
+    """Churn-risk alerts on the accounts, all of them (after cancellation too)."""
+    alerted_accounts: int
+    """Accounts with an alert while still a customer."""
+    caught: int
+    """Churned accounts with an alert in the horizon before they cancelled."""
+    recall: float | None
+    caught_ahead: int
+    """Churned accounts with an alert in the horizon and at least the minimum lead ahead."""
+    recall_ahead: float | None
+    lead_time_days: Distribution | None
+    """From each caught account's first alert in the horizon to its cancellation."""
+    chance_period: float | None
+    """Retained accounts alerted at any time: the recall a rule firing at random gets."""
+    chance_quarter: float | None
+    chance_horizon: float | None
+    precision_by_account: float | None
+    precision_by_alert: float | None
+    lift: float | None
+    alerts_per_100_accounts_30d: float | None
+    alerts_per_csm_week: float | None
+    trial_lapses_caught: int
+
+
+def churn_quality(
+    alerts: Iterable[Alert],
+    outcomes: Mapping[str, Outcome],
+    people: Population,
+    settings: EvaluationSettings,
+) -> ChurnQuality:
+    """Score churn-risk alerts on the accounts in ``outcomes`` (others are ignored)."""
+    times: dict[str, list[datetime]] = defaultdict(list)
+    for alert in alerts:
+        if alert.kind == "churn_risk" and alert.account_id in outcomes:
+            times[alert.account_id].append(alert.fired_at)
+    for fired in times.values():
+        fired.sort()
+    horizon, lead = settings.horizon, timedelta(days=settings.min_lead_days)
+    caught = ahead = alerted = trial_caught = alerts_on_paid = 0
+    by_alert_hits = by_alert_total = 0
+    leads: list[float] = []
+    retained: list[tuple[Outcome, list[datetime]]] = []
+    for account, outcome in outcomes.items():
+        fired = times.get(account, [])
+        cancelled = outcome.cancelled_at
+        if cancelled is None:
+            alerts_on_paid += len(fired)
+            alerted += bool(fired)
+            by_alert_total += len(fired)
+            retained.append((outcome, fired))
+            continue
+        window = [t for t in fired if cancelled - horizon <= t < cancelled]
+        if outcome.trial:
+            trial_caught += bool(window)
+            continue
+        alerts_on_paid += len(fired)
+        before = [t for t in fired if t < cancelled]
+        alerted += bool(before)
+        by_alert_total += len(before)
+        by_alert_hits += len(window)
+        if window:
+            caught += 1
+            ahead += window[0] <= cancelled - lead
+            leads.append(days(window[0], cancelled))
+    precision = ratio(caught, alerted)
+    base_rate = people.base_rate
+    weeks = people.period_days / 7
+    return ChurnQuality(
+        alerts=alerts_on_paid,
+        alerted_accounts=alerted,
+        caught=caught,
+        recall=ratio(caught, people.churned),
+        caught_ahead=ahead,
+        recall_ahead=ratio(ahead, people.churned),
+        lead_time_days=distribution(leads),
+        chance_period=ratio(sum(1 for _, fired in retained if fired), len(retained)),
+        chance_quarter=_chance_in_window(retained, timedelta(days=settings.quarter_days)),
+        chance_horizon=_chance_last(retained, horizon),
+        precision_by_account=precision,
+        precision_by_alert=ratio(by_alert_hits, by_alert_total),
+        lift=None if precision is None or not base_rate else precision / base_rate,
+        alerts_per_100_accounts_30d=(
+            alerts_on_paid / people.account_days * 100 * 30 if people.account_days else None
+        ),
+        alerts_per_csm_week=(
+            alerts_on_paid / people.csms / weeks if people.csms and weeks else None
+        ),
+        trial_lapses_caught=trial_caught,
+    )
+
+
+def _chance_last(
+    retained: list[tuple[Outcome, list[datetime]]], horizon: timedelta
+) -> float | None:
+    """Share of retained accounts alerted in the horizon before their observation ended."""
+    if any(o.observed_until is None for o, _ in retained):
+        return None
+    hits = 0
+    for outcome, fired in retained:
+        end = outcome.observed_until
+        hits += end is not None and any(t >= end - horizon for t in fired)
+    return ratio(hits, len(retained))
+
+
+def _chance_in_window(
+    retained: list[tuple[Outcome, list[datetime]]], window: timedelta
+) -> float | None:
+    """The chance a retained account is alerted within a window (a quarter) of its span.
+
+    Averaged over every window position inside each account's observed span; an account
+    watched for less than a window counts whether it was alerted at all.
+    """
+    shares: list[float] = []
+    for outcome, fired in retained:
+        start, end = outcome.observed_from, outcome.observed_until
+        if start is None or end is None:
+            return None
+        shares.append(_covered_share(fired, start, end, window))
+    return ratio(sum(shares), len(shares))
+
+
+def _covered_share(
+    fired: list[datetime], start: datetime, end: datetime, window: timedelta
+) -> float:
+    """Share of window starts s in [start, end - window] whose [s, s + window] holds an alert."""
+    if not fired:
+        return 0.0
+    positions = end - window - start
+    if positions <= timedelta(0):
+        return 1.0
+    covered = timedelta(0)
+    reach: datetime | None = None
+    for at in sorted(min(max(t, start), end) for t in fired):
+        low, high = max(at - window, start), min(at, end - window)
+        if high < low:
+            continue
+        if reach is not None and low < reach:
+            low = reach
+        if high > low:
+            covered += high - low
+        reach = max(reach or high, high)
+    return covered / positions

@@ -1,0 +1,173 @@
+"""Outcomes per account, read from the billing stream itself (or from a simulator's truth).
+
+Decisions, each a line of docs/evaluation.md:
+
+- Cancellation is a ``subscription_cancelled`` event. When a cancellation was scheduled
+  first (``cancel_scheduled``), the account decided to leave at that notice, so that is
+  its cancellation time; a notice still pending when the data ends counts as churn.
+  A withdrawn notice (``cancel_scheduled: false``) is forgotten.
+- The last state counts: a later ``subscription_started``, or a ``subscription_updated``
+  with MRR above 0, reactivates the account, which is then retained; the lapse is kept
+  so that alerts during it still count as alerts after cancellation.
+- A trial lapse is a cancelled subscription that was a trial: plan "Trial" or MRR 0 on
+  the cancellation or the latest subscription event, or a ``Trial Started`` usage event
+  with no paid invoice since. Trial lapses are reported apart from paid churn.
+- An expansion is a ``subscription_updated`` of a paid subscription that raises seats
+  purchased, or MRR, above the previous known value (a trial converting is not one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from engine.evaluation.history import EventHistory
+from engine.evaluation.model import Outcome
+from topics.models import AccountProfile, BillingEvent, InputEvent, UsageEvent
+
+TRIAL_STARTED = "Trial Started"
+"""Segment's B2B SaaS spec name for the start of a trial."""
+
+
+@dataclass(frozen=True)
+class TruthAccount:
+    persona: str
+    plan: str | None
+    cancelled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Truth:
+    """A simulator's ground truth: every account's persona and cancellation, and the period."""
+
+    accounts: Mapping[str, TruthAccount]
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def outcomes_from_events(history: EventHistory) -> dict[str, Outcome]:
+    """Each account's outcome from its own events; the data ends at the last event of all."""
+    return {
+        account: _Subscription().outcome(events, history.last_event)
+        for account, events in history.accounts.items()
+    }
+
+
+def with_truth(
+    outcomes: Mapping[str, Outcome], truth: Truth, data_end: datetime | None = None
+) -> dict[str, Outcome]:
+    """The truth's accounts, personas and cancellations over what the events say.
+
+    Spans, expansions and CSM owners still come from the events when there are any; an
+    account the events never mention is observed over the truth's whole period. The data
+    ends at ``data_end`` (the events' last) or else at the end of the truth's period.
+    """
+    end_of_data = data_end or truth.end
+    merged: dict[str, Outcome] = {}
+    for account, facts in truth.accounts.items():
+        base = outcomes.get(account) or Outcome(observed_from=None, observed_until=None)
+        trial = facts.plan.strip().lower() == "trial" if facts.plan is not None else base.trial
+        merged[account] = replace(
+            base,
+            observed_from=base.observed_from or truth.start,
+            observed_until=facts.cancelled_at or end_of_data,
+            cancelled_at=facts.cancelled_at,
+            ended_at=facts.cancelled_at,
+            trial=trial,
+            lapses=(),
+            persona=facts.persona,
+        )
+    return merged
+
+
+def _names_trial(event: BillingEvent) -> bool | None:
+    """Whether a subscription event says trial (plan "Trial" or MRR 0); None: it doesn't say."""
+    if event.plan is not None and event.plan.strip().lower() == "trial":
+        return True
+    if event.mrr is not None:
+        return event.mrr == 0
+    return False if event.plan is not None else None
+
+
+@dataclass
+class _Subscription:
+    """One account's subscription, folded over its events in event-time order."""
+
+    trial_plan: bool = False
+    trial_usage: bool = False
+    seats: int | None = None
+    mrr: float | None = None
+    notice_at: datetime | None = None
+    cancel_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    ended_at: datetime | None = None
+    cancelled_trial: bool = False
+    lapses: list[tuple[datetime, datetime]] = field(default_factory=list)
+    expansions: list[datetime] = field(default_factory=list)
+    csm_owner: str | None = None
+
+    def outcome(self, events: Sequence[InputEvent], data_end: datetime | None) -> Outcome:
+        for event in events:
+            if isinstance(event, AccountProfile) and event.csm_owner is not None:
+                self.csm_owner = event.csm_owner
+            elif isinstance(event, UsageEvent) and event.name == TRIAL_STARTED:
+                self.trial_usage = True
+            elif isinstance(event, BillingEvent):
+                self._billing(event)
+        if self.cancelled_at is None and self.notice_at is not None:  # notice still pending
+            self.cancelled_at, self.cancelled_trial = self.notice_at, self.trial
+            if self.cancel_at is not None and data_end is not None and self.cancel_at <= data_end:
+                self.ended_at = self.cancel_at
+        return Outcome(
+            observed_from=events[0].occurred_at if events else None,
+            observed_until=self.ended_at or data_end,
+            cancelled_at=self.cancelled_at,
+            ended_at=self.ended_at,
+            trial=self.cancelled_trial if self.cancelled_at is not None else self.trial,
+            lapses=tuple(self.lapses),
+            expansions=tuple(self.expansions),
+            csm_owner=self.csm_owner,
+        )
+
+    @property
+    def trial(self) -> bool:
+        return self.trial_plan or self.trial_usage
+
+    def _billing(self, event: BillingEvent) -> None:
+        at = event.occurred_at
+        if event.action == "invoice_paid" and (event.amount or 0) > 0:
+            self.trial_usage = False
+        elif event.action == "subscription_cancelled":
+            if self.ended_at is None:
+                says = _names_trial(event)
+                self.cancelled_trial = self.trial if says is None else says or self.trial_usage
+                self.cancelled_at, self.ended_at = self.notice_at or at, at
+                self.notice_at = self.cancel_at = None
+        elif event.action in ("subscription_started", "subscription_updated"):
+            if self.ended_at is not None:
+                reactivates = event.action == "subscription_started" or (event.mrr or 0) > 0
+                if not reactivates or at <= self.ended_at:
+                    return
+                self.lapses.append((self.ended_at, at))
+                self.cancelled_at = self.ended_at = None
+                self.seats = self.mrr = None
+            self._subscription(event)
+
+    def _subscription(self, event: BillingEvent) -> None:
+        if event.cancel_scheduled is True:
+            self.notice_at = self.notice_at or event.occurred_at
+            self.cancel_at = event.cancel_at or self.cancel_at
+        elif event.cancel_scheduled is False:
+            self.notice_at = self.cancel_at = None
+        says = _names_trial(event)
+        trial_after = self.trial_plan if says is None else says
+        paid_before_and_after = not self.trial and not trial_after
+        if event.action == "subscription_updated" and paid_before_and_after:
+            more_seats = self.seats is not None and (event.seats_purchased or 0) > self.seats
+            more_mrr = bool(self.mrr) and (event.mrr or 0) > (self.mrr or 0)
+            if more_seats or more_mrr:
+                self.expansions.append(event.occurred_at)
+        self.trial_plan = trial_after
+        self.seats = event.seats_purchased if event.seats_purchased is not None else self.seats
+        self.mrr = event.mrr if event.mrr is not None else self.mrr

@@ -1,0 +1,93 @@
+"""Churn-risk alert quality on a hand-built case; every expected number is worked out here."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.evaluation.churn import churn_quality, population
+from engine.evaluation.model import Alert, EvaluationSettings
+from tests.evaluate.support import churned, day, observed
+
+# A 30-day horizon, 10 days' minimum lead and a 20-day "quarter" keep the arithmetic small.
+SETTINGS = EvaluationSettings(horizon_days=30, min_lead_days=10, quarter_days=20, csms=2)
+
+OUTCOMES = {
+    "A": churned(0, 60),  # alerts on day 10 (50 d ahead: outside the horizon), 40 and 65
+    "B": churned(0, 50),  # alert on day 48: caught, 2 days ahead
+    "C": churned(0, 80),  # never alerted: missed
+    "D": observed(0, 90),  # retained, alerted on day 5 only
+    "E": observed(0, 90),  # retained, alerted on day 85
+    "F": observed(0, 90),
+    "G": observed(0, 90),
+    "H": observed(0, 90),
+    "T": churned(0, 20, trial=True),  # a trial lapse, alerted on day 15
+}
+ALERTS = [
+    Alert("A", "r", "churn_risk", day(10)),
+    Alert("A", "r", "churn_risk", day(40)),
+    Alert("A", "r", "churn_risk", day(65)),  # after cancelling: volume, not precision
+    Alert("B", "r", "churn_risk", day(48)),
+    Alert("D", "r", "churn_risk", day(5)),
+    Alert("E", "r", "churn_risk", day(85)),
+    Alert("T", "r", "churn_risk", day(15)),
+    Alert("F", "x", "expansion", day(30)),  # not churn risk: ignored
+    Alert("Z", "r", "churn_risk", day(30)),  # no outcome: ignored
+]
+
+
+def test_population_leaves_trial_lapses_out() -> None:
+    people = population(OUTCOMES, csms=2)
+    assert (people.accounts, people.churned, people.retained, people.trial_lapses) == (8, 3, 5, 1)
+    assert people.base_rate == 3 / 8
+    # 60 + 50 + 80 + 5 retained * 90 days (the trial's 20 days are left out).
+    assert people.account_days == 640
+    assert people.period_days == 90
+
+
+def test_recall_lead_chance_precision_lift_and_volume() -> None:
+    q = churn_quality(ALERTS, OUTCOMES, population(OUTCOMES, 2), SETTINGS)
+    # Caught: A (day 40 is 20 d before day 60) and B (2 d); C missed. Ahead by 10 d: only A.
+    assert (q.caught, q.recall) == (2, pytest.approx(2 / 3))
+    assert (q.caught_ahead, q.recall_ahead) == (1, pytest.approx(1 / 3))
+    assert q.lead_time_days is not None
+    assert (q.lead_time_days.minimum, q.lead_time_days.median) == (2, 11)
+    # Chance: of the 5 retained, D and E were alerted at all; only E in its last 30 days.
+    assert q.chance_period == pytest.approx(2 / 5)
+    assert q.chance_horizon == pytest.approx(1 / 5)
+    # A 20-day window slides over 70 days of positions: D's day-5 alert is in the windows
+    # starting on days 0..5, E's day-85 alert in those starting on days 65..70.
+    assert q.chance_quarter == pytest.approx((5 / 70 + 5 / 70) / 5)
+    # Alerted while a customer: A, B, D, E; of those A and B churned within 30 days after
+    # an alert. Base rate 3/8, so lift = (2/4) / (3/8).
+    assert q.alerted_accounts == 4
+    assert q.precision_by_account == pytest.approx(1 / 2)
+    assert q.lift == pytest.approx((1 / 2) / (3 / 8))
+    # By alert: A@10 (too early), A@40 (hit), B@48 (hit), D@5, E@85; A@65 is after.
+    assert q.precision_by_alert == pytest.approx(2 / 5)
+    # Volume: 6 alerts on paid accounts over 640 account-days; 2 CSMs over 90/7 weeks.
+    assert q.alerts == 6
+    assert q.alerts_per_100_accounts_30d == pytest.approx(6 / 640 * 100 * 30)
+    assert q.alerts_per_csm_week == pytest.approx(6 / 2 / (90 / 7))
+    assert q.trial_lapses_caught == 1
+
+
+def test_a_rule_firing_on_everyone_has_full_recall_and_no_lift() -> None:
+    everyone = [
+        Alert(account, "always", "churn_risk", day(n))
+        for account, outcome in OUTCOMES.items()
+        for n in range(90)
+        if outcome.cancelled_at is None or day(n) < outcome.cancelled_at
+    ]
+    q = churn_quality(everyone, OUTCOMES, population(OUTCOMES, 2), SETTINGS)
+    assert q.recall == 1.0
+    assert q.chance_horizon == q.chance_period == q.chance_quarter == 1.0
+    assert q.precision_by_account == 3 / 8
+    assert q.lift == pytest.approx(1.0)
+
+
+def test_nothing_to_divide_by_gives_none() -> None:
+    outcomes = {"F": observed(0, 90)}
+    q = churn_quality([], outcomes, population(outcomes, None), SETTINGS)
+    assert (q.recall, q.precision_by_account, q.lift, q.lead_time_days) == (None,) * 4
+    assert q.chance_period == 0.0
+    assert q.alerts_per_csm_week is None
