@@ -1,0 +1,166 @@
+"""Outcomes read from a small hand-written events file, one account per decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.evaluation.files import read_events
+from engine.evaluation.integrity import integrity
+from engine.evaluation.model import Outcome
+from engine.evaluation.outcomes import Truth, TruthAccount, outcomes_from_events, with_truth
+from tests.evaluate.support import day, trigger
+
+_ids = iter(range(1_000_000))
+
+
+def billing(account: str, at: float, action: str, **fields: Any) -> dict[str, Any]:
+    value = {
+        "type": "billing",
+        "event_id": f"b{next(_ids)}",
+        "occurred_at": day(at).isoformat(),
+        "account_id": account,
+        "action": action,
+        **fields,
+    }
+    return {"topic": "billing", "value": value}
+
+
+def usage(account: str | None, at: float, name: str, user: str | None = "u0") -> dict[str, Any]:
+    value = {
+        "type": "track",
+        "event_id": f"u{next(_ids)}",
+        "occurred_at": day(at).isoformat(),
+        "account_id": account,
+        "user_id": user,
+        "name": name,
+    }
+    return {"topic": "usage", "value": value}
+
+
+GROWTH = {"plan": "Growth", "seats_purchased": 10, "mrr": 450.0}
+LINES = [
+    # Paid churn, after buying two more seats on day 20.
+    {"topic": "accounts", "value": {"type": "account", "event_id": "p1", "account_id": "paid",
+                                    "occurred_at": day(0).isoformat(), "csm_owner": "ann"}},
+    billing("paid", 0, "subscription_updated", **GROWTH),
+    billing("paid", 20, "subscription_updated", plan="Growth", seats_purchased=12, mrr=540.0),
+    billing("paid", 50, "subscription_cancelled", **GROWTH),
+    # An upgrade: the same seats, a dearer plan.
+    billing("upgrade", 0, "subscription_updated", **GROWTH),
+    billing("upgrade", 10, "subscription_updated", plan="Enterprise", seats_purchased=10,
+            mrr=800.0),
+    # A trial that lapses (plan "Trial", MRR 0).
+    billing("trial", 0, "subscription_started", plan="Trial", seats_purchased=5, mrr=0.0),
+    billing("trial", 14, "subscription_cancelled", plan="Trial", seats_purchased=5, mrr=0.0),
+    # A trial known from Segment's "Trial Started", priced as Growth, never paid: a lapse too.
+    usage("trialing", 0, "Trial Started"),
+    billing("trialing", 0, "subscription_started", **GROWTH),
+    billing("trialing", 14, "subscription_cancelled", **GROWTH),
+    # A trial that converts: not an expansion, and retained.
+    billing("converts", 0, "subscription_started", plan="Trial", seats_purchased=5, mrr=0.0),
+    billing("converts", 14, "subscription_updated", plan="Growth", seats_purchased=8, mrr=360.0),
+    billing("converts", 15, "invoice_paid", amount=360.0, invoice_id="in1"),
+    # Cancelled on day 30, back on day 40: the last state counts, so retained.
+    billing("back", 0, "subscription_updated", **GROWTH),
+    billing("back", 30, "subscription_cancelled", **GROWTH),
+    billing("back", 40, "subscription_started", **GROWTH),
+    # A cancellation scheduled on day 20 that takes effect on day 60: decided on day 20.
+    billing("notice", 0, "subscription_updated", **GROWTH),
+    billing("notice", 20, "subscription_updated", cancel_scheduled=True,
+            cancel_at=day(60).isoformat(), **GROWTH),
+    billing("notice", 60, "subscription_cancelled", **GROWTH),
+    # A scheduled cancellation withdrawn.
+    billing("withdrawn", 0, "subscription_updated", **GROWTH),
+    billing("withdrawn", 10, "subscription_updated", cancel_scheduled=True, **GROWTH),
+    billing("withdrawn", 15, "subscription_updated", cancel_scheduled=False, **GROWTH),
+    # Segment: a group call links u9 to "seg"; its user-only events land there.
+    {"topic": "usage", "value": {"type": "group", "messageId": "g1", "userId": "u9",
+                                 "groupId": "seg", "timestamp": day(3).isoformat()}},
+    {"topic": "usage", "value": {"type": "track", "messageId": "t1", "userId": "u9",
+                                 "event": "Signed In", "timestamp": day(2.5).isoformat()}},
+    {"topic": "usage", "value": {"type": "track", "messageId": "t2", "userId": "u-nobody",
+                                 "event": "Signed In", "timestamp": day(5).isoformat()}},
+    usage("converts", 90, "Signed In"),  # the last event: the data ends on day 90
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    path = tmp_path_factory.mktemp("events") / "events.jsonl"
+    lines = [orjson.dumps(line) for line in LINES]
+    lines.append(lines[1])  # a duplicate
+    lines.append(b"{not json")
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    read = read_events(path)
+    assert read.rejected_lines == 1
+    assert (read.history.duplicates, read.history.unresolved) == (1, 1)
+    return outcomes_from_events(read.history)
+
+
+def test_cancellation_expansion_and_owner(outcomes: dict[str, Outcome]) -> None:
+    paid = outcomes["paid"]
+    assert paid.churned
+    assert not paid.trial
+    assert (paid.cancelled_at, paid.ended_at) == (day(50), day(50))
+    assert (paid.observed_from, paid.observed_until) == (day(0), day(50))
+    assert paid.expansions == (day(20),)
+    assert paid.csm_owner == "ann"
+    assert outcomes["upgrade"].expansions == (day(10),)
+    assert outcomes["upgrade"].observed_until == day(90)
+
+
+def test_trials_lapse_apart_from_paid_churn(outcomes: dict[str, Outcome]) -> None:
+    assert outcomes["trial"].trial_lapse
+    assert outcomes["trialing"].trial_lapse
+    converts = outcomes["converts"]
+    assert not converts.trial_lapse
+    assert converts.cancelled_at is None
+    assert converts.expansions == ()
+
+
+def test_reactivation_means_retained_but_the_lapse_is_kept(outcomes: dict[str, Outcome]) -> None:
+    back = outcomes["back"]
+    assert back.cancelled_at is None
+    assert not back.churned
+    assert back.lapses == ((day(30), day(40)),)
+    assert back.expansions == ()
+    during, after = trigger("back", "r", 35), trigger("back", "r", 45)
+    assert integrity([during, after], outcomes).churn_after_cancellation == 1
+
+
+def test_a_scheduled_cancellation_is_decided_at_its_notice(outcomes: dict[str, Outcome]) -> None:
+    notice = outcomes["notice"]
+    assert (notice.cancelled_at, notice.ended_at) == (day(20), day(60))
+    checked = integrity([trigger("notice", "r", 30), trigger("notice", "r", 61)], outcomes)
+    assert (checked.churn_after_notice, checked.churn_after_cancellation) == (1, 1)
+    assert outcomes["withdrawn"].cancelled_at is None
+
+
+def test_user_only_usage_resolves_through_the_group_call(outcomes: dict[str, Outcome]) -> None:
+    assert outcomes["seg"].observed_from == day(2.5)  # the parked event, released by the link
+    assert "u-nobody" not in outcomes
+
+
+def test_the_truth_overrides_cancellations_and_names_personas(
+    outcomes: dict[str, Outcome],
+) -> None:
+    truth = Truth(
+        {
+            "paid": TruthAccount("declining", "Growth", None),
+            "trial": TruthAccount("trial_never_adopts", "Trial", day(14)),
+            "ghost": TruthAccount("healthy", "Growth", None),
+        },
+        start=day(0),
+        end=day(91),
+    )
+    merged = with_truth(outcomes, truth, data_end=day(90))
+    assert set(merged) == {"paid", "trial", "ghost"}
+    assert merged["paid"].cancelled_at is None
+    assert merged["paid"].observed_until == day(90)
+    assert merged["paid"].expansions == (day(20),)  # still from the events
+    assert merged["trial"].trial_lapse
+    assert (merged["ghost"].observed_from, merged["ghost"].observed_until) == (day(0), day(90))
+    assert merged["ghost"].persona == "healthy"
