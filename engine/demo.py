@@ -23,14 +23,14 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from engine.evaluate import evaluate, read_truth, render
+from engine.evaluation import render, score
 from engine.kafka import client_kwargs
 from engine.process import WorkerProcess
 from engine.routing import partition_for
 from engine.settings import Settings, load_settings
 from engine.simulator import CORE_FEATURES
 from engine.simulator.generator import Record, Simulation, SimulationConfig
-from engine.simulator.writers import produce
+from engine.simulator.writers import produce, write_replay
 from engine.tail import render as render_trigger
 from topics.catalogue import TopicKind, topic_name
 from topics.codec import decode_output, encode
@@ -161,22 +161,41 @@ async def watch(
     return False
 
 
+def write_events(simulation: Simulation, path: Path) -> None:
+    """The events the demo produced, as `pulse simulate --out` writes them, for `--events`.
+
+    A fresh simulation of the same config: records are the same bytes, and the one that
+    fed the live run has been consumed."""
+    with path.open("wb") as out:
+        write_replay(Simulation(simulation.config).records(), out)
+
+
 def report(
-    live: LiveState, folder: Path, args: argparse.Namespace, workers: list[WorkerProcess]
+    live: LiveState,
+    folder: Path,
+    args: argparse.Namespace,
+    workers: list[WorkerProcess],
+    simulation: Simulation,
 ) -> None:
     triggers_path, truth_path = folder / "triggers.jsonl", folder / "truth.json"
+    events_path = folder / "events.jsonl"
     triggers_path.write_bytes(b"".join(encode(t) + b"\n" for t in live.triggers))
     print(f"\npulse demo: {live.total:,} events -> {len(live.triggers):,} triggers")
+    print(f"pulse demo: writing the events to {events_path} for the evaluation")
+    write_events(simulation, events_path)
     print("\n== Evaluation (pulse evaluate) ==\n")
-    print(render(evaluate(live.triggers, read_truth(truth_path))))
+    print(render(score(live.triggers, events=events_path, truth=truth_path)))
     print("\n== Three triggers explained ==\n")
     for kind in ("churn_risk", "expansion", "advocacy"):
         example = next((t for t in live.triggers if t.kind == kind and t.revision_of is None), None)
         if example is not None:
             print(render_trigger(example) + "\n")
     print("== Where to look next ==")
-    print(f"  files: {folder} (triggers.jsonl, truth.json, worker-N.log)")
-    print(f"  evaluate again: pulse evaluate --triggers {triggers_path} --truth {truth_path}")
+    print(f"  files: {folder} (events.jsonl, triggers.jsonl, truth.json, worker-N.log)")
+    print(
+        f"  evaluate again: pulse evaluate --triggers {triggers_path} --events {events_path} "
+        f"--truth {truth_path}"
+    )
     worker = workers[0]
     if args.keep_worker and worker.process is not None:
         port = args.port
@@ -234,7 +253,7 @@ async def run(args: argparse.Namespace) -> int:
     if not finished:
         print("pulse demo: timed out waiting for the worker to catch up", file=sys.stderr)
         return 1
-    report(live, folder, args, workers)
+    report(live, folder, args, workers, simulation)
     return 0
 
 

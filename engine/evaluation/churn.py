@@ -7,6 +7,7 @@ churn is what a CS team is judged on.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ def population(outcomes: Mapping[str, Outcome], csms: int | None) -> Population:
         retained=sum(1 for o in paid if not o.churned),
         trial_lapses=len(outcomes) - len(paid),
         reactivated=sum(1 for o in paid if o.lapses and o.cancelled_at is None),
-        account_days=sum(o.observed_days for o in paid),
+        account_days=math.fsum(o.observed_days for o in paid),
         period_start=min(starts, default=None),
         period_end=max(ends, default=None),
         csms=csms,

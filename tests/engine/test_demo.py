@@ -38,11 +38,16 @@ def test_short_demo_streams_scores_and_explains(kafka_bootstrap: str, tmp_path: 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "== Evaluation (pulse evaluate) ==" in out
-    assert "Cancelled accounts:" in out
-    assert "Rules" in out
+    evaluation = out[out.index("== Evaluation (pulse evaluate) ==") :]
+    assert evaluation.split("\n")[2].startswith("Pulse vs baseline: ")
+    assert "Churned accounts caught" in evaluation
+    assert "Baseline rules (an analyst's three)" in evaluation
+    assert "Pulse rules" in evaluation
     assert "== Three triggers explained ==" in out
     assert out.count("    health ") >= 2  # at least two explained triggers
     assert "== Where to look next ==" in out
     (run,) = tmp_path.iterdir()
     assert (run / "triggers.jsonl").stat().st_size > 0
     assert (run / "truth.json").stat().st_size > 0
+    assert (run / "events.jsonl").stat().st_size > 0
+    assert f"--events {run / 'events.jsonl'}" in out
