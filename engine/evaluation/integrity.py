@@ -32,6 +32,7 @@ class Integrity:
     churn_after_notice: int
     """Churn-risk triggers between a scheduled cancellation's notice and its end: not
     errors, but not catches either (the customer had already decided)."""
+    after_notice_by_rule: dict[str, int]
 
 
 def incomplete_reasons(trigger: Trigger) -> list[str]:
@@ -52,7 +53,7 @@ def integrity(triggers: Iterable[Trigger], outcomes: Mapping[str, Outcome]) -> I
     reasons: Counter[str] = Counter()
     incomplete: Counter[str] = Counter()
     after: Counter[str] = Counter()
-    after_notice = 0
+    after_notice: Counter[str] = Counter()
     for trigger in triggers:
         found = incomplete_reasons(trigger)
         reasons.update(found)
@@ -64,12 +65,13 @@ def integrity(triggers: Iterable[Trigger], outcomes: Mapping[str, Outcome]) -> I
         if outcome.cancelled_by(trigger.fired_at):
             after[trigger.rule_id] += 1
         elif outcome.cancelled_at is not None and trigger.fired_at >= outcome.cancelled_at:
-            after_notice += 1
+            after_notice[trigger.rule_id] += 1
     return Integrity(
         incomplete=sum(incomplete.values()),
         incomplete_by_reason=dict(sorted(reasons.items())),
         incomplete_by_rule=dict(sorted(incomplete.items())),
         churn_after_cancellation=sum(after.values()),
         after_cancellation_by_rule=dict(sorted(after.items())),
-        churn_after_notice=after_notice,
+        churn_after_notice=sum(after_notice.values()),
+        after_notice_by_rule=dict(sorted(after_notice.items())),
     )

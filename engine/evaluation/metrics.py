@@ -42,6 +42,8 @@ class RuleRow:
     alerts_per_100_accounts_30d: float | None
     incomplete: int
     after_cancellation: int
+    after_notice: int
+    """Churn risk: fired after the account gave notice of a scheduled cancellation."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ class _Rules:
             alerts_per_100_accounts_30d=quality.alerts_per_100_accounts_30d,
             incomplete=incomplete,
             after_cancellation=self.checked.after_cancellation_by_rule.get(rule, 0),
+            after_notice=self.checked.after_notice_by_rule.get(rule, 0),
         )
 
     def row(self, rule: str, triggers: Sequence[Trigger]) -> RuleRow:
@@ -203,6 +206,7 @@ class _Rules:
             alerts_per_100_accounts_30d=on_paid / days * 100 * 30 if days else None,
             incomplete=incomplete,
             after_cancellation=0,
+            after_notice=0,
         )
 
 

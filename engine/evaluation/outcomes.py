@@ -59,21 +59,27 @@ def with_truth(
 ) -> dict[str, Outcome]:
     """The truth's accounts, personas and cancellations over what the events say.
 
-    Spans, expansions and CSM owners still come from the events when there are any; an
-    account the events never mention is observed over the truth's whole period. The data
-    ends at ``data_end`` (the events' last) or else at the end of the truth's period.
+    An account the truth calls retained is retained. For one it says cancelled, the
+    events' notice of that cancellation, when they saw one, stays its cancellation time
+    (the account decided then) and the truth's time is when it ended. Spans, expansions
+    and CSM owners still come from the events; an account they never mention is observed
+    over the truth's period. The data ends at ``data_end`` (the events' last) or else at
+    the end of the truth's period.
     """
     end_of_data = data_end or truth.end
     merged: dict[str, Outcome] = {}
     for account, facts in truth.accounts.items():
         base = outcomes.get(account) or Outcome(observed_from=None, observed_until=None)
+        ended = facts.cancelled_at
+        noticed = base.cancelled_at
+        decided = noticed if ended and noticed and noticed <= ended else ended
         trial = facts.plan.strip().lower() == "trial" if facts.plan is not None else base.trial
         merged[account] = replace(
             base,
             observed_from=base.observed_from or truth.start,
-            observed_until=facts.cancelled_at or end_of_data,
-            cancelled_at=facts.cancelled_at,
-            ended_at=facts.cancelled_at,
+            observed_until=ended or end_of_data,
+            cancelled_at=decided,
+            ended_at=ended,
             trial=trial,
             lapses=(),
             persona=facts.persona,

@@ -195,7 +195,7 @@ def _rules(title: str, rows: list[RuleRow]) -> list[str]:
     if not rows:
         return []
     headers = ["rule", "kind", "fires", "accounts", "churn caught", "trials", "precision", "lift"]
-    headers += ["median lead (d)", "per 100/30d", "incomplete", "after cancel"]
+    headers += ["median lead", "/100/30d", "incomplete", "after cancel", "after notice"]
     return [
         "",
         title,
@@ -215,6 +215,7 @@ def _rules(title: str, rows: list[RuleRow]) -> list[str]:
                     _num(r.alerts_per_100_accounts_30d),
                     str(r.incomplete),
                     str(r.after_cancellation),
+                    str(r.after_notice),
                 ]
                 for r in rows
             ],
@@ -255,9 +256,10 @@ def _integrity(report: EvaluationReport) -> list[str]:
     lines += [f"    {rule}: {n}" for rule, n in checks.after_cancellation_by_rule.items()]
     if checks.churn_after_notice:
         lines.append(
-            f"  (churn-risk triggers after a cancellation notice, before it took effect: "
-            f"{checks.churn_after_notice}; not errors, not catches)"
+            "  churn-risk triggers after a cancellation notice, before it took effect (not "
+            f"errors, not catches): {checks.churn_after_notice}"
         )
+        lines += [f"    {rule}: {n}" for rule, n in checks.after_notice_by_rule.items()]
     return lines
 
 

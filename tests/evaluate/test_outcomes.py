@@ -136,6 +136,7 @@ def test_a_scheduled_cancellation_is_decided_at_its_notice(outcomes: dict[str, O
     assert (notice.cancelled_at, notice.ended_at) == (day(20), day(60))
     checked = integrity([trigger("notice", "r", 30), trigger("notice", "r", 61)], outcomes)
     assert (checked.churn_after_notice, checked.churn_after_cancellation) == (1, 1)
+    assert checked.after_notice_by_rule == {"r": 1}
     assert outcomes["withdrawn"].cancelled_at is None
 
 
@@ -152,15 +153,21 @@ def test_the_truth_overrides_cancellations_and_names_personas(
             "paid": TruthAccount("declining", "Growth", None),
             "trial": TruthAccount("trial_never_adopts", "Trial", day(14)),
             "ghost": TruthAccount("healthy", "Growth", None),
+            "notice": TruthAccount("scheduled_cancel", "Growth", day(60)),
+            "back": TruthAccount("churned", "Growth", day(30)),
         },
         start=day(0),
         end=day(91),
     )
     merged = with_truth(outcomes, truth, data_end=day(90))
-    assert set(merged) == {"paid", "trial", "ghost"}
+    assert set(merged) == {"paid", "trial", "ghost", "notice", "back"}
     assert merged["paid"].cancelled_at is None
     assert merged["paid"].observed_until == day(90)
     assert merged["paid"].expansions == (day(20),)  # still from the events
     assert merged["trial"].trial_lapse
     assert (merged["ghost"].observed_from, merged["ghost"].observed_until) == (day(0), day(90))
     assert merged["ghost"].persona == "healthy"
+    # The events' notice stays the decision; the truth says when it ended.
+    assert (merged["notice"].cancelled_at, merged["notice"].ended_at) == (day(20), day(60))
+    # The truth's word is final: "back" cancelled for good on day 30, no lapse.
+    assert (merged["back"].cancelled_at, merged["back"].lapses) == (day(30), ())
