@@ -9,12 +9,13 @@ customer mapping.
 
 from __future__ import annotations
 
+import random
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from engine.simulator.population import Account
-from engine.simulator.product import CURRENCY
+from engine.simulator.product import CURRENCY, Plan
 
 Message = dict[str, Any]
 
@@ -34,10 +35,28 @@ def iso(instant: datetime) -> str:
     return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class ShapedAccount(Protocol):
+    """What the shapes need of an account, whichever preset built it."""
+
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def plan(self) -> Plan: ...
+    @property
+    def segment_shape(self) -> bool: ...
+    @property
+    def stripe_shape(self) -> bool: ...
+    @property
+    def customer_id(self) -> str: ...
+    def rng(self, purpose: str) -> random.Random: ...
+
+
 class Shapes:
     """Renders one account's events in the shapes that account's producers use."""
 
-    def __init__(self, account: Account) -> None:
+    def __init__(self, account: ShapedAccount) -> None:
         self.account = account
         self._ids = account.rng("ids")
 
@@ -87,15 +106,16 @@ class Shapes:
         message["context"]["groupId"] = account_id
         return account_id, message
 
-    def group(self, at: datetime, user_id: str) -> tuple[str, Message]:
+    def group(self, at: datetime, user_id: str, plan: Plan | None = None) -> tuple[str, Message]:
         """A Segment `group` call linking a user to the account."""
+        plan = plan or self.account.plan
         return self.account.account_id, {
             "type": "group",
             "messageId": f"ajs-next-{self._ids.getrandbits(128):032x}",
             "timestamp": iso(at),
             "userId": user_id,
             "groupId": self.account.account_id,
-            "traits": {"name": self.account.name, "plan": self.account.plan.name},
+            "traits": {"name": self.account.name, "plan": plan.name},
         }
 
     # -- tickets, feedback, accounts --------------------------------------------------------
@@ -128,42 +148,45 @@ class Shapes:
 
     # -- billing ----------------------------------------------------------------------------
 
-    def subscription(self, at: datetime, action: str, renewal: date | None, seats: int) -> Message:
-        """subscription_started/updated/cancelled with the plan, seats, MRR and limits."""
-        account, plan = self.account, self.account.plan
-        if not account.stripe_shape:
-            return self._own(
-                "billing",
-                at,
-                account_id=account.account_id,
-                action=action,
-                plan=plan.name,
-                seats_purchased=seats,
-                mrr=float(plan.seat_price * seats),
-                currency=CURRENCY,
-                renewal_date=None if renewal is None else renewal.isoformat(),
-                api_calls_per_day_limit=plan.api_calls_per_day_limit,
-                data_volume_limit_gb=plan.data_volume_limit_gb,
-            )
+    def subscription(
+        self,
+        at: datetime,
+        action: str,
+        renewal: date | None,
+        seats: int,
+        *,
+        plan: Plan | None = None,
+        term: Term | None = None,
+    ) -> Message:
+        """subscription_started/updated/cancelled with the plan, seats, MRR and limits.
+
+        Without a `term` the subscription is the easy preset's (monthly, never
+        scheduled to cancel) and says nothing of its interval; with one it says how
+        often it bills and whether a cancellation is scheduled, as Stripe does.
+        """
+        plan = plan or self.account.plan
+        if not self.account.stripe_shape:
+            return self._own_subscription(at, action, renewal, seats=seats, plan=plan, term=term)
+        yearly = term is not None and term.interval == "year"
         price = {
-            "id": f"price_{plan.name.lower()}_monthly",
+            "id": f"price_{plan.name.lower()}_{'yearly' if yearly else 'monthly'}",
             "object": "price",
             "nickname": plan.name,
             "currency": CURRENCY.lower(),
-            "unit_amount": plan.seat_price * 100,
-            "recurring": {"interval": "month", "interval_count": 1},
+            "unit_amount": plan.seat_price * 100 * (12 if yearly else 1),
+            "recurring": {"interval": "year" if yearly else "month", "interval_count": 1},
             "metadata": {
                 "api_calls_per_day_limit": str(plan.api_calls_per_day_limit),
                 "data_volume_limit_gb": f"{plan.data_volume_limit_gb:g}",
             },
         }
         subscription: Message = {
-            "id": "sub_" + account.customer_id.removeprefix("cus_"),
+            "id": "sub_" + self.account.customer_id.removeprefix("cus_"),
             "object": "subscription",
-            "customer": account.customer_id,
+            "customer": self.account.customer_id,
             "currency": CURRENCY.lower(),
             "status": "canceled" if action == "subscription_cancelled" else "active",
-            "metadata": {"account_id": account.account_id},
+            "metadata": {"account_id": self.account.account_id},
             "items": {
                 "object": "list",
                 "data": [
@@ -173,10 +196,52 @@ class Shapes:
         }
         if renewal is not None:
             subscription["current_period_end"] = _unix(renewal)
+        if term is not None:
+            subscription.update(term.stripe_fields())
         return self._stripe(at, action, subscription)
 
-    def invoice(self, at: datetime, action: str, invoice_id: str, amount: float) -> Message:
-        """invoice_paid, payment_failed or payment_recovered for one invoice."""
+    def _own_subscription(
+        self,
+        at: datetime,
+        action: str,
+        renewal: date | None,
+        *,
+        seats: int,
+        plan: Plan,
+        term: Term | None,
+    ) -> Message:
+        message = self._own(
+            "billing",
+            at,
+            account_id=self.account.account_id,
+            action=action,
+            plan=plan.name,
+            seats_purchased=seats,
+            mrr=float(plan.seat_price * seats),
+            currency=CURRENCY,
+            renewal_date=None if renewal is None else renewal.isoformat(),
+            api_calls_per_day_limit=plan.api_calls_per_day_limit,
+            data_volume_limit_gb=plan.data_volume_limit_gb,
+        )
+        if term is not None:
+            message |= term.own_fields()
+        return message
+
+    def invoice(
+        self,
+        at: datetime,
+        action: str,
+        invoice_id: str,
+        amount: float,
+        *,
+        reason: str | None = None,
+        attempt: int = 1,
+    ) -> Message:
+        """invoice_paid, payment_failed or payment_recovered for one invoice.
+
+        `reason` is Stripe's `billing_reason` (a renewal, a mid-term change), given
+        only by presets that tell them apart; `attempt` counts payment attempts.
+        """
         account = self.account
         if not account.stripe_shape:
             return self._own(
@@ -197,10 +262,12 @@ class Shapes:
             "currency": CURRENCY.lower(),
             "amount_due": cents,
             "amount_paid": cents if paid else 0,
-            "attempt_count": 1,
+            "attempt_count": attempt,
             "metadata": {},
             "parent": {"subscription_details": {"metadata": {"account_id": account.account_id}}},
         }
+        if reason is not None:
+            invoice["billing_reason"] = reason
         return self._stripe(at, action, invoice)
 
     def _stripe(self, at: datetime, action: str, obj: Message) -> Message:
@@ -213,6 +280,44 @@ class Shapes:
             "type": _STRIPE_EVENT_TYPES[action],
             "data": {"object": obj},
         }
+
+
+@dataclass(frozen=True)
+class Term:
+    """How a subscription bills and whether it is set to end: the realistic preset's extras."""
+
+    interval: str
+    """``month`` or ``year``."""
+    cancel_at: datetime | None = None
+    """When a scheduled cancellation takes effect (the period end)."""
+    cancel_scheduled: bool | None = None
+    """True: scheduled; False: a scheduled cancellation withdrawn; None: nothing to say."""
+    at_period_end: bool = True
+    """Stripe shape: schedule through ``cancel_at_period_end`` (else through ``cancel_at`` alone,
+    as newer API versions do when a customer cancels in the portal)."""
+    status: str | None = None
+    """Stripe status when not the default (``trialing``, ``past_due``)."""
+    trial_end: datetime | None = None
+
+    def own_fields(self) -> Message:
+        fields: Message = {"interval": self.interval, "interval_count": 1}
+        if self.cancel_scheduled is not None:
+            fields["cancel_scheduled"] = self.cancel_scheduled
+        if self.cancel_at is not None:
+            fields["cancel_at"] = iso(self.cancel_at)
+        return fields
+
+    def stripe_fields(self) -> Message:
+        scheduled = bool(self.cancel_scheduled) and self.cancel_at is not None
+        fields: Message = {
+            "cancel_at_period_end": scheduled and self.at_period_end,
+            "cancel_at": int(self.cancel_at.timestamp()) if scheduled and self.cancel_at else None,
+        }
+        if self.status is not None:
+            fields["status"] = self.status
+        if self.trial_end is not None:
+            fields["trial_end"] = int(self.trial_end.timestamp())
+        return fields
 
 
 def _unix(day: date) -> int:
