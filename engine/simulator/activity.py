@@ -20,6 +20,7 @@ from engine.simulator.personas import Milestone, Script
 from engine.simulator.population import Account
 from engine.simulator.rhythm import activity_factor, instant_in, is_workday, office_instant
 from engine.simulator.shapes import Message, Shapes
+from engine.simulator.truth import AccountTruth
 from topics.catalogue import TopicKind
 
 BASE_DAILY_CHANCE = 0.12
@@ -75,6 +76,21 @@ class AccountActivity:
         self.linked: set[str] = set()
         self.renewal_date = script.renewal_date
         self.tickets_opened = 0
+
+    @property
+    def account_id(self) -> str:
+        return self.account.account_id
+
+    def truth(self) -> AccountTruth:
+        """Persona, segment, plan, seats, MRR and when it cancelled (or None)."""
+        return AccountTruth(
+            persona=self.account.persona,
+            segment=self.account.segment,
+            plan=self.account.plan.name,
+            seats=self.account.seats,
+            mrr=self.account.mrr,
+            cancelled_at=self.script.cancelled_at,
+        )
 
     # -- the day ----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import orjson
 from aiokafka.errors import KafkaError
 
 from engine.settings import SettingsError, load_settings
-from engine.simulator.generator import DEFAULT_START, Simulation, SimulationConfig
+from engine.simulator.generator import DEFAULT_START, PRESETS, Simulation, SimulationConfig
 from engine.simulator.population import DEFAULT_PERSONA_MIX, Persona
 from engine.simulator.writers import Pacer, Progress, produce, write_replay
 from topics.errors import PulseValidationError
@@ -59,13 +59,17 @@ def _positive(text: str) -> float:
 
 
 def _command(args: argparse.Namespace) -> int:
+    if args.mix is not None and args.preset != "easy":
+        print("pulse simulate: error: --mix applies to --preset easy only", file=sys.stderr)
+        return 2
     try:
         config = SimulationConfig(
             accounts=args.accounts,
             days=args.days,
             seed=args.seed,
             start=args.start,
-            persona_mix=args.mix,
+            preset=args.preset,
+            persona_mix=args.mix if args.mix is not None else dict(DEFAULT_PERSONA_MIX),
             segment_share=args.segment_share,
             stripe_share=args.stripe_share,
             user_only_share=args.user_only_share,
@@ -109,10 +113,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser = sub.add_parser(
         "simulate",
         help="generate a synthetic customer base's events, to a file or onto Kafka",
-        description="Simulate N SaaS accounts with personas (healthy, declining then cancelling, "
-        "payment trouble, growing past limits, promoter, trial never adopting, noisy but "
-        "recovering). Deterministic from the seed. Writes replay lines to --out, or produces to "
-        "the input topics with --kafka; --truth writes who cancelled when.",
+        description="Simulate N SaaS accounts. The realistic preset (default) has mostly small "
+        "accounts on monthly and annual contracts, trials, confounders that look like churn and "
+        "stay, churn that is hard to see, and expansions; the easy preset has personas on which "
+        "every rule fires (healthy, declining then cancelling, payment trouble, growing past "
+        "limits, promoter, trial never adopting, noisy but recovering). Deterministic from the "
+        "seed. Writes replay lines to --out, or produces to the input topics with --kafka; "
+        "--truth writes who cancelled when.",
     )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="write replay JSON lines to this file")
@@ -122,6 +129,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--days", type=int, default=90, help="simulated days (default 90)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="realistic",
+        help="population: realistic (default) or easy (every rule fires on someone)",
+    )
+    parser.add_argument(
         "--start",
         type=parse_start,
         default=DEFAULT_START,
@@ -130,9 +143,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--mix",
         type=parse_mix,
-        default=dict(DEFAULT_PERSONA_MIX),
+        default=None,
         metavar="PERSONA=WEIGHT,...",
-        help="persona weights over the default mix ("
+        help="with --preset easy: persona weights over the default mix ("
         + ", ".join(f"{p.value}={w:g}" for p, w in DEFAULT_PERSONA_MIX.items())
         + ")",
     )

@@ -15,18 +15,28 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from engine.simulator.activity import AccountActivity
+from engine.simulator.activity import AccountActivity, Draft
 from engine.simulator.faults import Fault, FaultInjector
 from engine.simulator.personas import script_for
 from engine.simulator.population import DEFAULT_PERSONA_MIX, Persona, build_account
 from engine.simulator.product import CORE_FEATURES
+from engine.simulator.realistic.build import build_population
+from engine.simulator.realistic.outages import Outages
+from engine.simulator.truth import AccountTruth
 from topics.catalogue import TopicKind
 
+__all__ = ["DEFAULT_START", "PRESETS", "AccountTruth", "Record", "Simulation", "SimulationConfig"]
+
 DEFAULT_START = datetime(2026, 7, 1, tzinfo=UTC)
+
+PRESETS = ("easy", "realistic")
+"""``easy``: personas that make every rule fire (the default of the API, the tests and the
+demo); ``realistic``: a harder, realistic population (the CLI's default, see
+:mod:`engine.simulator.realistic`)."""
 
 _LOOKAHEAD = timedelta(hours=12)
 """A day's messages may be dated up to this long before its UTC midnight (offices east of UTC)."""
@@ -61,8 +71,13 @@ class SimulationConfig:
     late_rate: float = 0.02
     duplicate_rate: float = 0.01
     malformed_rate: float = 0.001
+    preset: str = "easy"
+    """Which population: ``easy`` (personas, `persona_mix`) or ``realistic``."""
 
     def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            msg = f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}"
+            raise ValueError(msg)
         if self.accounts < 1 or self.days < 1:
             raise ValueError("accounts and days must be at least 1")
         if self.start.tzinfo is None or self.start.utcoffset() != timedelta(0):
@@ -89,14 +104,13 @@ class SimulationConfig:
         return self.start + timedelta(days=self.days)
 
 
-@dataclass(frozen=True)
-class AccountTruth:
-    persona: Persona
-    segment: str
-    plan: str
-    seats: int
-    mrr: float
-    cancelled_at: datetime | None
+class _Renders(Protocol):
+    """One account's renderer, whichever preset built it."""
+
+    @property
+    def account_id(self) -> str: ...
+    def day(self, index: int) -> list[Draft]: ...
+    def truth(self) -> AccountTruth: ...
 
 
 class Simulation:
@@ -105,7 +119,20 @@ class Simulation:
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
         start = config.start.date()
-        self._activities = []
+        self._activities: list[_Renders] = []
+        self._outages: Outages | None = None
+        if config.preset == "realistic":
+            realistic, self._outages = build_population(
+                accounts=config.accounts,
+                seed=config.seed,
+                start=start,
+                days=config.days,
+                segment_share=config.segment_share,
+                stripe_share=config.stripe_share,
+                user_only_share=config.user_only_share,
+            )
+            self._activities.extend(realistic)
+            return
         for index in range(config.accounts):
             account = build_account(
                 index,
@@ -120,38 +147,37 @@ class Simulation:
 
     def truth(self) -> dict[str, AccountTruth]:
         """Per account: persona, segment, plan, seats, MRR and when it cancelled (or None)."""
-        return {
-            a.account.account_id: AccountTruth(
-                persona=a.account.persona,
-                segment=a.account.segment,
-                plan=a.account.plan.name,
-                seats=a.account.seats,
-                mrr=a.account.mrr,
-                cancelled_at=a.script.cancelled_at,
-            )
-            for a in self._activities
-        }
+        return {a.account_id: a.truth() for a in self._activities}
 
     def truth_document(self) -> dict[str, Any]:
-        """The truth file: the run's parameters, the core feature list, and every account."""
+        """The truth file: the run's parameters, the core feature list, and every account.
+
+        The realistic preset adds its tracking outages and, per account, its
+        contract, entry, conversion, expansion and planned cancellation.
+        """
         config = self.config
-        return {
+        document: dict[str, Any] = {
+            "preset": config.preset,
             "seed": config.seed,
             "start": config.start,
             "days": config.days,
             "core_features": list(CORE_FEATURES),
-            "accounts": {
-                account_id: {
-                    "persona": t.persona.value,
-                    "segment": t.segment,
-                    "plan": t.plan,
-                    "seats": t.seats,
-                    "mrr": t.mrr,
-                    "cancelled_at": t.cancelled_at,
-                }
-                for account_id, t in self.truth().items()
-            },
         }
+        if self._outages is not None:
+            document["outages"] = self._outages.document(config.start.date())
+        document["accounts"] = {
+            account_id: {
+                "persona": t.persona.value,
+                "segment": t.segment,
+                "plan": t.plan,
+                "seats": t.seats,
+                "mrr": t.mrr,
+                "cancelled_at": t.cancelled_at,
+                **t.details,
+            }
+            for account_id, t in self.truth().items()
+        }
+        return document
 
     def records(self) -> Iterator[Record]:
         """Every record in stream order: event time, except where a fault delays a message."""
@@ -164,10 +190,11 @@ class Simulation:
         )
         pending: list[tuple[datetime, int, Record]] = []
         order = count()
+        start, end = config.start, config.end
         for index in range(config.days):
             for activity in self._activities:
                 for draft in activity.day(index):
-                    if not config.start <= draft.at < config.end:
+                    if not start <= draft.at < end:
                         continue
                     value = orjson.dumps(draft.message)
                     key = draft.key.encode()
