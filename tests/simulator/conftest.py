@@ -1,4 +1,4 @@
-"""One simulated quarter shared by the simulator tests: every persona, faults frequent enough."""
+"""Shared runs: an easy quarter with every persona and frequent faults, and a realistic run."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from engine.simulator import Persona, Record, Simulation, SimulationConfig
+from topics.catalogue import TopicKind
 from topics.codec import decode_input
 from topics.errors import PulseValidationError
-from topics.models import InputEvent, UsageEvent, UserLink
+from topics.models import BillingEvent, InputEvent, UsageEvent, UserLink
 
 EVEN_MIX = {persona: 1.0 for persona in Persona}
 
@@ -60,3 +61,33 @@ def quarter() -> Quarter:
         except PulseValidationError:
             result.events.append(None)
     return result
+
+
+@dataclass
+class RealisticRun:
+    """A realistic run through the generator, faults and all; billing decoded."""
+
+    config: SimulationConfig
+    simulation: Simulation
+    records: list[Record]
+    billing: dict[str, list[BillingEvent]]
+    """Per account, its billing events once each (duplicates and malformed copies dropped)."""
+
+
+@pytest.fixture(scope="session")
+def realistic_run() -> RealisticRun:
+    config = SimulationConfig(preset="realistic", accounts=90, days=100, seed=11)
+    simulation = Simulation(config)
+    records = list(simulation.records())
+    billing: dict[str, list[BillingEvent]] = defaultdict(list)
+    seen: set[str] = set()
+    for record in records:
+        if record.kind is not TopicKind.BILLING or record.fault == "malformed":
+            continue
+        event = decode_input(record.kind, record.value)
+        if isinstance(event, BillingEvent) and event.event_id not in seen:
+            seen.add(event.event_id)
+            billing[event.account_id].append(event)
+    for events in billing.values():
+        events.sort(key=lambda e: e.occurred_at)
+    return RealisticRun(config, simulation, records, billing)
