@@ -183,6 +183,7 @@ def report(
     print(f"\npulse demo: {live.total:,} events -> {len(live.triggers):,} triggers")
     print(f"pulse demo: writing the events to {events_path} for the evaluation")
     write_events(simulation, events_path)
+    print("pulse demo: scoring the triggers and a baseline against the events' outcomes")
     print("\n== Evaluation (pulse evaluate) ==\n")
     print(render(score(live.triggers, events=events_path, truth=truth_path)))
     print("\n== Three triggers explained ==\n")
