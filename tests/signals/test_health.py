@@ -10,7 +10,7 @@ from signals.config import HealthConfig, MetricScale, SignalsConfig, load_config
 from signals.errors import ConfigError, SignalsError
 from signals.health import HealthModel, health_band, health_metrics, record_score, scale_score
 from signals.ingest import StateFolder
-from signals.state import AccountState
+from signals.state import AccountState, micros
 from tests.signals.factories import ACCOUNT, at, login, subscription
 from topics.models import HealthOverride
 
@@ -77,19 +77,23 @@ def test_all_green_scores_100(model: HealthModel) -> None:
     assert [c.effective_weight for c in snapshot.components] == [40, 25, 15, 15, 5]
 
 
+# Product usage at a quarter of each scale: 0.25 x 40 = 10 points, the rest green: 70.
+QUARTER_USAGE = {"usage_drop_z": -2.375, "dau_share_of_seats": 0.0725, "feature_adoption_28d": 0.2}
+
+
 def test_component_points_and_metrics_in_the_breakdown(model: HealthModel) -> None:
-    values = ALL_GREEN | {"dau_share_of_seats": 0.45, "feature_adoption_28d": 0.2}
+    values = ALL_GREEN | QUARTER_USAGE
     snapshot = model.snapshot(AccountState(ACCOUNT), NOW, values.get)
     usage = snapshot.components[0]
     assert usage.name == "product_usage"
     assert (usage.score, usage.points) == (pytest.approx(0.25), pytest.approx(10))
-    assert usage.metrics == {"dau_share_of_seats": 0.45, "feature_adoption_28d": 0.2}
+    assert usage.metrics == pytest.approx(QUARTER_USAGE)
     assert snapshot.score == 70
     assert snapshot.band == "yellow"
 
 
 def test_missing_components_are_left_out_and_weights_renormalised(model: HealthModel) -> None:
-    values = {"dau_share_of_seats": 0.45, "failed_payments_unresolved": 0.0}
+    values = {"dau_share_of_seats": 0.115, "failed_payments_unresolved": 0.0}
     snapshot = model.snapshot(AccountState(ACCOUNT), NOW, values.get)
     assert snapshot.missing_components == ["engagement", "support", "relationship"]
     weights = {c.name: c.effective_weight for c in snapshot.components}
@@ -97,7 +101,7 @@ def test_missing_components_are_left_out_and_weights_renormalised(model: HealthM
         "product_usage": pytest.approx(40 / 45 * 100),
         "financial": pytest.approx(5 / 45 * 100),
     }
-    # product usage scores 0.5 (its other metric missing), financial 1.0
+    # product usage scores 0.5 (its other metrics missing), financial 1.0
     assert snapshot.score == pytest.approx(round(0.5 * 40 / 45 * 100 + 5 / 45 * 100, 2))
 
 
@@ -179,8 +183,10 @@ def test_trend_and_drop_come_from_recorded_daily_scores(model: HealthModel) -> N
     state = AccountState(ACCOUNT)
     for day, score in ((-30, 60.0), (6, 85.0), (9, 90.0)):
         state.health_history[at(day).toordinal()] = score
-    values = ALL_GREEN | {"dau_share_of_seats": 0.45, "feature_adoption_28d": 0.2}  # 70 points
+    state.first_us = micros(at(-40))  # observed long enough for a judged score
+    values = ALL_GREEN | QUARTER_USAGE  # 70 points
     snapshot = model.snapshot(state, NOW, values.get)
+    assert not snapshot.provisional
     assert (snapshot.trend_7d, snapshot.trend_30d) == (-15.0, 10.0)
     score = model.score(state, NOW, values.get)
     metrics = health_metrics(state, score)
@@ -221,3 +227,55 @@ def test_expired_overrides_are_dropped_from_state(model: HealthModel) -> None:
     )
     prune_overrides(state, at(1) + timedelta(seconds=1))
     assert state.overrides == []
+
+
+def _observed_since(day: float) -> AccountState:
+    state = AccountState(ACCOUNT)
+    state.first_us = micros(at(day))
+    return state
+
+
+def test_a_judged_score_has_three_components_and_14_days_of_history(model: HealthModel) -> None:
+    three = {"executive_sponsor": 1.0, "failed_payments_unresolved": 0.0, "csat_avg_90d": 4.5}
+    judged = model.score(_observed_since(-1), NOW, three.get)  # day -1 to day 13: 14 days
+    assert (judged.score, judged.missing, judged.provisional) == (
+        100,
+        ("product_usage", "engagement"),
+        False,
+    )
+    assert health_metrics(_observed_since(-1), judged)["health_green"] == 1.0
+    assert model.score(_observed_since(0), NOW, three.get).provisional  # 13 days
+
+
+@pytest.mark.parametrize(
+    ("values", "observed_from", "why"),
+    [
+        ({"executive_sponsor": 1.0, "failed_payments_unresolved": 0.0}, -30, "two components"),
+        (ALL_GREEN, 0.5, "13 days of history"),
+        (ALL_GREEN, None, "no event seen"),
+    ],
+)
+def test_a_score_on_too_little_data_is_provisional_and_no_data_to_rules(
+    model: HealthModel, values: dict[str, float], observed_from: float | None, why: str
+) -> None:
+    state = AccountState(ACCOUNT) if observed_from is None else _observed_since(observed_from)
+    score = model.score(state, NOW, values.get)
+    assert score.score == 100, why  # the score is shown...
+    assert score.provisional, why
+    assert model.snapshot(state, NOW, values.get).provisional
+    metrics = health_metrics(state, score)  # ...but rules read no data
+    assert {name: value for name, value in metrics.items() if value is not None} == {}, why
+    record_score(state, score)
+    assert state.health_history == {}, "a provisional score is not history"
+
+
+def test_a_whole_score_override_is_never_provisional(model: HealthModel) -> None:
+    state = AccountState(ACCOUNT)
+    model.set_override(
+        state,
+        HealthOverride(
+            component=None, score=30, reason="exec left", set_by="cara", expires_at=at(30)
+        ),
+    )
+    score = model.score(state, NOW, {}.get)
+    assert (score.score, score.band, score.provisional) == (30, "red", False)

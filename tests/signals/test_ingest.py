@@ -24,6 +24,7 @@ from signals.state import (
     TICKETS_OPENED,
     AccountState,
     counter_bit,
+    micros,
     user_hash,
 )
 from tests.signals.factories import (
@@ -161,6 +162,9 @@ def test_state_of_format_1_is_read_with_its_ids_still_deduplicated() -> None:
     folder.apply(state, usage("Report Exported", at(1), eid="y"), now=at(1))
     state.health_history[at(1).toordinal()] = 72.5
     restored = AccountState.from_bytes(FORMAT_1)
+    # Format 1 did not keep the first event's time: its oldest day's midnight stands in.
+    assert restored.first_us == micros(at(1, 0))
+    state.first_us = restored.first_us
     assert restored == state
     assert restored.dedup == state.dedup
     rejection = folder.apply(restored, login(at(1), eid="x"), now=at(1))

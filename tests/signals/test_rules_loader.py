@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from signals.errors import RuleFileError
-from signals.rules import default_rules, load_rules
+from signals.rules import default_rules, load_rules, rule_metric_names
+from signals.rules.loader import textbook_rules
 from signals.rules.model import AllOf, MetricCondition
 
 GOOD = """\
@@ -39,30 +40,119 @@ def test_a_good_file_loads() -> None:
     assert second.sustained_for.period == timedelta(weeks=1)
 
 
+DEFAULT_IDS = {
+    "usage_decline",
+    "gone_quiet",
+    "usage_down_tickets_up",
+    "low_trial_adoption",
+    "cancellation_scheduled",
+    "payment_failed",
+    "health_red",
+    "renewal_at_risk",
+    "detractor",
+    "ticket_spike",
+    "seat_limit",
+    "usage_tier",
+    "api_limit",
+    "premium_interest",
+    "promoter",
+    "referral_champion",
+    "community_contributor",
+    "reference_candidate",
+}
+TEXTBOOK_IDS = {
+    "login_decline",
+    "usage_down_tickets_up",
+    "low_trial_adoption",
+    "payment_failed",
+    "payment_failed_unresolved",
+    "health_red",
+    "renewal_at_risk_90",
+    "renewal_at_risk_60",
+    "renewal_at_risk_30",
+    "gone_quiet",
+    "detractor",
+    "ticket_spike",
+    "seat_limit",
+    "usage_tier",
+    "api_limit",
+    "premium_interest",
+    "promoter",
+    "referral_champion",
+    "community_contributor",
+    "reference_candidate",
+}
+
+
 def test_every_default_rule_loads() -> None:
-    ids = {rule.id for rule in default_rules().rules}
-    assert {
-        "login_decline",
-        "usage_down_tickets_up",
-        "low_trial_adoption",
-        "payment_failed",
-        "payment_failed_unresolved",
-        "health_red",
-        "renewal_at_risk_90",
-        "renewal_at_risk_60",
-        "renewal_at_risk_30",
-        "gone_quiet",
-        "detractor",
-        "ticket_spike",
-        "seat_limit",
-        "usage_tier",
-        "api_limit",
-        "premium_interest",
-        "promoter",
-        "referral_champion",
-        "community_contributor",
-        "reference_candidate",
-    } == ids
+    assert {rule.id for rule in default_rules().rules} == DEFAULT_IDS
+
+
+def test_the_textbook_rules_load_with_the_spec_literal_ids() -> None:
+    assert {rule.id for rule in textbook_rules().rules} == TEXTBOOK_IDS
+
+
+def test_a_file_extending_the_textbook_changes_only_what_it_names() -> None:
+    text = "extends: textbook\ndisable: [renewal_at_risk_90, login_decline]\n"
+    rules = load_rules(text, "textbook.yaml")
+    ids = [rule.id for rule in rules.rules]
+    assert set(ids) == TEXTBOOK_IDS - {"renewal_at_risk_90", "login_decline"}
+    assert rules.get("renewal_at_risk_60") == textbook_rules().get("renewal_at_risk_60")
+    assert rules.get("gone_quiet") != default_rules().get("gone_quiet")
+
+
+def test_disabling_a_rule_the_textbook_lacks_is_named() -> None:
+    with pytest.raises(RuleFileError, match="'usage_decline', which is not a rule of textbook"):
+        load_rules("extends: textbook\ndisable: [usage_decline]\n", "mine.yaml")
+
+
+EPISODE_RULE = """\
+rules:
+  - id: unpaid
+    version: 1
+    kind: churn_risk
+    severity: medium
+    description: Unpaid
+    play: Call
+    episode: unpaid_since_day
+    evidence: [mrr, days_past_due]
+    escalate:
+      - severity: critical
+        when: {metric: days_past_due, op: ">=", threshold: 30}
+    when: {metric: failed_payments_unresolved, op: ">=", threshold: 1}
+"""
+
+
+def test_episode_escalations_and_evidence_load() -> None:
+    (rule,) = load_rules(EPISODE_RULE, "e.yaml").rules
+    assert rule.episode == "unpaid_since_day"
+    assert rule.evidence == ("mrr", "days_past_due")
+    assert [e.severity for e in rule.escalate] == ["critical"]
+    assert rule_metric_names(rule) == {
+        "failed_payments_unresolved",
+        "days_past_due",
+        "unpaid_since_day",
+    }
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "reason"),
+    [
+        ("episode: unpaid_since_day", "episode: unpaid_since", 8, "unknown metric 'unpaid_since'"),
+        ("[mrr, days_past_due]", "[mrr, arr]", 9, "unknown metric 'arr'"),
+        ("severity: critical", "severity: apocalyptic", 11, "severity"),
+        ("days_past_due, op", "days_overdue, op", 12, "unknown metric 'days_overdue'"),
+    ],
+)
+def test_a_bad_episode_evidence_or_escalation_is_reported_with_its_line(
+    old: str, new: str, line: int, reason: str
+) -> None:
+    text = EPISODE_RULE.replace(old, new)
+    assert text != EPISODE_RULE
+    with pytest.raises(RuleFileError) as info:
+        load_rules(text, "bad.yaml")
+    assert info.value.line == line, str(info.value)
+    assert reason in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -145,7 +235,7 @@ rules:
     seat_limit = rules.get("seat_limit")
     assert seat_limit is not None
     assert seat_limit.version == 2
-    assert rules.get("login_decline") == defaults.get("login_decline")
+    assert rules.get("usage_decline") == defaults.get("usage_decline")
 
 
 @pytest.mark.parametrize(

@@ -21,11 +21,13 @@ rules:
 cases:
   - name: ten logins
     input:
+      - {at: +0d, event: {type: billing, action: subscription_started, seats_purchased: 5}}
       - {at: +1d9h, repeat: 10, every: 5m, event: {type: track, name: Signed In, user_id: ann}}
     expect:
       - {rule: busy_day, account: acme, at: +1d9h45m, evidence: {logins_7d: 10}}
   - name: wrongly expects nine to be enough
     input:
+      - {at: +0d, event: {type: billing, action: subscription_started, seats_purchased: 5}}
       - {at: +1d9h, repeat: 9, event: {type: track, name: Signed In, user_id: ann}}
     expect:
       - {rule: busy_day}
