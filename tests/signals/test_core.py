@@ -44,48 +44,48 @@ def ticks(processor: SignalProcessor, state: AccountState, days: Iterable[float]
     return fired
 
 
-def test_payment_failed_fires_at_once_with_evidence(processor: SignalProcessor) -> None:
+def test_payment_failed_fires_after_three_days_with_real_values(
+    processor: SignalProcessor,
+) -> None:
     events = [
         profile(at(0), csm_owner="cara", acv=90_000.0),
         subscription(at(0), mrr=7500.0),
         billing("payment_failed", at(1), eid="pf1", invoice_id="in1", amount=7500.0),
     ]
-    _, triggers = run(processor, events)
-    (trigger,) = [t for t in triggers if t.rule_id == "payment_failed"]
+    state, triggers = run(processor, events)
+    assert triggers == []  # a first failure is ordinary dunning: the retry may succeed
+    assert ticks(processor, state, [2, 3, 3.99]) == []
+    (trigger,) = ticks(processor, state, [4])
+    assert trigger.rule_id == "payment_failed"
     assert (trigger.kind, trigger.severity, trigger.csm_owner) == ("churn_risk", "medium", "cara")
-    assert trigger.fired_at == at(1)
-    assert trigger.evidence[0].metric == "billing.action"
-    assert "pf1" in trigger.evidence[0].detail
+    assert trigger.fired_at == at(4)
+    values = {e.metric: e.value for e in trigger.evidence}
+    assert values == {"failed_payments_unresolved": 1, "days_past_due": 3, "mrr": 7500.0}
     assert trigger.recommended_play.startswith("Billing outreach")
     assert trigger.priority == 4.0  # medium (2) x (1 + log10(1 + 90k / 10k))
     assert trigger.health is not None
-    assert trigger.explanation.startswith("A payment failed")
+    assert trigger.explanation.startswith("A failed payment is still unresolved after 3 days")
 
 
 def test_replay_gives_the_same_trigger_ids(processor: SignalProcessor) -> None:
     events = [subscription(at(0), eid="s"), billing("payment_failed", at(1), eid="pf")]
-    first = [t.trigger_id for t in run(processor, events)[1]]
-    again = [
-        t.trigger_id for t in run(SignalProcessor(processor.config, processor.rules), events)[1]
-    ]
-    assert first == again
-    assert first
+
+    def fired(processor: SignalProcessor) -> list[str]:
+        state, triggers = run(processor, events)
+        return [t.trigger_id for t in triggers + ticks(processor, state, range(2, 20))]
+
+    first = fired(processor)
+    assert first == fired(SignalProcessor(processor.config, processor.rules))
+    assert len(first) == 2  # after 3 days, then escalated at 14
     assert all(len(trigger_id) == 32 for trigger_id in first)
 
 
 def test_a_duplicate_event_fires_nothing_more(processor: SignalProcessor) -> None:
-    event = billing("payment_failed", at(1), eid="pf")
-    state, triggers = run(processor, [event, event])
-    assert len(triggers) == 1
+    event = nps(10, at(1), eid="n")
+    state, triggers = run(processor, [subscription(at(0)), event, event])
+    assert [t.rule_id for t in triggers] == ["promoter"]
     outcome = processor.apply(state, event, now=at(1))
     assert [r.kind for r in outcome.rejections] == ["duplicate"]
-
-
-def test_payment_unresolved_escalates_after_seven_days(processor: SignalProcessor) -> None:
-    state, _ = run(processor, [billing("payment_failed", at(1), invoice_id="in1")])
-    assert not [t for t in ticks(processor, state, range(2, 8)) if t.rule_id != "health_red"]
-    escalated = ticks(processor, state, [8.01])
-    assert [t.rule_id for t in escalated] == ["payment_failed_unresolved"]
 
 
 def _seat_processor(cooldown: str = "7d") -> SignalProcessor:
@@ -127,26 +127,31 @@ def test_snooze_silences_until_its_date() -> None:
     assert [t.fired_at for t in ticks(processor, state, [4, 5, 6])] == [at(5)]
 
 
-def test_gone_quiet_fires_on_a_tick_after_14_days_without_login(
+def _daily_user(days: int) -> list[AccountEvent]:
+    return [login(at(day, 9), user="ann") for day in range(days)]
+
+
+def test_gone_quiet_fires_on_a_tick_after_14_days_without_activity(
     processor: SignalProcessor,
 ) -> None:
-    state, _ = run(processor, [login(at(0, 9))])
-    assert [t for t in ticks(processor, state, range(1, 14)) if t.rule_id == "gone_quiet"] == []
-    quiet = [t for t in ticks(processor, state, [14.5]) if t.rule_id == "gone_quiet"]
-    assert len(quiet) == 1
-    assert quiet[0].evidence[0].value == 14.625  # from 09:00 on day 0 to 00:00 on day 15
+    state, _ = run(processor, _daily_user(30))  # last active on day 29
+    assert [t for t in ticks(processor, state, range(30, 43)) if t.rule_id == "gone_quiet"] == []
+    (quiet,) = [t for t in ticks(processor, state, [43]) if t.rule_id == "gone_quiet"]
+    values = {e.metric: e.value for e in quiet.evidence}
+    assert values["days_since_last_activity"] == 14  # whole days: day 29 to day 43
+    assert values["active_user_days_baseline_14d"] == 14  # days 2..29, per 14 days
 
 
 def test_a_late_login_revises_gone_quiet(processor: SignalProcessor) -> None:
-    state, _ = run(processor, [login(at(0, 9))])
-    (quiet,) = [t for t in ticks(processor, state, [14.5]) if t.rule_id == "gone_quiet"]
-    late = login(at(10), user="bob", eid="late-login")
-    outcome = processor.apply(state, late, now=at(15))
+    state, _ = run(processor, _daily_user(30))
+    (quiet,) = [t for t in ticks(processor, state, [43]) if t.rule_id == "gone_quiet"]
+    late = login(at(38), user="bob", eid="late-login")
+    outcome = processor.apply(state, late, now=at(44))
     (revision,) = [t for t in outcome.triggers if t.revision_of is not None]
     assert revision.revision_of == quiet.trigger_id
     assert revision.trigger_id != quiet.trigger_id
     assert "late-login" in (revision.revision_reason or "")
-    again = processor.apply(state, login(at(11), user="cy"), now=at(15))
+    again = processor.apply(state, login(at(39), user="cy"), now=at(44))
     assert [t for t in again.triggers if t.revision_of] == []
 
 
@@ -155,22 +160,47 @@ def test_events_beyond_the_lateness_bound_are_rejected(processor: SignalProcesso
     assert [r.kind for r in outcome.rejections] == ["late"]
 
 
+def _slipping_team() -> list[AccountEvent]:
+    """Eight daily users for 42 days, then five: use 25% and more below its baseline."""
+    return [
+        login(at(day, 9), user=f"u{user}")
+        for day in range(53)
+        for user in range(8 if day < 42 else 5)
+    ]
+
+
 def test_detractor_and_promoter_are_event_rules(processor: SignalProcessor) -> None:
-    _, triggers = run(processor, [nps(3, at(1), "a", eid="n1"), nps(10, at(2), "b", eid="n2")])
-    assert {t.rule_id for t in triggers} >= {"detractor", "promoter"}
+    state, triggers = run(processor, _slipping_team())
+    assert triggers == []
+    detractor = processor.apply(state, nps(3, at(52, 15), "a", eid="n1"), now=at(52, 15))
+    assert [(t.rule_id, t.fired_at) for t in detractor.triggers] == [("detractor", at(52, 15))]
+    assert "event n1" in detractor.triggers[0].evidence[0].detail
+    _, promoted = run(processor, [subscription(at(0)), nps(10, at(2), "b", eid="n2")])
+    assert [(t.rule_id, t.fired_at) for t in promoted] == [("promoter", at(2))]
 
 
-def test_premium_interest(processor: SignalProcessor) -> None:
-    events = [usage("Upgrade Wall Hit", at(d)) for d in (1, 2, 3)]
+def test_a_detractor_from_an_account_whose_use_holds_is_no_alert(
+    processor: SignalProcessor,
+) -> None:
+    steady = [login(at(day, 9), user=f"u{user}") for day in range(53) for user in range(8)]
+    state, _ = run(processor, steady)
+    assert processor.apply(state, nps(3, at(52, 15), "a"), now=at(52, 15)).triggers == ()
+
+
+def test_premium_interest_needs_two_weeks(processor: SignalProcessor) -> None:
+    events: list[AccountEvent] = [login(at(0))]
+    events += [usage("Upgrade Wall Hit", at(d)) for d in (1, 2, 3, 8, 9, 10)]
     _, triggers = run(processor, events)
-    assert [t.rule_id for t in triggers if t.kind == "expansion"] == ["premium_interest"]
-    assert triggers[-1].fired_at == at(3)
+    assert [(t.rule_id, t.fired_at) for t in triggers] == [("premium_interest", at(10))]
+    values = {e.metric: e.value for e in triggers[0].evidence}
+    assert values == {"premium_attempts_7d": 3}
 
 
 def test_reorder_window_releases_in_event_time_order() -> None:
     config = SignalsConfig(reorder_window=timedelta(hours=1))
     processor = SignalProcessor(config, load_rules(SEAT_RULE, "seat.yaml"))
     state = AccountState(ACCOUNT)
+    processor.apply(state, profile(at(0), csm_owner="cara"), now=at(0))  # a day of history
     events = [login(at(1, 10), "a"), subscription(at(1, 9.5), seats=1)]
     held = [processor.apply(state, e, now=at(1, 10)) for e in events]
     assert all(o.triggers == () for o in held)

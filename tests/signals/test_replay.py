@@ -21,12 +21,16 @@ def _link(user: str, when_day: float, account: str = ACCOUNT) -> tuple[str, User
 
 
 def test_replay_is_independent_of_input_order_and_deterministic() -> None:
-    events = [("usage", login(at(d), user=f"u{d % 3}", eid=f"l{d}")) for d in range(5)]
-    forward = replay(events, SignalsConfig(), RULES, until=at(25))
-    backward = replay(list(reversed(events)), SignalsConfig(), RULES, until=at(25))
+    """Three users a day for 30 days, then silence: gone_quiet fires on a replay tick."""
+    events = [
+        ("usage", login(at(d), user=f"u{u}", eid=f"l{d}-{u}")) for d in range(30) for u in range(3)
+    ]
+    forward = replay(events, SignalsConfig(), RULES, until=at(50))
+    backward = replay(list(reversed(events)), SignalsConfig(), RULES, until=at(50))
+    assert forward.triggers
     assert [t.trigger_id for t in forward.triggers] == [t.trigger_id for t in backward.triggers]
-    assert "gone_quiet" in forward.summary.triggers_by_rule
-    assert forward.summary.events == 5
+    assert forward.summary.triggers_by_rule == {"gone_quiet": 1}
+    assert forward.summary.events == 90
     assert forward.summary.accounts == 1
 
 
