@@ -22,7 +22,7 @@ from signals.config import SignalsConfig, load_config
 from signals.replay import replay
 from signals.rules import default_rules
 from signals.state import AccountState
-from tests.signals.factories import at, login, nps, subscription, ticket, usage
+from tests.signals.factories import at, billing, login, nps, subscription, ticket, usage
 from topics.catalogue import TopicKind
 from topics.codec import dead_letter, encode
 from topics.models import InputEvent
@@ -33,7 +33,11 @@ EVENTS: list[tuple[str, InputEvent]] = [
     ("usage", login(at(1, 9), user="u2", eid="login-2")),
     ("feedback", nps(2, at(1, 15), respondent="r1", eid="nps-1")),
     ("usage", usage("Signed In", at(2), account="beta", eid="beta-1")),
-    ("tickets", ticket("opened", at(2, 13), priority="urgent", eid="ticket-1")),
+    ("tickets", ticket("opened", at(2, 11), "t0", priority="urgent", eid="ticket-0")),
+    ("tickets", ticket("opened", at(2, 12), "t1", priority="high", eid="ticket-01")),
+    ("tickets", ticket("opened", at(2, 13), "t2", priority="urgent", eid="ticket-1")),  # spike
+    # a higher severity than the spike's: a second alert in the same conversation
+    ("billing", billing("subscription_updated", at(2, 14), eid="cancel-1", cancel_at=at(30))),
     ("usage", usage("Signed In", at(3, 1), account="beta", user="b2", eid="beta-2")),
 ]
 
