@@ -448,3 +448,23 @@ def test_memoised_values_always_equal_fresh_ones(picks: list[int]) -> None:
         for name in METRICS:
             for as_of in (NOW, NOW - timedelta(days=7)):
                 assert memoised(name, state, as_of, config) == evaluate(name, state, as_of, config)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="signals/metrics/lifecycle.py contract_term_days takes the term from the latest "
+    "write of the renewal date: an update repeating the same date (a seat change in a full "
+    "subscription snapshot) shrinks a yearly contract's term under 85 days",
+)
+def test_a_contract_stays_a_contract_when_an_update_repeats_its_renewal_date(
+    folder: StateFolder,
+) -> None:
+    renewal = at(65).date()
+    events = [
+        subscription(at(-300), seats=10, renewal=renewal),  # a 365-day term
+        billing("subscription_updated", at(0), seats_purchased=12, renewal_date=renewal),
+    ]
+    state = AccountState(ACCOUNT)
+    for event in events:
+        folder.apply(state, event, now=event.occurred_at)
+    assert evaluate("days_to_contract_renewal", state, NOW, folder.config) == 52
