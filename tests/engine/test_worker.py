@@ -19,12 +19,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from engine.routing import partition_for
 from engine.settings import Settings
-from engine.signals_files import read_config
+from engine.signals_files import read_config, read_rules
 from engine.simulator import CORE_FEATURES
 from engine.simulator.generator import Simulation, SimulationConfig
 from engine.topics_admin import create_catalogue
 from signals.replay import ReplayResult, replay
-from signals.rules import default_rules
 from tests.conftest import RedisServer, WorkerProcess
 from topics.catalogue import TopicKind, topic_name
 from topics.codec import decode_input, encode
@@ -47,9 +46,21 @@ BAD_SCORE = orjson.dumps(
 
 @pytest.fixture
 def signals_config(tmp_path: Path) -> Path:
+    """The signals configuration, and beside it the rules the workers run: the textbook
+    rules, which fire often on the few accounts and days a test can afford (the defaults
+    fire a handful), so every comparison with a replay has triggers to compare."""
     path = tmp_path / "signals.yaml"
     path.write_text("usage:\n  core_features: [" + ", ".join(CORE_FEATURES) + "]\n")
+    (tmp_path / "rules.yaml").write_text("extends: textbook\n")
     return path
+
+
+def signals_env(config_path: Path) -> dict[str, str]:
+    """A worker's settings for ``signals_config`` and the rules beside it."""
+    return {
+        "PULSE_SIGNALS_CONFIG_FILE": str(config_path),
+        "PULSE_RULES_FILE": str(config_path.parent / "rules.yaml"),
+    }
 
 
 def simulated(
@@ -136,7 +147,8 @@ def replayed(records: list[tuple[TopicKind, bytes, bytes]], config_path: Path) -
                 continue
         until = max(event.occurred_at for _, event in events)
         _REPLAYS.clear()
-        _REPLAYS[key] = replay(events, read_config(config_path), default_rules(), until=until)
+        rules = read_rules(config_path.parent / "rules.yaml")
+        _REPLAYS[key] = replay(events, read_config(config_path), rules, until=until)
     return _REPLAYS[key]
 
 
@@ -190,6 +202,7 @@ def assert_same_triggers(
         for value in got[topic]:
             trigger = orjson.loads(value)
             published[trigger["trigger_id"]] = trigger
+    assert expected, "the replay fires nothing: nothing is compared"
     assert set(published) == set(expected), describe(published, expected)
 
 
@@ -222,10 +235,10 @@ async def test_worker_gives_the_triggers_replay_gives(
     worker_factory: Callable[..., WorkerProcess],
     signals_config: Path,
 ) -> None:
-    worker = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config), PULSE_API_TOKEN=TOKEN)
+    worker = worker_factory(**signals_env(signals_config), PULSE_API_TOKEN=TOKEN)
     worker.start()
     prefix = worker.env["PULSE_TOPIC_PREFIX"]
-    records = simulated(accounts=12, days=21)
+    records = simulated(accounts=12, days=30)
     await produce(kafka_bootstrap, prefix, records)
 
     got = await collect(
@@ -261,10 +274,10 @@ async def test_bad_messages_are_dead_lettered_and_the_rest_processed(
     worker_factory: Callable[..., WorkerProcess],
     signals_config: Path,
 ) -> None:
-    worker = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    worker = worker_factory(**signals_env(signals_config))
     worker.start()
     prefix = worker.env["PULSE_TOPIC_PREFIX"]
-    records = simulated(accounts=6, days=10)
+    records = simulated(accounts=8, days=21)
     hostile = [
         (TopicKind.USAGE, b"acct-x", b"\xff\xfe not json"),
         (TopicKind.TICKETS, b"acct-x", b'{"type": "ticket", "event_id": 7}'),
@@ -289,6 +302,7 @@ async def test_bad_messages_are_dead_lettered_and_the_rest_processed(
         topic_name(kind, prefix) for kind, _, _ in hostile
     }
     triggers = {orjson.loads(v)["trigger_id"] for t in output_topics(prefix) for v in got[t]}
+    assert triggers, worker.tail()
     assert triggers == set(expected_triggers(records, signals_config)), worker.tail()
     assert worker.process is not None
     assert worker.process.poll() is None
@@ -297,10 +311,10 @@ async def test_bad_messages_are_dead_lettered_and_the_rest_processed(
 async def test_http_endpoints_token_and_metrics(
     kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
 ) -> None:
-    worker = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config), PULSE_API_TOKEN=TOKEN)
+    worker = worker_factory(**signals_env(signals_config), PULSE_API_TOKEN=TOKEN)
     worker.start()
     prefix = worker.env["PULSE_TOPIC_PREFIX"]
-    await produce(kafka_bootstrap, prefix, simulated(accounts=4, days=8))
+    await produce(kafka_bootstrap, prefix, simulated(accounts=12, days=21))
     await collect(kafka_bootstrap, output_topics(prefix), settle=4)
 
     assert worker.get("/healthz")[0] == 200
@@ -329,10 +343,10 @@ async def test_http_endpoints_token_and_metrics(
 async def test_tail_and_account_commands_show_what_the_worker_published(
     kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
 ) -> None:
-    worker = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    worker = worker_factory(**signals_env(signals_config))
     worker.start()
     prefix = worker.env["PULSE_TOPIC_PREFIX"]
-    await produce(kafka_bootstrap, prefix, simulated(accounts=4, days=8))
+    await produce(kafka_bootstrap, prefix, simulated(accounts=12, days=21))
     got = await collect(kafka_bootstrap, output_topics(prefix), settle=4)
     published = [orjson.loads(v) for t in output_topics(prefix) for v in got[t]]
     assert len(published) >= 2
@@ -372,7 +386,7 @@ async def test_tail_and_account_commands_show_what_the_worker_published(
 async def test_restarted_worker_resumes_without_losing_a_trigger(
     kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
 ) -> None:
-    first = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    first = worker_factory(**signals_env(signals_config))
     first.start()
     prefix = first.env["PULSE_TOPIC_PREFIX"]
     records = simulated(accounts=10, days=21)
@@ -383,7 +397,7 @@ async def test_restarted_worker_resumes_without_losing_a_trigger(
     assert first.stop() == 0
 
     second = worker_factory(
-        PULSE_SIGNALS_CONFIG_FILE=str(signals_config), PULSE_DATA_DIR=first.env["PULSE_DATA_DIR"]
+        **signals_env(signals_config), PULSE_DATA_DIR=first.env["PULSE_DATA_DIR"]
     )
     second.start()
     await produce(kafka_bootstrap, prefix, records[half:])
@@ -395,8 +409,8 @@ async def test_restarted_worker_resumes_without_losing_a_trigger(
 async def test_two_workers_split_partitions_and_match_one(
     kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
 ) -> None:
-    one = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
-    two = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    one = worker_factory(**signals_env(signals_config))
+    two = worker_factory(**signals_env(signals_config))
     one.start()
     two.start()
     prefix = one.env["PULSE_TOPIC_PREFIX"]
@@ -422,9 +436,7 @@ async def test_processing_goes_on_while_redis_is_down_and_the_view_catches_up(
     signals_config: Path,
     redis_server: RedisServer,
 ) -> None:
-    worker = worker_factory(
-        PULSE_SIGNALS_CONFIG_FILE=str(signals_config), PULSE_REDIS_URL=redis_server.url
-    )
+    worker = worker_factory(**signals_env(signals_config), PULSE_REDIS_URL=redis_server.url)
     worker.start()
     prefix = worker.env["PULSE_TOPIC_PREFIX"]
     records = simulated(accounts=8, days=14)
@@ -437,6 +449,7 @@ async def test_processing_goes_on_while_redis_is_down_and_the_view_catches_up(
         kafka_bootstrap, [*output_topics(prefix), topic_name(TopicKind.HEALTH, prefix)]
     )
     published = {orjson.loads(v)["trigger_id"] for t in output_topics(prefix) for v in got[t]}
+    assert published
     assert published == set(expected_triggers(records, signals_config))
     _, body = worker.get("/metrics")
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
@@ -451,7 +464,7 @@ async def test_segment_users_are_resolved_through_group_calls(
 ) -> None:
     """User-only track calls reach their account via the group call: none is dropped and
     the triggers are the replay's (which resolves users the same way)."""
-    worker = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    worker = worker_factory(**signals_env(signals_config))
     worker.start()
     prefix = worker.env["PULSE_TOPIC_PREFIX"]
     records = simulated(accounts=12, days=14, segment_share=1.0)
@@ -471,7 +484,7 @@ async def test_a_backlog_with_user_only_events_gives_the_replay_triggers(
     """A worker started on weeks of backlog: user-only events take the detour through the
     users agent, yet the event clock waits for them (watermarks travel with the detour),
     so none arrives late and the triggers are the replay's."""
-    worker = worker_factory(PULSE_SIGNALS_CONFIG_FILE=str(signals_config))
+    worker = worker_factory(**signals_env(signals_config))
     prefix = worker.env["PULSE_TOPIC_PREFIX"]
     records = simulated(accounts=60, days=60, segment_share=0.5)
     settings = Settings(kafka_bootstrap=kafka_bootstrap)
@@ -492,9 +505,7 @@ async def test_more_accounts_than_the_state_cache_holds_gives_the_replay_trigger
 ) -> None:
     """With room for 100 decoded states and 180 accounts, states are evicted and decoded
     again from the table all the time (daily sweeps included): nothing changes."""
-    worker = worker_factory(
-        PULSE_SIGNALS_CONFIG_FILE=str(signals_config), PULSE_STATE_CACHE_ACCOUNTS="100"
-    )
+    worker = worker_factory(**signals_env(signals_config), PULSE_STATE_CACHE_ACCOUNTS="100")
     worker.start()
     prefix = worker.env["PULSE_TOPIC_PREFIX"]
     records = simulated(accounts=180, days=8)
