@@ -21,10 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.lag import caught_up
 from engine.process import WorkerProcess
 from engine.settings import Settings
-from engine.signals_files import read_config
+from engine.signals_files import read_config, read_rules
 from engine.verify import OUTPUT_KINDS, RunOutput, VerifyReport, changelog_topic, verify
 from engine.verify_cli import decode_inputs, read_to_end, read_views, settings_for
-from signals.rules import default_rules
 from tests.conftest import free_port
 from topics.catalogue import TopicKind, topic_name
 
@@ -144,6 +143,7 @@ async def verify_run(
     read = await read_to_end(settings, [*outputs.values(), changelog])
     got = read.values
     config = read_config(config_path)
+    rules = read_rules(config_path.parent / "rules.yaml")  # as the workers (signals_config)
     deadline = time.monotonic() + views_within
     while True:
         run = RunOutput.decode(
@@ -153,7 +153,7 @@ async def verify_run(
         )
         if views:
             run.views = await read_views(settings, sorted({s.account_id for s in run.health}))
-        report = verify(events, run, config, default_rules(), invalid_inputs=invalid)
+        report = verify(events, run, config, rules, invalid_inputs=invalid)
         if not report.stale_views or time.monotonic() > deadline:
             return report
         await asyncio.sleep(1.0)

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.timeout(2400 if LONG else 300)
 LOGLEVEL = os.environ.get("FAULTS_LOGLEVEL", "warning")
 """The workers' log level (their logs are under the test's tmp_path)."""
 KILLS = 30 if LONG else 10
-ACCOUNTS, DAYS = (30, 45) if LONG else (10, 21)
+ACCOUNTS, DAYS = (30, 45) if LONG else (14, 21)
 DURING_START = 0.3
 """Share of kills that land while the worker starts, joins the group or recovers state;
 the rest land while it processes."""
@@ -73,6 +73,7 @@ async def test_a_worker_killed_again_and_again_loses_nothing(
     records = simulated(accounts=ACCOUNTS, days=DAYS, malformed=0.01)
     env = {
         "PULSE_SIGNALS_CONFIG_FILE": str(signals_config),
+        "PULSE_RULES_FILE": str(signals_config.parent / "rules.yaml"),
         "PULSE_DATA_DIR": str(tmp_path / "worker"),
         **FAST_GROUP,
     }

@@ -28,7 +28,7 @@ from tests.faults.harness import (
 
 pytestmark = pytest.mark.timeout(2400 if LONG else 300)
 
-ACCOUNTS, DAYS = (30, 45) if LONG else (10, 21)
+ACCOUNTS, DAYS = (30, 45) if LONG else (14, 21)
 BROKER_DOWN_S = 45.0 if LONG else 8.0
 REDIS_DOWN_S = 60.0 if LONG else 8.0
 PACE_S = 20.0 if LONG else 4.0
@@ -43,6 +43,7 @@ async def test_the_broker_stopped_and_restarted_mid_stream(
     timeline = Timeline()
     worker = worker_factory(
         PULSE_SIGNALS_CONFIG_FILE=str(signals_config),
+        PULSE_RULES_FILE=str(signals_config.parent / "rules.yaml"),
         PULSE_KAFKA_BOOTSTRAP=private_kafka.bootstrap,
         PULSE_REDIS_URL=private_kafka.redis_url,
         **FAST_GROUP,
@@ -86,7 +87,9 @@ async def test_redis_stopped_for_a_while_mid_stream(
     updates once Redis is back (empty: it keeps no data), ends showing each account's
     latest health."""
     worker = worker_factory(
-        PULSE_SIGNALS_CONFIG_FILE=str(signals_config), PULSE_REDIS_URL=redis_server.url
+        PULSE_SIGNALS_CONFIG_FILE=str(signals_config),
+        PULSE_RULES_FILE=str(signals_config.parent / "rules.yaml"),
+        PULSE_REDIS_URL=redis_server.url,
     )
     await asyncio.to_thread(worker.start)
     settings = settings_of(worker)

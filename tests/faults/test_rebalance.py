@@ -23,7 +23,7 @@ from tests.faults.harness import (
 
 pytestmark = pytest.mark.timeout(2400 if LONG else 300)
 
-ACCOUNTS, DAYS = (30, 45) if LONG else (12, 21)
+ACCOUNTS, DAYS = (30, 45) if LONG else (14, 21)
 STREAM_S = 60.0 if LONG else 18.0
 ROUNDS = 3 if LONG else 1
 """Join-and-leave rounds within the stream."""
@@ -40,7 +40,11 @@ async def test_a_second_worker_joins_and_leaves_mid_stream(
     worker_factory: Callable[..., WorkerProcess],
     signals_config: Path,
 ) -> None:
-    env = {"PULSE_SIGNALS_CONFIG_FILE": str(signals_config), **FAST_GROUP}
+    env = {
+        "PULSE_SIGNALS_CONFIG_FILE": str(signals_config),
+        "PULSE_RULES_FILE": str(signals_config.parent / "rules.yaml"),
+        **FAST_GROUP,
+    }
     one = worker_factory(**env)
     await asyncio.to_thread(one.start)
     settings = settings_of(one)
