@@ -13,50 +13,16 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
-import orjson
-
+from engine.event_file import InputReport, SortedEventFile, decode_line
 from engine.signals_files import SignalsFileError, read_config, read_rules
 from signals.errors import SignalsError
 from signals.replay import ReplayResult, replay
-from topics.catalogue import INPUT_KINDS, TopicKind
-from topics.codec import decode_input, encode
+from topics.codec import encode
 from topics.errors import PulseValidationError
-from topics.models import InputEvent
-
-_KINDS = {kind.value: kind for kind in INPUT_KINDS}
-
-
-@dataclass
-class InputReport:
-    """What reading the file found: decoded events and lines that were rejected."""
-
-    events: list[tuple[str, InputEvent]] = field(default_factory=list)
-    invalid: Counter[str] = field(default_factory=Counter)
-    examples: dict[str, str] = field(default_factory=dict)
-
-    def reject(self, reason: str, line_number: int, detail: str) -> None:
-        self.invalid[reason] += 1
-        self.examples.setdefault(reason, f"line {line_number}: {detail}")
-
-
-def _line_value(line: bytes) -> tuple[TopicKind, bytes]:
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise PulseValidationError("<line>", f"not JSON: {exc}") from None
-    if not isinstance(record, dict) or set(record) != {"topic", "value"}:
-        raise PulseValidationError("<line>", 'expected {"topic": ..., "value": ...}')
-    topic = record["topic"]
-    if topic not in _KINDS:
-        raise PulseValidationError("topic", f"{topic!r} is not one of {', '.join(_KINDS)}")
-    value = record["value"]
-    raw = value.encode() if isinstance(value, str) else orjson.dumps(value)
-    return _KINDS[topic], raw
 
 
 def read_events(lines: Iterator[bytes], progress: IO[str] | None) -> InputReport:
@@ -66,11 +32,10 @@ def read_events(lines: Iterator[bytes], progress: IO[str] | None) -> InputReport
         if not line.strip():
             continue
         try:
-            kind, raw = _line_value(line)
-            report.events.append((kind.value, decode_input(kind, raw)))
+            kind, event = decode_line(line)
+            report.events.append((kind.value, event))
         except PulseValidationError as exc:
-            reason = "bad line" if exc.field in {"<line>", "topic"} else f"invalid {exc.field}"
-            report.reject(reason, number, str(exc))
+            report.reject_invalid(exc, number)
         if progress is not None and time.monotonic() - last >= 1:
             last = time.monotonic()
             rate = number / (last - started)
@@ -106,21 +71,22 @@ def _command(args: argparse.Namespace) -> int:
         config = read_config(args.config)
         rules = read_rules(args.rules)
         progress = sys.stderr if args.progress else None
-        with args.events.open("rb") as handle:
-            report = read_events(iter(handle), progress)
-        if progress:
-            print(f"pulse replay: replaying {len(report.events):,} events", file=progress)
+        with SortedEventFile(args.events, progress=progress) as events:
+            report = events.report
+            if progress:
+                print(f"pulse replay: replaying {events.events:,} events", file=progress)
 
-        def on_progress(done: int, total: int) -> None:
-            print(f"pulse replay: {done:,}/{total:,} events replayed", file=sys.stderr)
+            def on_progress(done: int, total: int) -> None:
+                print(f"pulse replay: {done:,}/{total:,} events replayed", file=sys.stderr)
 
-        result = replay(
-            report.events,
-            config,
-            rules,
-            tick_every=timedelta(seconds=args.tick_every) if args.tick_every else None,
-            progress=on_progress if progress else None,
-        )
+            result = replay(
+                events,
+                config,
+                rules,
+                tick_every=timedelta(seconds=args.tick_every) if args.tick_every else None,
+                progress=on_progress if progress else None,
+                presorted=events.events,
+            )
     except (SignalsFileError, SignalsError) as exc:
         print(f"pulse replay: error: {exc}", file=sys.stderr)
         return 2

@@ -53,32 +53,44 @@ def replay(
     park_for: timedelta = timedelta(days=1),
     progress: Callable[[int, int], None] | None = None,
     progress_every: int = 50_000,
+    presorted: int | None = None,
 ) -> ReplayResult:
     """Run ``(topic, event)`` pairs in event-time order; tick every account as time passes.
 
     ``progress(done, total)`` is called every ``progress_every`` events, so a caller
-    can report on long files; it must not influence the result.
+    can report on long files; it must not influence the result. ``presorted`` is the
+    number of events of an input already in (event time, event id) order, stable (an
+    external sort's): it is streamed instead of sorted in memory.
     """
-    ordered = sorted((event for _, event in events), key=lambda e: (e.occurred_at, e.event_id))
+    ordered: Iterable[InputEvent]
+    if presorted is None:
+        ordered = sorted((e for _, e in events), key=lambda e: (e.occurred_at, e.event_id))
+        total = len(ordered)
+    else:
+        ordered, total = (e for _, e in events), presorted
     tick_every = tick_every or config.tick_every
     run = _Replay(SignalProcessor(config, rules), UserResolver(park_for), tick_every)
+    first = last = None
+    done = 0
     for done, event in enumerate(ordered, 1):
+        first = first or event.occurred_at
+        last = event.occurred_at
         run.advance(event.occurred_at)
         run.deliver(event)
         if progress is not None and done % progress_every == 0:
-            progress(done, len(ordered))
-    if ordered:
-        run.advance(until or ordered[-1].occurred_at + tick_every)
+            progress(done, total)
+    if last is not None:
+        run.advance(until or last + tick_every)
     by_rule = Counter(t.rule_id for t in run.triggers if t.revision_of is None)
     summary = ReplaySummary(
-        events=len(ordered),
+        events=done,
         accounts=len(run.states),
         triggers_by_rule=dict(sorted(by_rule.items())),
         rejections_by_kind=dict(sorted(Counter(r.kind for r in run.rejections).items())),
         revisions=sum(1 for t in run.triggers if t.revision_of is not None),
         health_bands=run.final_bands(),
-        first_event=ordered[0].occurred_at if ordered else None,
-        last_event=ordered[-1].occurred_at if ordered else None,
+        first_event=first,
+        last_event=last,
     )
     return ReplayResult(tuple(run.triggers), tuple(run.rejections), summary, run.states)
 
