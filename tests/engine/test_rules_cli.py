@@ -36,6 +36,7 @@ def test_a_failing_case_shows_what_fired_instead(tmp_path: Path) -> None:
         "cases:\n"
         "  - name: a promoter expected to be a detractor\n"
         "    input:\n"
+        "      - {at: +0d, event: {type: track, name: Signed In, user_id: ann}}\n"
         "      - {at: +1d, event: {type: nps, respondent_id: r1, score: 10}}\n"
         "    expect:\n"
         "      - {rule: detractor}\n"
