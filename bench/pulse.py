@@ -22,7 +22,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from engine.settings import Settings
 from engine.simulator.generator import Record
 from topics.catalogue import TopicKind, topic_name
 from topics.codec import encode
-from topics.models import SurveyResponse
+from topics.models import BillingEvent
 
 POLL_SECONDS = 0.5
 STALL_SECONDS = 180.0
@@ -261,7 +261,7 @@ async def latency(
     days of clock ticks at once, and those seconds' triggers waited up to 0.95 s behind
     them (measured at 272 events/s, 373 accounts, 6 days). Then recent
     simulated events (``background``) are sent at ``rate`` per second in all; one in
-    twenty is instead an NPS detractor response for a fresh account, which fires a
+    twenty is instead a scheduled cancellation for a fresh account, which fires a
     trigger at once. Latency is from handing the probe to the producer to the trigger
     arriving on its topic, both seen from this process's monotonic clock.
     """
@@ -371,15 +371,27 @@ class _Probe:
         return {"events": total, "probes": probes, "achieved_rate_per_s": achieved}
 
     async def _probe(self, producer: AIOKafkaProducer, i: int) -> None:
+        """A fresh account seen two days ago, whose subscription is now set to cancel:
+        the default ``cancellation_scheduled`` fires at once (no rule fires on an
+        account's first day of data, hence the subscription from before)."""
         account = f"{self.prefix}-probe-{i:08d}"
-        response = SurveyResponse(
-            event_id=f"{account}-nps",
-            occurred_at=datetime.now(UTC),
+        now = datetime.now(UTC)
+        started = BillingEvent(  # on the same partition as the cancel: read first
+            event_id=f"{account}-start",
+            occurred_at=now - timedelta(days=2),
             account_id=account,
-            respondent_id="r1",
-            score=2,
+            action="subscription_updated",
+            plan="Probe",
         )
+        cancel = BillingEvent(
+            event_id=f"{account}-cancel",
+            occurred_at=now,
+            account_id=account,
+            action="subscription_updated",
+            cancel_scheduled=True,
+            cancel_at=now + timedelta(days=20),
+        )
+        key = account.encode()
+        await producer.send(topic_name(TopicKind.BILLING, self.prefix), encode(started), key=key)
         self.sent_at[account] = time.monotonic()
-        await producer.send(
-            topic_name(TopicKind.FEEDBACK, self.prefix), encode(response), key=account.encode()
-        )
+        await producer.send(topic_name(TopicKind.BILLING, self.prefix), encode(cancel), key=key)

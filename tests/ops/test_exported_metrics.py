@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -59,11 +60,21 @@ def scrape_until(
 @pytest.mark.broker
 @pytest.mark.redis
 async def test_worker_exports_every_metric_the_alerts_and_dashboard_use(
-    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess]
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
-    worker = worker_factory(PULSE_CLOCK="wall")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("extends: textbook\n")  # a detractor fires on one answer
+    worker = worker_factory(PULSE_CLOCK="wall", PULSE_RULES_FILE=str(rules))
     worker.start()
     prefix = worker.env["PULSE_TOPIC_PREFIX"]
+    # No rule fires on an account's first day of data: the account was seen 2 days ago.
+    earlier = SurveyResponse(
+        event_id="ops-nps-0",
+        occurred_at=datetime.now(UTC) - timedelta(days=2),
+        account_id="acct-ops-1",
+        respondent_id="r0",
+        score=8,
+    )
     response = SurveyResponse(
         event_id="ops-nps-1",
         occurred_at=datetime.now(UTC),
@@ -74,9 +85,10 @@ async def test_worker_exports_every_metric_the_alerts_and_dashboard_use(
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        await producer.send(
-            topic_name(TopicKind.FEEDBACK, prefix), encode(response), key=b"acct-ops-1"
-        )
+        for answer in (earlier, response):
+            await producer.send(
+                topic_name(TopicKind.FEEDBACK, prefix), encode(answer), key=b"acct-ops-1"
+            )
         await producer.send(topic_name(TopicKind.USAGE, prefix), b"{not json", key=b"acct-ops-2")
         await producer.flush()
     finally:

@@ -21,6 +21,7 @@ from tests.engine.test_worker import (
     expected_triggers,
     output_topics,
     produce,
+    signals_env,
     simulated,
 )
 
@@ -41,6 +42,7 @@ async def test_a_wrong_redis_password_is_refused_counted_and_processing_goes_on(
 
     config = tmp_path / "signals.yaml"
     config.write_text("usage:\n  core_features: [" + ", ".join(CORE_FEATURES) + "]\n")
+    (tmp_path / "rules.yaml").write_text("extends: textbook\n")  # fires on 5 accounts x 10 days
     password = f"redis-right-{uuid.uuid4().hex}"
     wrong = f"redis-wrong-{uuid.uuid4().hex}"
     token = f"api-token-{uuid.uuid4().hex}"
@@ -48,13 +50,13 @@ async def test_a_wrong_redis_password_is_refused_counted_and_processing_goes_on(
     redis.start()
     try:
         worker = worker_factory(
-            PULSE_SIGNALS_CONFIG_FILE=str(config),
+            **signals_env(config),
             PULSE_REDIS_URL=redis.url.replace(password, wrong),
             PULSE_API_TOKEN=token,
         )
         worker.start(loglevel="info")
         prefix = worker.env["PULSE_TOPIC_PREFIX"]
-        records = simulated(accounts=5, days=10)
+        records = simulated(accounts=8, days=21)
         await produce(kafka_bootstrap, prefix, records)
         got = await collect(kafka_bootstrap, output_topics(prefix), settle=4)
 
