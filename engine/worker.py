@@ -69,6 +69,7 @@ from engine.settings import Settings
 from engine.signals_files import read_config, read_rules
 from engine.view import account_view
 from signals.core import Outcome, SignalProcessor
+from signals.driver import AccountDriver, TickSchedule, link_wins, worth_publishing
 from signals.ingest import AccountEvent
 from signals.state import EPOCH, AccountState, micros
 from topics.catalogue import INPUT_KINDS, TopicKind, topic_name
@@ -157,6 +158,23 @@ def _highwater(consumer: Any, tp: TP) -> int | None:
         return None
 
 
+def _link_of(stored: bytes | None) -> tuple[int, str, str] | None:
+    """A user's stored link: ``[event time µs, event id, account]``; a bare account id
+    (written by earlier versions, which let the last link to arrive win) counts as
+    older than any link."""
+    if stored is None:
+        return None
+    if stored[:1] == b"[":
+        at_us, event_id, account = orjson.loads(stored)
+        return int(at_us), str(event_id), str(account)
+    return -1, "", stored.decode()
+
+
+def _linked_account(stored: bytes | None) -> str | None:
+    link = _link_of(stored)
+    return None if link is None else link[2]
+
+
 class PulseWorker:
     """Builds the faust app and holds the per-message logic its agents run."""
 
@@ -171,7 +189,8 @@ class PulseWorker:
         self.processor = SignalProcessor(self.config, read_rules(settings.rules_file))
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry)
-        self.tick_us = self.config.tick_every // _MICROSECOND
+        # Ticks, user links and health publication, as the replay does them.
+        self.driver = AccountDriver(self.processor, TickSchedule(self.config.tick_every))
         self.max_future_skew = timedelta(seconds=settings.max_future_skew_seconds)
         self.park_us = int(settings.user_park_seconds * 1_000_000)
         self.partitions = settings.topic_partitions
@@ -1038,10 +1057,8 @@ class PulseWorker:
             # account was evaluated up to its own clock: a redelivered event must not wait
             # (held) for ticks that already ran. Without restarts this never happens.
             now = EPOCH + state.clock_us * _MICROSECOND
-        if not published.ticked:  # ticked from the boundary of its earliest event on
-            first = micros(model.occurred_at) // self.tick_us * self.tick_us
-            published.tick_us = first if published.tick_us < 0 else min(published.tick_us, first)
-        await self._tick(published, state, micros(now) // self.tick_us * self.tick_us, wall)
+        self.driver.schedule.arrive(published, micros(model.occurred_at))
+        await self._tick(published, state, micros(now), wall)
         outcome = self.processor.apply(state, model, now)
         for rejection in outcome.rejections:
             if rejection.kind == "duplicate":
@@ -1103,18 +1120,11 @@ class PulseWorker:
         model = decode_usage(value, max_bytes=self.settings.max_message_bytes)
         user = encode_key(str(model.user_id))
         if isinstance(model, UserLink):
-            self.links[user] = encode_key(model.account_id)
-            parked_events = orjson.loads(self.parked.get(user) or b"[]")
-            for entry in parked_events:
-                parked = decode_usage(base64.b64decode(entry[4]))
-                await self._forward_resolved(parked, model.account_id)
-            if parked_events:  # forwarded before they leave the table, or lost in a crash
-                await self._settle(deliveries(), [])
-                del self.parked[user]
+            await self._on_link(user, model, wall)
         else:
-            account = self.links.get(user)
+            account = _linked_account(self.links.get(user))
             if account is not None:
-                await self._forward_resolved(model, account.decode())
+                await self._forward_resolved(model, account)
             else:
                 entries = orjson.loads(self.parked.get(user) or b"[]")
                 origin = self._origin(message)
@@ -1127,6 +1137,26 @@ class PulseWorker:
         await self._expire_parked(
             message.partition, await self._now(("users", message.partition), wall)
         )
+
+    async def _on_link(self, user: bytes, link: UserLink, wall: datetime) -> None:
+        """Keep the latest link by event time; release the user's parked events that
+        waited less than the parking time, dead-letter the others (signals.driver)."""
+        at_us = micros(wall if self.settings.clock == "wall" else link.occurred_at)
+        current = _link_of(self.links.get(user))
+        if link_wins(current[:2] if current else None, micros(link.occurred_at), link.event_id):
+            value = [micros(link.occurred_at), link.event_id, link.account_id]
+            self.links[user] = orjson.dumps(value)
+            current = (micros(link.occurred_at), link.event_id, link.account_id)
+        account = current[2] if current else link.account_id
+        entries = orjson.loads(self.parked.get(user) or b"[]")
+        for entry in entries:
+            if at_us < entry[0]:  # its deadline: released
+                await self._forward_resolved(decode_usage(base64.b64decode(entry[4])), account)
+            else:
+                await self._reject_unresolved(user, entry)
+        if entries:  # forwarded before they leave the table, or lost in a crash
+            await self._settle(deliveries(), [])
+            del self.parked[user]
 
     async def _forward_resolved(self, event: Any, account_id: str) -> None:
         resolved = event.model_copy(update={"account_id": account_id})
@@ -1162,25 +1192,9 @@ class PulseWorker:
             earliest = min([earliest, *(e[0] for e in keep)])
             if len(keep) == len(entries):
                 continue
-            for deadline, topic, origin_partition, offset, raw in entries:
-                if deadline <= now_us:
-                    letter = dead_letter(
-                        base64.b64decode(raw),
-                        user,
-                        topic=topic,
-                        partition=origin_partition,
-                        offset=offset,
-                        error_kind="unresolved_user",
-                        error_message=(
-                            f"no group call linked user {user.decode()!r} to an account within "
-                            f"{timedelta(microseconds=self.park_us)}"
-                        ),
-                        received_at=datetime.now(UTC),
-                    )
-                    self.metrics.invalid_events.labels(reason="unresolved_user").inc()
-                    await self._send(
-                        self.outputs[TopicKind.DEAD_LETTER], key=user, value=encode(letter)
-                    )
+            for entry in entries:
+                if entry[0] <= now_us:
+                    await self._reject_unresolved(user, entry)
             await self._settle(deliveries(), [])  # dead-lettered before they leave the table
             if keep:
                 self.parked[user] = orjson.dumps(keep)
@@ -1188,13 +1202,33 @@ class PulseWorker:
                 del self.parked[user]
         self._next_expiry[partition] = earliest
 
+    async def _reject_unresolved(self, user: bytes, entry: list[Any]) -> None:
+        """Dead-letter a parked event (``[deadline, topic, partition, offset, raw]``)
+        whose user was not linked to an account in time."""
+        _, topic, origin_partition, offset, raw = entry
+        letter = dead_letter(
+            base64.b64decode(raw),
+            user,
+            topic=topic,
+            partition=origin_partition,
+            offset=offset,
+            error_kind="unresolved_user",
+            error_message=(
+                f"no group call linked user {user.decode()!r} to an account within "
+                f"{timedelta(microseconds=self.park_us)}"
+            ),
+            received_at=datetime.now(UTC),
+        )
+        self.metrics.invalid_events.labels(reason="unresolved_user").inc()
+        await self._send(self.outputs[TopicKind.DEAD_LETTER], key=user, value=encode(letter))
+
     # -- clock ------------------------------------------------------------------------
 
     async def _advance_clock(self, partition: int, now: datetime) -> None:
         """Sweep the partition when its clock crossed a tick boundary since the last sweep."""
         if now <= EPOCH:
             return  # the event clock has not started: some topic has not delivered yet
-        boundary = micros(now) // self.tick_us * self.tick_us
+        boundary = self.driver.schedule.boundary(micros(now))
         if self._swept.get(partition, -1) >= boundary:
             return
         started = time.perf_counter()
@@ -1209,19 +1243,13 @@ class PulseWorker:
     async def _tick(
         self, published: Published, state: AccountState, upto_us: int, wall: datetime
     ) -> bool:
-        """Run the account's due ticks, each boundary after its last up to ``upto_us``.
-
-        Each account keeps its own last tick, so it is ticked at every boundary after
-        its first event exactly once, whenever and on whichever worker its partition
-        is swept: the same ticks a replay gives it.
-        """
-        if published.tick_us < 0 or published.tick_us >= upto_us:
-            return False
-        for tick in range(published.tick_us + self.tick_us, upto_us + 1, self.tick_us):
-            outcome = self.processor.tick(state, EPOCH + tick * _MICROSECOND)
+        """Run the account's due ticks up to ``upto_us`` (signals.driver: each boundary
+        after its first event once, whenever and on whichever worker its partition is
+        swept, as a replay ticks it) and publish what they give."""
+        outcomes = self.driver.catch_up(state, published, upto_us)
+        for outcome in outcomes:
             await self._publish(outcome, published, None, wall)
-        published.tick_us, published.ticked = upto_us, True
-        return True
+        return bool(outcomes)
 
     async def _send_ticks(self) -> None:
         """Nudge every partition this worker owns so its agent checks the clock.
@@ -1290,17 +1318,8 @@ class PulseWorker:
     def _worth_publishing(
         self, published: Published, score: float | None, band: str, as_of: datetime
     ) -> bool:
-        """On band change, on a move of enough points, and at least daily."""
-        if published.at_us < 0 or band != published.band:
-            return True
-        moved = (
-            score is not None
-            and published.score is not None
-            and (abs(score - published.score) >= self.settings.health_publish_points)
-        )
-        if moved:
-            return True
-        return micros(as_of) - published.at_us >= 86_400_000_000
+        """signals.driver's rule, with this deployment's points."""
+        return worth_publishing(published, score, band, as_of, self.settings.health_publish_points)
 
     async def _dead_letter(
         self, message: Any, key: bytes | None, value: bytes | None, kind: str, reason: str

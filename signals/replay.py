@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 
 from signals.config import SignalsConfig
 from signals.core import Outcome, SignalProcessor
+from signals.driver import AccountDriver, TickSchedule
 from signals.errors import Rejection
 from signals.resolve import UserResolver
 from signals.rules import RuleSet
-from signals.state import EPOCH, AccountState
+from signals.state import EPOCH, AccountState, micros
 from topics.models import InputEvent, Trigger, UsageEvent, UserLink
 
 
@@ -95,27 +96,40 @@ def replay(
     return ReplayResult(tuple(run.triggers), tuple(run.rejections), summary, run.states)
 
 
+@dataclass(slots=True)
+class _Ticks:
+    """An account's tick memory (``signals.driver.TickMemory``); a worker keeps it in
+    its table value."""
+
+    tick_us: int = -1
+    ticked: bool = False
+
+
 class _Replay:
     def __init__(
         self, processor: SignalProcessor, resolver: UserResolver, tick_every: timedelta
     ) -> None:
         self.processor = processor
+        self.driver = AccountDriver(processor, TickSchedule(tick_every))
         self.resolver = resolver
         self.tick_every = tick_every
         self.states: dict[str, AccountState] = {}
+        self.ticks: dict[str, _Ticks] = {}
         self.triggers: list[Trigger] = []
         self.rejections: list[Rejection] = []
         self.next_tick: datetime | None = None
         self.now = EPOCH
 
     def advance(self, to: datetime) -> None:
-        """Tick every account at each tick boundary up to ``to``."""
+        """Tick every account at each of its boundaries up to ``to``."""
         if self.next_tick is None:
             self.next_tick = EPOCH + ((to - EPOCH) // self.tick_every + 1) * self.tick_every
         while self.next_tick <= to:
             self.now = self.next_tick
-            for state in self.states.values():
-                self._collect(self.processor.tick(state, self.now))
+            boundary = micros(self.now)
+            for account, state in self.states.items():
+                for outcome in self.driver.catch_up(state, self.ticks[account], boundary):
+                    self._collect(outcome)
             self.rejections += self.resolver.expire(self.now)
             self.next_tick += self.tick_every
         self.now = max(self.now, to)
@@ -128,8 +142,10 @@ class _Replay:
 
     def deliver(self, event: InputEvent) -> None:
         if isinstance(event, UserLink):
-            for released in self.resolver.link(event):
-                self._apply(released)
+            released, unresolved = self.resolver.link(event)
+            self.rejections += unresolved
+            for event_of_user in released:
+                self._apply(event_of_user)
             return
         if isinstance(event, UsageEvent):
             resolved = self.resolver.resolve(event, self.now)
@@ -139,11 +155,18 @@ class _Replay:
         self._apply(event)
 
     def _apply(self, event: InputEvent) -> None:
+        """As a worker applies an event: note it in the account's schedule, run the
+        account's ticks due by now, then the event."""
         if isinstance(event, UserLink) or event.account_id is None:
             return
         state = self.states.get(event.account_id)
         if state is None:
             state = self.states[event.account_id] = AccountState(event.account_id)
+            self.ticks[event.account_id] = _Ticks()
+        ticks = self.ticks[event.account_id]
+        self.driver.schedule.arrive(ticks, micros(event.occurred_at))
+        for outcome in self.driver.catch_up(state, ticks, micros(self.now)):
+            self._collect(outcome)
         self._collect(self.processor.apply(state, event, self.now))
 
     def _collect(self, outcome: Outcome) -> None:

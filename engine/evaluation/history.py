@@ -80,8 +80,10 @@ def build_history(
             next_day += DAY
         if isinstance(event, UserLink):
             history.accounts.setdefault(event.account_id, []).append(event)
-            for released in resolver.link(event):
-                _add(history, released)
+            released, unresolved = resolver.link(event)
+            history.unresolved += len(unresolved)
+            for event_of_user in released:
+                _add(history, event_of_user)
         elif isinstance(event, UsageEvent):
             resolved = resolver.resolve(event, event.occurred_at)
             if resolved is not None:
