@@ -44,7 +44,6 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -65,6 +64,7 @@ from engine.inorder import InOrder, Verdict
 from engine.kafka import client_kwargs, faust_credentials
 from engine.metrics import Metrics
 from engine.routing import partition_for
+from engine.runtime.clock import CLOCK_NUDGE_SECONDS, Announcer, Heard, Mark, confirm, holding_back
 from engine.settings import Settings
 from engine.signals_files import read_config, read_rules
 from engine.view import account_view
@@ -98,10 +98,6 @@ _RAW: dict[str, Any] = {
 _MICROSECOND = timedelta(microseconds=1)
 _BROKER_ERRORS = (KafkaError, OSError, TimeoutError)
 _NEVER = 2**63
-IDLE_SECONDS = 2.0
-"""How long a caught-up topic may still hold its partition's event clock back."""
-CLOCK_NUDGE_SECONDS = 1.0
-"""How often an event-clock worker re-checks its clock without traffic (see _now)."""
 STREAM_BUFFER = 1024
 FETCH_BYTES = 128 * 1024
 POLL_RECORDS = 500
@@ -113,40 +109,12 @@ BATCH_MESSAGES = 1000
 BATCH_SECONDS = 0.01
 """A batch of the accounts agent: at most this many messages, or what came within this."""
 EXIT_UNDELIVERED = 75
+"""Exit code of a worker that stopped because the broker refused its output (EX_TEMPFAIL:
+restart it; it reads the unacknowledged input again)."""
 REFETCH_WAIT_MS = 500
 """How long one fetch of records the consumer skipped may wait (engine.inorder)."""
 REFETCH_QUIET_SECONDS = 30.0
 """Warn when re-reading a hole has made no progress for this long (broker away?)."""
-"""Exit code of a worker that stopped because the broker refused its output (EX_TEMPFAIL:
-restart it; it reads the unacknowledged input again)."""
-ANNOUNCE_SECONDS = 0.5
-"""How often, at most, a sender announces a watermark that moved (and at least every
-CLOCK_NUDGE_SECONDS, so a restarted reader hears every sender again quickly)."""
-
-
-@dataclass(slots=True)
-class _Mark:
-    """How far one input topic of one partition has got, for the event clock."""
-
-    watermark: int = -1
-    """Highest event time seen (µs since the epoch)."""
-    processed: int = -1
-    """Offset of the last message handled."""
-    empty_since: float | None = None
-    """Since when (monotonic) this topic, caught up, has held the clock back."""
-    end: int = 0
-    """End offset the broker last reported (fetches do not report one for empty partitions)."""
-    checked_at: float = float("-inf")
-    """When (monotonic) the broker last confirmed it had nothing more."""
-
-
-@dataclass(slots=True)
-class _Announcement:
-    """What a sender last told the readers of the internal topics it writes to."""
-
-    at: float = float("-inf")
-    watermark: int = -1
-    idle: bool = False
 
 
 def _highwater(consumer: Any, tp: TP) -> int | None:
@@ -208,10 +176,9 @@ class PulseWorker:
         self._waiting: dict[str, Any] = {}  # agent -> its input queue while it waits, or None
         self._clock_of: dict[tuple[str, int], int] = {}
         """(agent, partition) -> its event clock (µs); it never goes back"""
-        self._heard: dict[tuple[str, int], dict[str, tuple[int, float | None]]] = {}
-        """(agent, partition) -> sender -> (watermark µs it last announced, since when
-        (monotonic) it has been idle, or None)"""
-        self._announced: dict[str, _Announcement] = {}
+        self._heard: dict[tuple[str, int], Heard] = {}
+        """(agent, partition) -> what the senders to its internal topic announced"""
+        self._announced: dict[str, Announcer] = {}
         """sender ("accounts:3", "users:0") -> what it last announced"""
         self._next_expiry: dict[int, int] = {}
         """users partition -> earliest deadline of its parked events (µs); 0: unknown"""
@@ -230,7 +197,7 @@ class PulseWorker:
         """the message (faust event) being handled by the accounts agent"""
         self._swept: dict[int, int] = {}
         """partition -> last tick boundary swept (µs); in memory, since ticks are per account"""
-        self._marks: dict[tuple[str, int], dict[str, _Mark]] = {}
+        self._marks: dict[tuple[str, int], dict[str, Mark]] = {}
         """(agent, partition) -> topic -> how far that topic has got"""
         self._restored: dict[int, int] = {}
         """partition -> latest event time its stored account states hold (µs), read once
@@ -831,21 +798,20 @@ class PulseWorker:
         agent, partition = scope
         marks = self._marks.get(scope)
         if marks is None:
-            marks = self._marks[scope] = {t: _Mark() for t in self._sources[agent]}
+            marks = self._marks[scope] = {t: Mark() for t in self._sources[agent]}
         if message is not None and message.topic in marks:
-            mark = marks[message.topic]
-            if occurred_at is not None:
-                mark.watermark = max(mark.watermark, micros(occurred_at))
-            mark.processed, mark.empty_since = message.offset, None
+            occurred_us = None if occurred_at is None else micros(occurred_at)
+            marks[message.topic].read(message.offset, occurred_us)
         if marks and partition not in self._restored:
             await self._ask_ends(partition, marks)
         behind = {t for t, m in marks.items() if self._behind(t, partition, m)}
         if message is not None and message.topic in marks:
             behind.add(message.topic)
-        heard = self._heard_bound(scope)
+        senders = self._heard.setdefault(scope, Heard())
+        heard = senders.bound(self._senders[agent], time.monotonic())
         if not marks:  # the users agent: its clock is what its senders announce
             idle = heard is None
-            watermark = self._heard_max(scope) if heard is None else heard
+            watermark = senders.highest() if heard is None else heard
             await self._announce(f"users:{partition}", watermark, idle=idle)
         else:
             if not behind:  # nothing left to read anywhere: nothing can arrive older
@@ -864,7 +830,7 @@ class PulseWorker:
         self._clock_of[scope] = watermark
         return EPOCH + max(watermark, 0) * _MICROSECOND
 
-    async def _ask_ends(self, partition: int, marks: dict[str, _Mark]) -> None:
+    async def _ask_ends(self, partition: int, marks: dict[str, Mark]) -> None:
         """Once per assignment, before the partition's restored watermark may be used: the
         broker's end offsets of its topics (the first fetches may not have come yet, and
         'nothing behind' must not be concluded from not knowing)."""
@@ -901,56 +867,19 @@ class PulseWorker:
         for header, raw in message.headers or ():
             if header == WATERMARK_HEADER:
                 sender, watermark, idle = raw.decode().split("|")
-                heard = self._heard.setdefault((agent, message.partition), {})
-                since = None
-                if idle == "1":
-                    before = heard.get(sender)
-                    since = before[1] if before and before[1] is not None else time.monotonic()
-                heard[sender] = (int(watermark), since)
+                heard = self._heard.setdefault((agent, message.partition), Heard())
+                heard.hear(sender, int(watermark), idle=idle == "1", now=time.monotonic())
                 return True
         return False
-
-    def _heard_bound(self, scope: tuple[str, int]) -> int | None:
-        """The lowest watermark announced by the senders that may still send something
-        older: -1 while some sender has not been heard from; None when every sender has
-        been idle (caught up) for IDLE_SECONDS, the allowance a direct topic gets too."""
-        heard = self._heard.get(scope, {})
-        clock = time.monotonic()
-        low: int | None = None
-        for sender in self._senders[scope[0]]:
-            entry = heard.get(sender)
-            if entry is None:
-                return -1
-            watermark, idle_since = entry
-            if idle_since is None or clock - idle_since < IDLE_SECONDS:
-                low = watermark if low is None else min(low, watermark)
-        return low
-
-    def _heard_max(self, scope: tuple[str, int]) -> int:
-        return max((w for w, _ in self._heard.get(scope, {}).values()), default=-1)
 
     async def _announce(self, sender: str, watermark: int, *, idle: bool) -> None:
         """Tell every partition of the internal topics this sender writes to how far it
         has got: it will send nothing older than ``watermark`` (unless late), or, idle,
-        nothing at all until it announces again.
-
-        Throttled to one announcement per ANNOUNCE_SECONDS while the watermark moves,
-        with a heartbeat every CLOCK_NUDGE_SECONDS; waking from idle is announced at
-        once, before the event that woke it is forwarded.
+        nothing at all until it announces again (when: engine.runtime.clock.Announcer).
         """
-        last = self._announced.get(sender)
-        if last is None:
-            last = self._announced[sender] = _Announcement()
-        clock = time.monotonic()
-        since = clock - last.at
-        moved = (watermark, idle) != (last.watermark, last.idle)
-        if not (
-            (last.idle and not idle)
-            or since >= CLOCK_NUDGE_SECONDS
-            or (moved and since >= ANNOUNCE_SECONDS)
-        ):
+        announcer = self._announced.setdefault(sender, Announcer())
+        if not announcer.due(watermark, idle=idle, now=time.monotonic()):
             return
-        last.at, last.watermark, last.idle = clock, watermark, idle
         headers = [(WATERMARK_HEADER, f"{sender}|{watermark}|{int(idle)}".encode())]
         topics = (
             (self.user_events, self.account_events)
@@ -961,44 +890,25 @@ class PulseWorker:
             for partition in range(self.partitions):
                 await topic.send(key=None, value=b"", partition=partition, headers=headers)
 
-    async def _holding_back(self, partition: int, marks: dict[str, _Mark], behind: set[str]) -> int:
+    async def _holding_back(self, partition: int, marks: dict[str, Mark], behind: set[str]) -> int:
         """The lowest watermark among topics with unread data and caught-up topics still
-        within their idle allowance (or found by the broker to have more after all)."""
-        frontier = min(marks[t].watermark for t in behind)
-        holding = [frontier]
-        clock = time.monotonic()
-        for topic, mark in marks.items():
-            if topic in behind or mark.watermark >= frontier:
-                mark.empty_since = None
-                continue
-            if mark.empty_since is None:
-                mark.empty_since = clock
-            if clock - mark.empty_since < IDLE_SECONDS or await self._has_more(
-                topic, partition, mark
-            ):
-                holding.append(mark.watermark)
-        return min(holding)
+        within their idle allowance, or found by the broker to have more after all
+        (engine.runtime.clock.holding_back)."""
+        low, ask = holding_back(marks, behind, time.monotonic())
+        for topic in ask:
+            if await self._has_more(topic, partition, marks[topic]):
+                low = min(low, marks[topic].watermark)
+        return low
 
-    async def _has_more(self, topic: str, partition: int, mark: _Mark) -> bool:
-        """Ask the broker (not the last fetch) whether a quiet topic really ran dry.
-
-        Asked at most once per IDLE_SECONDS per topic-partition, so a topic that is
-        truly empty costs no request per message.
-        """
-        clock = time.monotonic()
-        if clock - mark.checked_at < IDLE_SECONDS:
-            return False
-        mark.checked_at = clock
+    async def _has_more(self, topic: str, partition: int, mark: Mark) -> bool:
+        """Ask the broker (not the last fetch) whether a quiet topic really ran dry."""
         try:
-            end = await self._end_offset(topic, partition)
+            end: int | None = await self._end_offset(topic, partition)
         except _BROKER_ERRORS as exc:  # cannot tell: keep holding the clock, ask again later
             log.warning("end offset of %s[%d] unknown: %r", topic, partition, exc)
-            return True
-        mark.end = max(mark.end, end)
-        if self._behind(topic, partition, mark):
-            mark.empty_since = None
-            return True
-        return False
+            end = None
+        tp = TP(topic, partition)
+        return confirm(mark, end, self._committed(tp), self.app.consumer.highwater(tp))
 
     async def _end_offset(self, topic: str, partition: int) -> int:
         """The broker's end offset, through a client of our own.
@@ -1025,19 +935,17 @@ class PulseWorker:
                 self._probe = probe
             return self._probe
 
-    def _behind(self, topic: str, partition: int, mark: _Mark) -> bool:
-        """Whether the last fetch (or broker query) showed messages we have not processed.
-
-        Messages before the group's committed offset were processed by an earlier
-        run (faust keeps that offset in a private map; there is no public accessor).
-        """
+    def _behind(self, topic: str, partition: int, mark: Mark) -> bool:
+        """Whether the last fetch (or broker query) showed messages we have not processed."""
         tp = TP(topic, partition)
-        highwater = self.app.consumer.highwater(tp)
-        end = mark.end if highwater is None else max(highwater, mark.end)
+        return mark.behind(self.app.consumer.highwater(tp), self._committed(tp))
+
+    def _committed(self, tp: TP) -> int | None:
+        """The group's committed position (the next offset to read): messages before it
+        were processed by an earlier run (faust keeps it in a private map; there is no
+        public accessor)."""
         committed = self.app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
-        # faust keeps the committed position: the next offset to read, as Kafka does
-        done = max(mark.processed, -1 if committed is None else committed - 1)
-        return done + 1 < end
+        return cast(int | None, committed)
 
     async def _apply(
         self,
