@@ -47,6 +47,7 @@ from signals.state import (
     counter_bit,
     event_hash,
     fingerprint,
+    from_micros,
     lww,
     micros,
     non_negative,
@@ -133,9 +134,7 @@ class StateFolder:
         day = occurred.toordinal()
         if not _remember_id(state, fingerprint(eid), day, self.config.dedup_capacity):
             return Rejection("duplicate", event.event_id, "event id already applied")
-        occurred_us = micros(occurred)
-        if state.first_us < 0 or occurred_us < state.first_us:
-            state.first_us = occurred_us
+        _first_event(state, micros(occurred), day)
         if isinstance(event, UsageEvent):
             touched = self._usage(state, event, day)
         elif isinstance(event, TicketEvent):
@@ -307,12 +306,36 @@ def _subscription_facts(state: AccountState, event: BillingEvent, ts: int, eid: 
         if value is not None:
             lww(state.billing, field, ts, eid, value)
     if event.renewal_date is not None:
-        lww(state.billing, "renewal_day", ts, eid, event.renewal_date.toordinal())
+        _renewal(state, ts, eid, event.renewal_date.toordinal())
     if event.cancel_at is not None:
         lww(state.billing, "cancel_at_us", ts, eid, micros(event.cancel_at))
         if event.cancel_scheduled is None:
             lww(state.billing, "cancel_scheduled", ts, eid, True)
     lww(state.billing, "status", ts, eid, "active")
+
+
+def _first_event(state: AccountState, occurred_us: int, day: int) -> None:
+    """Keep the account's earliest event time; when a late event moves the first day
+    earlier, what reads that day (``observed_days``, the provisional health) is stale."""
+    first = state.first_us
+    if first >= 0 and occurred_us >= first:
+        return
+    if first >= 0 and from_micros(first).toordinal() > day:
+        state.memo.pop("observed_days", None)
+        state.health_memo = None
+    state.first_us = occurred_us
+
+
+def _renewal(state: AccountState, ts: int, eid: int, renewal_day: int) -> None:
+    """The renewal date, latest-wins, and since when it has been the renewal date: an
+    update repeating the date (a full subscription snapshot after a seat change) must not
+    shorten the term the date was announced with."""
+    lww(state.billing, "renewal_day", ts, eid, renewal_day)
+    if state.billing["renewal_day"][2] != renewal_day:
+        return
+    since = state.billing.get("renewal_since")
+    if since is None or since[2] != renewal_day or (ts, eid) < (since[0], since[1]):
+        state.billing["renewal_since"] = [ts, eid, renewal_day]
 
 
 def _late_message(occurred: datetime, now: datetime, config: SignalsConfig) -> str:
