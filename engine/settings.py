@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_future_skew_seconds: float = Field(300.0, ge=0)
 
+    stripe_account_field: str = Field("account_id", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    """The Stripe metadata key that holds the Pulse account id."""
+    stripe_customer_accounts: dict[str, str] = Field(default_factory=dict)
+    """Stripe customer id -> account id (JSON), for customers without account metadata."""
+    stripe_accept_test_mode: bool = False
+    """Count Stripe test-mode events (livemode: false); off, they are ignored."""
+
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
     api_token: SecretStr | None = None
