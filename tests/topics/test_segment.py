@@ -136,9 +136,9 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
         "context.groupId",
         "identify without account cannot be used",
     ),
-    (payloads.segment_track(type="alias"), "type", "unsupported Segment call 'alias'"),
-    (payloads.segment_track(messageId=None), "messageId", "valid string"),
-    (payloads.segment_track(messageId=""), "messageId", "at least 1 character"),
+    (payloads.segment_track(type="bogus"), "type", "unsupported Segment call 'bogus'"),
+    (payloads.segment_track(messageId=7), "messageId", "valid string"),
+    (payloads.segment_track(batch=[]), "batch", "/v1/batch envelope"),
     (payloads.segment_track(event=None), "event", "valid string"),
     (
         payloads.segment_track(userId=None, anonymousId=None, context={}),
