@@ -182,19 +182,19 @@ INVALID: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
         payloads.stripe_invoice(parent=None),
         {},
         "data.object.metadata.account_id",
-        "customer 'cus_9s6' is not in the customer -> account mapping",
+        "none of 'cus_9s6' is in the customer -> account mapping",
     ),
     (
         payloads.stripe_invoice(parent=None),
         {"customer_accounts": {}},
         "data.object.metadata.account_id",
-        "customer 'cus_9s6' is not in the customer -> account mapping",
+        "none of 'cus_9s6' is in the customer -> account mapping",
     ),
     (
         payloads.stripe_invoice(parent=None, customer=None),
         {},
         "data.object.metadata.account_id",
-        "names no customer",
+        "names no customer, charge or payment",
     ),
     (
         payloads.stripe_subscription(items={"data": []}),

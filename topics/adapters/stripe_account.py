@@ -7,7 +7,9 @@ Tried in order, the first found wins:
 3. the metadata of the invoice's line items (API versions before mid-2023
    carry the subscription's metadata only there);
 4. the customer's metadata, when the customer is expanded in the payload;
-5. the caller's customer -> account mapping (a setting), by customer id.
+5. the caller's mapping (a setting), asked for the customer id, else the
+   charge, payment intent, subscription or invoice the object names (a
+   dispute names only its charge).
 
 Properties of other shapes (descriptions, e-mail addresses) are never searched.
 """
@@ -23,8 +25,12 @@ from topics.errors import PulseValidationError
 __all__ = ["AccountResolver", "resolve_account", "stripe_id"]
 
 AccountResolver = Callable[[str], str | None] | Mapping[str, str]
-"""Stripe customer id -> Pulse account id, for customers without account metadata."""
+"""Stripe id (a customer, or a charge, payment intent, subscription or invoice) -> Pulse
+account id, for objects without account metadata."""
 
+_REFERENCES = ("customer", "charge", "payment_intent", "subscription", "invoice")
+"""Stripe ids the mapping is asked about, in order: a customer, else (for a dispute or a
+guest charge) the charge or payment it belongs to."""
 _COPIES = ((), ("subscription_details",), ("parent", "subscription_details"))
 
 
@@ -49,24 +55,28 @@ def resolve_account(
     account_id = dig(obj, "customer", "metadata", account_field)
     if account_id is not None:
         return account_id, f"data.object.customer.metadata.{account_field}"
-    customer = stripe_id(obj.get("customer"))
+    references = [
+        (field, ref)
+        for field in _REFERENCES
+        if isinstance(ref := stripe_id(obj.get(field)), str) and ref
+    ]
     field = f"data.object.metadata.{account_field}"
-    if not isinstance(customer, str):
-        raise PulseValidationError(field, "missing, and the object names no customer to map")
-    if customer_accounts is None:
+    if not references:
         raise PulseValidationError(
-            field,
-            f"missing, and customer {customer!r} is not in the customer -> account mapping "
-            "(setting PULSE_STRIPE_CUSTOMER_ACCOUNTS)",
+            field, "missing, and the object names no customer, charge or payment to map"
         )
-    if callable(customer_accounts):
-        account_id = customer_accounts(customer)
-    else:
-        account_id = customer_accounts.get(customer)
-    if account_id is None:
-        raise PulseValidationError(
-            field,
-            f"missing, and customer {customer!r} is not in the customer -> account mapping "
-            "(setting PULSE_STRIPE_CUSTOMER_ACCOUNTS)",
-        )
-    return account_id, "data.object.customer"
+    if customer_accounts is not None:
+        for source, ref in references:
+            account_id = (
+                customer_accounts(ref)
+                if callable(customer_accounts)
+                else customer_accounts.get(ref)
+            )
+            if account_id is not None:
+                return account_id, f"data.object.{source}"
+    named = ", ".join(repr(ref) for _, ref in references)
+    raise PulseValidationError(
+        field,
+        f"missing, and none of {named} is in the customer -> account mapping "
+        "(setting PULSE_STRIPE_CUSTOMER_ACCOUNTS)",
+    )

@@ -113,9 +113,11 @@ def _discounted(obj: dict[str, Any], total: float, currency: Any, months: float)
         if not isinstance(discount, dict):
             continue  # unexpanded discount ids say nothing about the amount
         coupon = discount.get("coupon") or dig(discount, "source", "coupon")
-        if not isinstance(coupon, dict) or coupon.get("id") in seen:
+        coupon_id = coupon.get("id") if isinstance(coupon, dict) else None
+        if not isinstance(coupon, dict) or (isinstance(coupon_id, str) and coupon_id in seen):
             continue
-        seen.add(coupon.get("id"))
+        if isinstance(coupon_id, str):
+            seen.add(coupon_id)
         percent = coupon.get("percent_off")
         amount_off = coupon.get("amount_off")
         if isinstance(percent, int | float) and not isinstance(percent, bool):

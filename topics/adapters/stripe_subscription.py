@@ -59,7 +59,7 @@ def subscription_fields(
     status = obj.get("status")
     if obj.get("pause_collection") and status == "active":
         status = "paused"
-    ended = kind == "customer.subscription.deleted" or status in ENDED
+    ended = kind == "customer.subscription.deleted" or (isinstance(status, str) and status in ENDED)
     fields.update(
         action="subscription_cancelled" if ended else fields["action"],
         subscription_id=obj.get("id"),
