@@ -105,6 +105,17 @@ class Settings(BaseSettings):
     stripe_accept_test_mode: bool = False
     """Count Stripe test-mode events (livemode: false); off, they are ignored."""
 
+    ingest_host: str = "127.0.0.1"
+    """Where `pulse ingest` (the webhook bridge) listens."""
+    ingest_port: int = Field(8088, ge=1, le=65535)
+    stripe_webhook_secret: SecretStr | None = None
+    """The Stripe endpoint's signing secret (whsec_...); unset, /stripe answers 503."""
+    stripe_signature_tolerance_seconds: float = Field(300.0, gt=0, le=3600)
+    segment_webhook_secret: SecretStr | None = None
+    """Shared secret of the Segment/RudderStack webhook destination; unset, /segment answers 503."""
+    ingest_ack_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    """How long the bridge waits for the broker's ack before answering 503."""
+
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
     api_token: SecretStr | None = None
