@@ -53,6 +53,7 @@ from signals.state import (
     non_negative,
     user_hash,
 )
+from signals.subscriptions import fold_subscription
 from topics.models import AccountProfile, BillingEvent, SurveyResponse, TicketEvent, UsageEvent
 
 AccountEvent = UsageEvent | TicketEvent | BillingEvent | SurveyResponse | AccountProfile
@@ -270,7 +271,12 @@ class StateFolder:
             return SEEN_BILLING
         else:
             touched = SEEN_BILLING | FACET_PAYMENTS
-        if action in ("subscription_started", "subscription_updated"):
+        if event.subscription_id is not None and touched & FACET_SUBSCRIPTION:
+            if action != "subscription_cancelled":
+                _subscription_facts(state, event, ts, eid, status=False)
+            if fold_subscription(state, event, ts, eid):
+                touched |= FACET_PAYMENTS
+        elif action in ("subscription_started", "subscription_updated"):
             _subscription_facts(state, event, ts, eid)
         elif action == "subscription_cancelled":
             lww(state.billing, "status", ts, eid, "cancelled")
@@ -299,9 +305,15 @@ class StateFolder:
         return SEEN_PROFILE | FACET_PROFILE
 
 
-def _subscription_facts(state: AccountState, event: BillingEvent, ts: int, eid: int) -> None:
-    """What a started or updated subscription says, each fact latest-wins."""
+def _subscription_facts(
+    state: AccountState, event: BillingEvent, ts: int, eid: int, *, status: bool = True
+) -> None:
+    """What a started or updated subscription says, each fact latest-wins (MRR, seats and
+    status are aggregates over subscriptions when the event names one)."""
+    aggregated = event.subscription_id is not None
     for field in _SUBSCRIPTION_FIELDS:
+        if aggregated and field in ("mrr", "seats_purchased"):
+            continue
         value = getattr(event, field)
         if value is not None:
             lww(state.billing, field, ts, eid, value)
@@ -311,7 +323,8 @@ def _subscription_facts(state: AccountState, event: BillingEvent, ts: int, eid: 
         lww(state.billing, "cancel_at_us", ts, eid, micros(event.cancel_at))
         if event.cancel_scheduled is None:
             lww(state.billing, "cancel_scheduled", ts, eid, True)
-    lww(state.billing, "status", ts, eid, "active")
+    if status:
+        lww(state.billing, "status", ts, eid, "active")
 
 
 def _first_event(state: AccountState, occurred_us: int, day: int) -> None:
