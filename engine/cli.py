@@ -18,6 +18,7 @@ from engine import (
     topics_admin,
     verify_cli,
 )
+from engine.ingest import cli as ingest_cli
 from engine.simulator import cli as simulator_cli
 from engine.tune import cli as tune_cli
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     verify_cli.add_parser(sub)
     tune_cli.add_parser(sub)
+    ingest_cli.add_parser(sub)
     return parser
 
 

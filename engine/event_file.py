@@ -27,7 +27,7 @@ import orjson
 from signals.state import micros
 from topics.catalogue import INPUT_KINDS, TopicKind
 from topics.codec import decode_input, encode
-from topics.errors import PulseValidationError
+from topics.errors import PulseIgnored, PulseValidationError
 from topics.models import InputEvent
 
 _KINDS = {kind.value: kind for kind in INPUT_KINDS}
@@ -40,6 +40,8 @@ class InputReport:
     events: list[tuple[str, InputEvent]] = field(default_factory=list)
     invalid: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
+    ignored: Counter[str] = field(default_factory=Counter)
+    """Well-formed events Pulse deliberately does not use, by kind (e.g. a Stripe type)."""
 
     def reject(self, reason: str, line_number: int, detail: str) -> None:
         self.invalid[reason] += 1
@@ -137,6 +139,9 @@ class SortedEventFile:
                     kind, event = decode_line(line)
                 except PulseValidationError as exc:
                     self.report.reject_invalid(exc, number)
+                    continue
+                except PulseIgnored as exc:
+                    self.report.ignored[exc.kind] += 1
                     continue
                 chunk.append((micros(event.occurred_at), event.event_id, kind.value, encode(event)))
                 self.events += 1

@@ -25,6 +25,12 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.ignored_events = Counter(
+            "pulse_ignored_events_total",
+            "Well-formed input messages Pulse deliberately does not use (not dead-lettered)",
+            ["topic", "type"],
+            registry=registry,
+        )
         self.event_to_trigger = Histogram(
             "pulse_event_to_trigger_latency_seconds",
             "From the event's own timestamp to the trigger being published",

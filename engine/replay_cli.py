@@ -22,7 +22,7 @@ from engine.signals_files import SignalsFileError, read_config, read_rules
 from signals.errors import SignalsError
 from signals.replay import ReplayResult, replay
 from topics.codec import encode
-from topics.errors import PulseValidationError
+from topics.errors import PulseIgnored, PulseValidationError
 
 
 def read_events(lines: Iterator[bytes], progress: IO[str] | None) -> InputReport:
@@ -36,6 +36,8 @@ def read_events(lines: Iterator[bytes], progress: IO[str] | None) -> InputReport
             report.events.append((kind.value, event))
         except PulseValidationError as exc:
             report.reject_invalid(exc, number)
+        except PulseIgnored as exc:
+            report.ignored[exc.kind] += 1
         if progress is not None and time.monotonic() - last >= 1:
             last = time.monotonic()
             rate = number / (last - started)

@@ -98,6 +98,24 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_future_skew_seconds: float = Field(300.0, ge=0)
 
+    stripe_account_field: str = Field("account_id", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    """The Stripe metadata key that holds the Pulse account id."""
+    stripe_customer_accounts: dict[str, str] = Field(default_factory=dict)
+    """Stripe customer id -> account id (JSON), for customers without account metadata."""
+    stripe_accept_test_mode: bool = False
+    """Count Stripe test-mode events (livemode: false); off, they are ignored."""
+
+    ingest_host: str = "127.0.0.1"
+    """Where `pulse ingest` (the webhook bridge) listens."""
+    ingest_port: int = Field(8088, ge=1, le=65535)
+    stripe_webhook_secret: SecretStr | None = None
+    """The Stripe endpoint's signing secret (whsec_...); unset, /stripe answers 503."""
+    stripe_signature_tolerance_seconds: float = Field(300.0, gt=0, le=3600)
+    segment_webhook_secret: SecretStr | None = None
+    """Shared secret of the Segment/RudderStack webhook destination; unset, /segment answers 503."""
+    ingest_ack_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    """How long the bridge waits for the broker's ack before answering 503."""
+
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
     api_token: SecretStr | None = None

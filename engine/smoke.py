@@ -49,6 +49,9 @@ def smoke_worker(
         proc = subprocess.Popen(
             [sys.executable, "-m", "faust", "-A", "engine.smoke_app", "worker", "-l", "info"],
             env=env,
+            # faust writes its data directory (<app id>-data) into the working
+            # directory; keep it beside the log instead of in the caller's cwd.
+            cwd=log_path.parent,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

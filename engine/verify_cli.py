@@ -33,7 +33,7 @@ from engine.verify import OUTPUT_KINDS, RunOutput, VerifyReport, changelog_topic
 from signals.errors import SignalsError
 from topics.catalogue import INPUT_KINDS, TopicKind, topic_name
 from topics.codec import decode_input
-from topics.errors import PulseValidationError
+from topics.errors import PulseIgnored, PulseValidationError
 from topics.models import InputEvent
 
 
@@ -108,6 +108,8 @@ def decode_inputs(
                 events.append((kind.value, decode_input(kind, raw or b"", max_bytes=max_bytes)))
             except PulseValidationError:
                 invalid += 1
+            except PulseIgnored:
+                continue  # the worker counts these as ignored too, not as invalid
     return events, invalid
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import os
 import time
@@ -74,7 +75,7 @@ from signals.ingest import AccountEvent
 from signals.state import EPOCH, AccountState, micros
 from topics.catalogue import INPUT_KINDS, TopicKind, topic_name
 from topics.codec import dead_letter, decode_input, decode_usage, encode, encode_key
-from topics.errors import PulseValidationError
+from topics.errors import PulseIgnored, PulseValidationError
 from topics.models import HealthSnapshot, UserLink
 
 log = logging.getLogger(__name__)
@@ -730,9 +731,13 @@ class PulseWorker:
                 max_bytes=self.settings.max_message_bytes,
                 now=wall,  # also under the event clock: nothing may come from the future
                 max_future_skew=self.max_future_skew,
+                stripe=self.stripe_options,
             )
         except PulseValidationError as exc:
             await self._dead_letter(message, key, value, "validation", str(exc))
+            return
+        except PulseIgnored as exc:
+            self._ignore(kind.value, exc)
             return
         if isinstance(model, UserLink) or model.account_id is None:
             await self._send(
@@ -1228,6 +1233,32 @@ class PulseWorker:
     ) -> bool:
         """signals.driver's rule, with this deployment's points."""
         return worth_publishing(published, score, band, as_of, self.settings.health_publish_points)
+
+    @functools.cached_property
+    def stripe_options(self) -> dict[str, Any]:
+        """How Stripe events on the billing topic are read (see engine.settings)."""
+        return {
+            "customer_accounts": self.settings.stripe_customer_accounts,
+            "stripe_account_field": self.settings.stripe_account_field,
+            "stripe_accept_test_mode": self.settings.stripe_accept_test_mode,
+        }
+
+    @functools.cached_property
+    def ignored_kinds(self) -> set[str]:
+        """The ignored event kinds already sampled in the log."""
+        return set()
+
+    def _ignore(self, topic: str, exc: PulseIgnored) -> None:
+        """Count a deliberately unused event by type; log the first of each type as a sample."""
+        self.metrics.ignored_events.labels(topic=topic, type=exc.kind).inc()
+        if exc.kind not in self.ignored_kinds and len(self.ignored_kinds) < 1000:
+            self.ignored_kinds.add(exc.kind)
+            log.info(
+                "ignoring %s events on %s (counted, not dead-lettered): %s",
+                exc.kind,
+                topic,
+                exc.reason,
+            )
 
     async def _dead_letter(
         self, message: Any, key: bytes | None, value: bytes | None, kind: str, reason: str

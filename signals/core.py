@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import insort
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from signals import conversation
 from signals.config import Severity, SignalsConfig
@@ -331,7 +331,7 @@ class SignalProcessor:
         if episode is None:
             since = condition_since(ctx.state, rule) or ctx.as_of
             episode = f"since:{since.isoformat()}"
-        facts = verdict.facts + tuple(self._context_facts(rule, ctx))
+        facts = verdict.facts + tuple(self._context_facts(rule, ctx, verdict.facts))
         health = self.health_model.to_snapshot(ctx.state, ctx.health or self._score_health(ctx))
         trigger = build_trigger(
             rule,
@@ -407,10 +407,14 @@ class SignalProcessor:
         return True
 
     @staticmethod
-    def _context_facts(rule: Rule, ctx: RuleContext) -> list[Fact]:
-        """The rule's further evidence metrics that have data (none is ever null)."""
+    def _context_facts(rule: Rule, ctx: RuleContext, shown: tuple[Fact, ...]) -> list[Fact]:
+        """The rule's further evidence metrics that have data (none is ever null) and
+        that the condition's own facts do not already show."""
         facts = []
+        named = {fact.metric for fact in shown}
         for name in rule.evidence:
+            if name in named:
+                continue
             value = ctx.metric(name)
             if value is not None:
                 facts.append(Fact(name, round(value, 4), None, "context", "as of firing"))
@@ -464,6 +468,7 @@ class SignalProcessor:
                 fired_at=fired_at,
                 health=self.health_model.to_snapshot(state, score),
                 config=self.config,
+                severity=_episode_severity(rule, episode),
             )
             reason = (
                 f"late event {late.event_id} at {late.occurred_at.isoformat()} changed the data: "
@@ -471,3 +476,13 @@ class SignalProcessor:
             )
             revisions.append(revise(trigger_id, original, reason))
         return revisions
+
+
+def _episode_severity(rule: Rule, episode: str) -> Severity:
+    """The severity a trigger fired at: an escalating episode names it last
+    (``metric:value:severity``); any other trigger fires at the rule's own."""
+    if rule.episode is not None and episode.startswith(f"{rule.episode}:"):
+        named = episode.rsplit(":", 1)[1]
+        if named in SEVERITIES:
+            return cast(Severity, named)
+    return rule.severity

@@ -47,11 +47,13 @@ from signals.state import (
     counter_bit,
     event_hash,
     fingerprint,
+    from_micros,
     lww,
     micros,
     non_negative,
     user_hash,
 )
+from signals.subscriptions import fold_subscription
 from topics.models import AccountProfile, BillingEvent, SurveyResponse, TicketEvent, UsageEvent
 
 AccountEvent = UsageEvent | TicketEvent | BillingEvent | SurveyResponse | AccountProfile
@@ -133,9 +135,7 @@ class StateFolder:
         day = occurred.toordinal()
         if not _remember_id(state, fingerprint(eid), day, self.config.dedup_capacity):
             return Rejection("duplicate", event.event_id, "event id already applied")
-        occurred_us = micros(occurred)
-        if state.first_us < 0 or occurred_us < state.first_us:
-            state.first_us = occurred_us
+        _first_event(state, micros(occurred), day)
         if isinstance(event, UsageEvent):
             touched = self._usage(state, event, day)
         elif isinstance(event, TicketEvent):
@@ -271,7 +271,12 @@ class StateFolder:
             return SEEN_BILLING
         else:
             touched = SEEN_BILLING | FACET_PAYMENTS
-        if action in ("subscription_started", "subscription_updated"):
+        if event.subscription_id is not None and touched & FACET_SUBSCRIPTION:
+            if action != "subscription_cancelled":
+                _subscription_facts(state, event, ts, eid, status=False)
+            if fold_subscription(state, event, ts, eid):
+                touched |= FACET_PAYMENTS
+        elif action in ("subscription_started", "subscription_updated"):
             _subscription_facts(state, event, ts, eid)
         elif action == "subscription_cancelled":
             lww(state.billing, "status", ts, eid, "cancelled")
@@ -300,19 +305,50 @@ class StateFolder:
         return SEEN_PROFILE | FACET_PROFILE
 
 
-def _subscription_facts(state: AccountState, event: BillingEvent, ts: int, eid: int) -> None:
-    """What a started or updated subscription says, each fact latest-wins."""
+def _subscription_facts(
+    state: AccountState, event: BillingEvent, ts: int, eid: int, *, status: bool = True
+) -> None:
+    """What a started or updated subscription says, each fact latest-wins (MRR, seats and
+    status are aggregates over subscriptions when the event names one)."""
+    aggregated = event.subscription_id is not None
     for field in _SUBSCRIPTION_FIELDS:
+        if aggregated and field in ("mrr", "seats_purchased"):
+            continue
         value = getattr(event, field)
         if value is not None:
             lww(state.billing, field, ts, eid, value)
     if event.renewal_date is not None:
-        lww(state.billing, "renewal_day", ts, eid, event.renewal_date.toordinal())
+        _renewal(state, ts, eid, event.renewal_date.toordinal())
     if event.cancel_at is not None:
         lww(state.billing, "cancel_at_us", ts, eid, micros(event.cancel_at))
         if event.cancel_scheduled is None:
             lww(state.billing, "cancel_scheduled", ts, eid, True)
-    lww(state.billing, "status", ts, eid, "active")
+    if status:
+        lww(state.billing, "status", ts, eid, "active")
+
+
+def _first_event(state: AccountState, occurred_us: int, day: int) -> None:
+    """Keep the account's earliest event time; when a late event moves the first day
+    earlier, what reads that day (``observed_days``, the provisional health) is stale."""
+    first = state.first_us
+    if first >= 0 and occurred_us >= first:
+        return
+    if first >= 0 and from_micros(first).toordinal() > day:
+        state.memo.pop("observed_days", None)
+        state.health_memo = None
+    state.first_us = occurred_us
+
+
+def _renewal(state: AccountState, ts: int, eid: int, renewal_day: int) -> None:
+    """The renewal date, latest-wins, and since when it has been the renewal date: an
+    update repeating the date (a full subscription snapshot after a seat change) must not
+    shorten the term the date was announced with."""
+    lww(state.billing, "renewal_day", ts, eid, renewal_day)
+    if state.billing["renewal_day"][2] != renewal_day:
+        return
+    since = state.billing.get("renewal_since")
+    if since is None or since[2] != renewal_day or (ts, eid) < (since[0], since[1]):
+        state.billing["renewal_since"] = [ts, eid, renewal_day]
 
 
 def _late_message(occurred: datetime, now: datetime, config: SignalsConfig) -> str:

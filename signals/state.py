@@ -8,6 +8,7 @@ the engine owns exactly one per account; copy it with ``from_bytes(to_bytes())``
 
 from __future__ import annotations
 
+import math
 import sys
 import zlib
 from array import array
@@ -128,7 +129,15 @@ def bit_indices(mask: int) -> list[int]:
 
 
 def non_negative(value: object, default: float) -> float:
-    """A non-negative number from an event property, else ``default``."""
+    """A non-negative number from an event property (a numeric string such as "500" is
+    read as its number, as Segment's SDKs often send them), else ``default``."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return default
+        if not math.isfinite(value):
+            return default
     if isinstance(value, bool) or not isinstance(value, int | float):
         return default
     return value if value >= 0 else default

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -123,12 +123,17 @@ def decode_billing(
     max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
     customer_accounts: AccountResolver | None = None,
     stripe_account_field: str = "account_id",
+    stripe_accept_test_mode: bool = True,
 ) -> BillingEvent:
-    """A billing message: our own BillingEvent or a Stripe event (see topics.adapters.stripe)."""
+    """A billing message: our own BillingEvent or a Stripe event (see topics.adapters.stripe);
+    PulseIgnored for a Stripe type Pulse does not use."""
     message = _parse_object(data, max_bytes)
     if is_stripe(message):
         event = from_stripe(
-            message, customer_accounts=customer_accounts, account_field=stripe_account_field
+            message,
+            customer_accounts=customer_accounts,
+            account_field=stripe_account_field,
+            accept_test_mode=stripe_accept_test_mode,
         )
     else:
         event = _validate(BillingEvent, message)
@@ -173,13 +178,15 @@ def decode_input(
     max_bytes: int = MAX_MESSAGE_BYTES,
     now: datetime | None = None,
     max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+    stripe: Mapping[str, Any] | None = None,
 ) -> InputEvent:
-    """Decode a message from the input topic `kind` (billing uses the default Stripe options)."""
+    """Decode a message from the input topic `kind`; `stripe`: decode_billing's Stripe options."""
     decoder = _INPUT_DECODERS.get(kind)
     if decoder is None:
         msg = f"{kind!r} is not an input topic"
         raise ValueError(msg)
-    return decoder(data, max_bytes=max_bytes, now=now, max_future_skew=max_future_skew)
+    options = dict(stripe or {}) if kind is TopicKind.BILLING else {}
+    return decoder(data, max_bytes=max_bytes, now=now, max_future_skew=max_future_skew, **options)
 
 
 _TRIGGER_KINDS = {

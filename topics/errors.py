@@ -1,7 +1,8 @@
 """The exception root for Pulse and the one error every bad input becomes.
 
-Consumers of `topics` catch `PulseValidationError` and dead-letter the message;
-anything else escaping a decoder is a bug, not bad data.
+Consumers of `topics` catch `PulseValidationError` and dead-letter the message,
+and catch `PulseIgnored` and count it; anything else escaping a decoder is a
+bug, not bad data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "MAX_REASON_CHARS",
     "MESSAGE_FIELD",
     "PulseError",
+    "PulseIgnored",
     "PulseValidationError",
 ]
 
@@ -34,6 +36,21 @@ def _bounded(text: str, limit: int) -> str:
 
 class PulseError(Exception):
     """Root of every exception Pulse raises on purpose."""
+
+
+class PulseIgnored(PulseError):
+    """A well-formed input Pulse deliberately does not use (an event type it has no
+    signal for, a Stripe test-mode event): counted by `kind`, never dead-lettered."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        kind = _bounded(kind, MAX_FIELD_CHARS)
+        reason = _bounded(reason, MAX_REASON_CHARS)
+        super().__init__(f"{kind}: {reason}")
+        self.kind = kind
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.kind, self.reason))
 
 
 class PulseValidationError(PulseError):

@@ -61,6 +61,9 @@ def contract_term_days(state: AccountState) -> float | None:
     register = state.billing.get("renewal_day")
     if register is None:
         return None
+    since = state.billing.get("renewal_since")
+    if since is not None and since[2] == register[2]:
+        register = since  # announced earlier: the term runs from then
     return float(register[2] - from_micros(register[0]).toordinal())
 
 

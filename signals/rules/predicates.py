@@ -24,7 +24,8 @@ def health_green_for_weeks(ctx: RuleContext, params: Mapping[str, float]) -> Ver
     """
     weeks = int(params.get("weeks", 8))
     green_from = ctx.config.health.green_from
-    if ctx.health is None or ctx.health.score is None or ctx.health.score < green_from:
+    health = ctx.health
+    if health is None or health.provisional or health.score is None or health.score < green_from:
         return FALSE
     today = ctx.as_of.toordinal()
     first = today - 7 * weeks + 1

@@ -241,3 +241,18 @@ def test_grafana_is_provisioned_with_the_dashboard(compose: dict[str, Any]) -> N
     assert source["type"] == "prometheus"
     assert source["url"] == "http://prometheus:9090"
     assert "9090:9090" in compose["services"]["prometheus"]["ports"]
+
+
+def test_the_webhook_bridge_listens_beyond_loopback_with_secrets(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ((name, service),) = [
+        (n, s) for n, s in pulse_services(compose).items() if s["command"] == ["ingest"]
+    ]
+    settings = load_pulse_settings(environment(service), monkeypatch)
+    assert settings.ingest_host == "0.0.0.0", name  # noqa: S104 - what the container needs
+    assert settings.stripe_webhook_secret is not None
+    assert settings.segment_webhook_secret is not None
+    assert f"{settings.ingest_port}:{settings.ingest_port}" in service["ports"]
+    assert f"127.0.0.1:{settings.ingest_port}/healthz" in " ".join(service["healthcheck"]["test"])
+    assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"

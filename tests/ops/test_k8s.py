@@ -228,3 +228,25 @@ def test_secrets_stay_out_of_the_configmap() -> None:
     must_be_secret = {"PULSE_KAFKA_SASL_PASSWORD", "PULSE_REDIS_URL", "PULSE_API_TOKEN"}
     assert must_be_secret <= set(secret)
     assert not must_be_secret & set(data)
+
+
+def test_the_webhook_bridge_gets_its_settings_secrets_service_and_probes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = resource("Deployment", "pulse-ingest")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert build_parser().parse_args(container["args"]).command == "ingest"
+    settings = load_pulse_settings(container_env(pod, container, tmp_path), monkeypatch)
+    assert settings.ingest_host == "0.0.0.0"  # noqa: S104 - what the pod needs
+    assert settings.stripe_webhook_secret is not None
+    assert settings.segment_webhook_secret is not None
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http"] == settings.ingest_port
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    service = resource("Service", "pulse-ingest")
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert labels["app.kubernetes.io/component"] == "ingest"  # never selected as a worker
+    data = resource("ConfigMap", "pulse-settings")["data"]
+    assert not {"PULSE_STRIPE_WEBHOOK_SECRET", "PULSE_SEGMENT_WEBHOOK_SECRET"} & set(data)

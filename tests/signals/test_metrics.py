@@ -413,15 +413,10 @@ def test_every_metric_is_none_without_data(config: SignalsConfig) -> None:
 
 
 def test_every_metric_declares_what_it_reads() -> None:
-    # observed_days declares none: test_observed_days_follows_a_late_earlier_event
+    # observed_days reads no facet: the folder forgets it when the first day moves
     assert {name for name in METRICS if not METRIC_READS[name]} <= {"observed_days"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="signals/metrics/lifecycle.py: observed_days is registered with reads=0, so its "
-    "memo is never forgotten when a late event moves the first event earlier",
-)
 def test_observed_days_follows_a_late_earlier_event(config: SignalsConfig) -> None:
     folder = StateFolder(config)
     state = AccountState(ACCOUNT)
@@ -450,12 +445,6 @@ def test_memoised_values_always_equal_fresh_ones(picks: list[int]) -> None:
                 assert memoised(name, state, as_of, config) == evaluate(name, state, as_of, config)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="signals/metrics/lifecycle.py contract_term_days takes the term from the latest "
-    "write of the renewal date: an update repeating the same date (a seat change in a full "
-    "subscription snapshot) shrinks a yearly contract's term under 85 days",
-)
 def test_a_contract_stays_a_contract_when_an_update_repeats_its_renewal_date(
     folder: StateFolder,
 ) -> None:

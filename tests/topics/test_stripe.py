@@ -50,6 +50,8 @@ def test_subscription_events(event_type: str, action: str, renewal: date | None)
         data_volume_limit_gb=50.0,
         interval="year",
         interval_count=1,
+        subscription_id="sub_1Pq",
+        subscription_status="active",
     )
 
 
@@ -165,10 +167,10 @@ def test_account_metadata_field_is_configurable() -> None:
 
 INVALID: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
     (
-        payloads.stripe_invoice("customer.created"),
+        payloads.stripe_invoice("Customer Created!"),
         {},
         "type",
-        "unsupported Stripe event type 'customer.created'",
+        "'Customer Created!' is not a Stripe event type",
     ),
     (payloads.stripe_invoice() | {"data": {"object": []}}, {}, "data.object", "must be an object"),
     (payloads.stripe_invoice() | {"created": "2026-10-05"}, {}, "created", "Unix timestamp"),
@@ -180,19 +182,19 @@ INVALID: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
         payloads.stripe_invoice(parent=None),
         {},
         "data.object.metadata.account_id",
-        "no customer -> account mapping was given for 'cus_9s6'",
+        "none of 'cus_9s6' is in the customer -> account mapping",
     ),
     (
         payloads.stripe_invoice(parent=None),
         {"customer_accounts": {}},
         "data.object.metadata.account_id",
-        "customer 'cus_9s6' is not mapped",
+        "none of 'cus_9s6' is in the customer -> account mapping",
     ),
     (
         payloads.stripe_invoice(parent=None, customer=None),
         {},
         "data.object.metadata.account_id",
-        "names no customer",
+        "names no customer, charge or payment",
     ),
     (
         payloads.stripe_subscription(items={"data": []}),

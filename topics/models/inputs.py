@@ -127,6 +127,23 @@ class BillingEvent(PulseModel):
     under ``cancel_at_period_end``); set on ``subscription_updated``."""
     cancel_scheduled: bool | None = None
     """True while a cancellation is scheduled, False once it is withdrawn; None: unchanged."""
+    subscription_id: Id | None = None
+    """Which of the account's subscriptions this is about: with it, an account's MRR, seats
+    and status aggregate over its subscriptions; without, the event speaks for the account."""
+    subscription_status: (
+        Literal[
+            "active",
+            "trialing",
+            "past_due",
+            "unpaid",
+            "canceled",
+            "incomplete",
+            "incomplete_expired",
+            "paused",
+        ]
+        | None
+    ) = None
+    """Stripe's subscription status; ``past_due`` and ``unpaid`` are payment trouble."""
 
 
 class SurveyResponse(PulseModel):

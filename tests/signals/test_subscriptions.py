@@ -1,0 +1,91 @@
+"""Several subscriptions per account: MRR and seats add up; cancelled only when none is left."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from signals.config import SignalsConfig
+from signals.ingest import StateFolder
+from signals.state import AccountState
+from tests.signals.factories import ACCOUNT, at, billing, subscription
+
+
+@pytest.fixture
+def folder() -> StateFolder:
+    return StateFolder(SignalsConfig())
+
+
+def _facts(state: AccountState) -> tuple[object, object, object]:
+    return tuple(state.fact(state.billing, f) for f in ("mrr", "seats_purchased", "status"))  # type: ignore[return-value]
+
+
+def test_two_subscriptions_add_up_and_deleting_one_keeps_the_account(folder: StateFolder) -> None:
+    state = AccountState(ACCOUNT)
+    folder.apply(state, subscription(at(1), seats=10, mrr=100.0, subscription_id="a"), now=at(5))
+    folder.apply(state, subscription(at(2), seats=5, mrr=50.0, subscription_id="b"), now=at(5))
+    assert _facts(state) == (150.0, 15, "active")
+
+    folder.apply(
+        state,
+        billing(
+            "subscription_cancelled", at(3), subscription_id="a", mrr=100.0, seats_purchased=10
+        ),
+        now=at(5),
+    )
+    assert _facts(state) == (50.0, 5, "active")
+
+    folder.apply(state, billing("subscription_cancelled", at(4), subscription_id="b"), now=at(5))
+    assert state.fact(state.billing, "status") == "cancelled"
+
+
+def test_aggregates_do_not_depend_on_arrival_order(folder: StateFolder) -> None:
+    events = [
+        subscription(at(1), seats=10, mrr=100.0, subscription_id="a", eid="e1"),
+        subscription(at(2), seats=5, mrr=50.0, subscription_id="b", eid="e2"),
+        subscription(at(3), seats=7, mrr=70.0, subscription_id="a", eid="e3"),
+        billing("subscription_cancelled", at(4), subscription_id="b", eid="e4"),
+    ]
+    outcomes = set()
+    for order in itertools.permutations(events):
+        state = AccountState(ACCOUNT)
+        for event in order:
+            folder.apply(state, event, now=at(5))
+        outcomes.add(_facts(state))
+    assert outcomes == {(70.0, 7, "active")}
+
+
+def test_unknown_mrr_of_one_live_subscription_makes_the_account_mrr_unknown(
+    folder: StateFolder,
+) -> None:
+    state = AccountState(ACCOUNT)
+    folder.apply(state, subscription(at(1), mrr=100.0, subscription_id="a"), now=at(5))
+    metered = billing("subscription_started", at(2), subscription_id="b", seats_purchased=3)
+    folder.apply(state, metered, now=at(5))
+    assert state.fact(state.billing, "mrr") is None
+
+
+def test_past_due_subscription_is_an_unpaid_invoice_until_it_is_active_again(
+    folder: StateFolder,
+) -> None:
+    state = AccountState(ACCOUNT)
+    folder.apply(state, subscription(at(1), subscription_id="a"), now=at(9))
+    late = subscription(
+        at(2), subscription_id="a", subscription_status="past_due", invoice_id="in_1"
+    )
+    folder.apply(state, late, now=at(9))
+    assert any(max(v) > v[0] for v in state.payments.values())
+
+    cured = subscription(
+        at(3), subscription_id="a", subscription_status="active", invoice_id="in_1"
+    )
+    folder.apply(state, cured, now=at(9))
+    assert not any(max(v) > v[0] for v in state.payments.values())
+
+
+def test_state_with_subscriptions_round_trips(folder: StateFolder) -> None:
+    state = AccountState(ACCOUNT)
+    folder.apply(state, subscription(at(1), seats=10, mrr=100.0, subscription_id="a"), now=at(5))
+    again = AccountState.from_bytes(state.to_bytes(cached=False))
+    assert _facts(again) == (100.0, 10, "active")
