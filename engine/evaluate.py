@@ -17,6 +17,7 @@ from engine.evaluation import (
     report_json,
     score,
 )
+from engine.settings import SettingsError, load_settings
 
 
 def _positive(value: str) -> float:
@@ -31,9 +32,13 @@ def _command(args: argparse.Namespace) -> int:
     settings = EvaluationSettings(horizon_days=args.horizon_days, csms=args.csms)
     try:
         report = score(
-            read_triggers(args.triggers), events=args.events, truth=args.truth, settings=settings
+            read_triggers(args.triggers),
+            events=args.events,
+            truth=args.truth,
+            settings=settings,
+            stripe=load_settings().stripe_options,
         )
-    except (OSError, EvaluationInputError) as exc:
+    except (OSError, EvaluationInputError, SettingsError) as exc:
         print(f"pulse evaluate: error: {exc}", file=sys.stderr)
         return 2
     if args.json:

@@ -16,11 +16,11 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final
+from typing import IO, Any, Final
 
 import orjson
 
@@ -68,10 +68,14 @@ def _line_value(line: bytes) -> tuple[TopicKind, bytes]:
     return _KINDS[topic], raw
 
 
-def decode_line(line: bytes) -> tuple[TopicKind, InputEvent]:
-    """One replay line's event, in Pulse's own model; PulseValidationError if invalid."""
+def decode_line(
+    line: bytes, stripe: Mapping[str, Any] | None = None
+) -> tuple[TopicKind, InputEvent]:
+    """One replay line's event, in Pulse's own model; PulseValidationError if invalid,
+    PulseIgnored if deliberately unused. `stripe`: the deployment's Stripe options
+    (``Settings.stripe_options``), so a file reads as the worker reads the topic."""
     kind, raw = _line_value(line)
-    return kind, decode_input(kind, raw)
+    return kind, decode_input(kind, raw, stripe=stripe)
 
 
 CHUNK_EVENTS: Final = 25_000
@@ -95,8 +99,10 @@ class SortedEventFile:
         *,
         chunk_events: int = CHUNK_EVENTS,
         progress: IO[str] | None = None,
+        stripe: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = path
+        self._stripe = stripe
         self.report = InputReport()
         self.events = 0
         self._dir = Path(tempfile.mkdtemp(prefix="pulse-events-"))
@@ -136,7 +142,7 @@ class SortedEventFile:
                 if not line.strip():
                     continue
                 try:
-                    kind, event = decode_line(line)
+                    kind, event = decode_line(line, self._stripe)
                 except PulseValidationError as exc:
                     self.report.reject_invalid(exc, number)
                     continue

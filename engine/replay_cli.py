@@ -12,12 +12,13 @@ import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from engine.event_file import InputReport, SortedEventFile, decode_line
+from engine.settings import SettingsError, load_settings
 from engine.signals_files import SignalsFileError, read_config, read_rules
 from signals.errors import SignalsError
 from signals.replay import ReplayResult, replay
@@ -25,14 +26,18 @@ from topics.codec import encode
 from topics.errors import PulseIgnored, PulseValidationError
 
 
-def read_events(lines: Iterator[bytes], progress: IO[str] | None) -> InputReport:
+def read_events(
+    lines: Iterator[bytes],
+    progress: IO[str] | None,
+    stripe: Mapping[str, Any] | None = None,
+) -> InputReport:
     report = InputReport()
     started = last = time.monotonic()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            kind, event = decode_line(line)
+            kind, event = decode_line(line, stripe)
             report.events.append((kind.value, event))
         except PulseValidationError as exc:
             report.reject_invalid(exc, number)
@@ -59,6 +64,10 @@ def _summary(result: ReplayResult, report: InputReport) -> str:
     lines += [f"  {rule:<28} {count:>7,}" for rule, count in summary.triggers_by_rule.items()]
     bands = ", ".join(f"{band} {n:,}" for band, n in summary.health_bands.items())
     lines.append(f"final health bands: {bands or 'no accounts'}")
+    ignored = sum(report.ignored.values())
+    if ignored:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in report.ignored.most_common(5))
+        lines.append(f"ignored (deliberately unused, not rejected): {ignored:,} ({kinds})")
     rejected = Counter(summary.rejections_by_kind) + report.invalid
     total = sum(rejected.values())
     lines.append(f"rejected: {total:,}" + ("" if total else " (none)"))
@@ -73,7 +82,8 @@ def _command(args: argparse.Namespace) -> int:
         config = read_config(args.config)
         rules = read_rules(args.rules)
         progress = sys.stderr if args.progress else None
-        with SortedEventFile(args.events, progress=progress) as events:
+        stripe = load_settings().stripe_options
+        with SortedEventFile(args.events, progress=progress, stripe=stripe) as events:
             report = events.report
             if progress:
                 print(f"pulse replay: replaying {events.events:,} events", file=progress)
@@ -89,7 +99,7 @@ def _command(args: argparse.Namespace) -> int:
                 progress=on_progress if progress else None,
                 presorted=events.events,
             )
-    except (SignalsFileError, SignalsError) as exc:
+    except (SignalsFileError, SignalsError, SettingsError) as exc:
         print(f"pulse replay: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

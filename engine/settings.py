@@ -121,6 +121,16 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     """Bearer token for the account endpoints; unset means they are open (loopback only)."""
 
+    @property
+    def stripe_options(self) -> dict[str, Any]:
+        """How Stripe events on the billing topic are read: the worker, the bridge and
+        every offline reader (replay, verify, evaluate, tune) pass exactly these."""
+        return {
+            "customer_accounts": self.stripe_customer_accounts,
+            "stripe_account_field": self.stripe_account_field,
+            "stripe_accept_test_mode": self.stripe_accept_test_mode,
+        }
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_is_host_ports(cls, value: str) -> str:

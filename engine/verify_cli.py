@@ -97,7 +97,9 @@ async def read_to_end(
 
 
 def decode_inputs(
-    values: dict[TopicKind, Sequence[bytes | None]], max_bytes: int
+    values: dict[TopicKind, Sequence[bytes | None]],
+    max_bytes: int,
+    stripe: Mapping[str, Any] | None = None,
 ) -> tuple[list[tuple[str, InputEvent]], int]:
     """The valid events as ``(topic kind, event)`` and how many messages did not decode."""
     events: list[tuple[str, InputEvent]] = []
@@ -105,7 +107,8 @@ def decode_inputs(
     for kind, raws in values.items():
         for raw in raws:
             try:
-                events.append((kind.value, decode_input(kind, raw or b"", max_bytes=max_bytes)))
+                event = decode_input(kind, raw or b"", max_bytes=max_bytes, stripe=stripe)
+                events.append((kind.value, event))
             except PulseValidationError:
                 invalid += 1
             except PulseIgnored:
@@ -138,7 +141,9 @@ async def verify_deployment(settings: Settings, *, with_views: bool = False) -> 
     read = await read_to_end(settings, [*inputs.values(), *outputs.values(), changelog])
     got = read.values
     events, invalid = decode_inputs(
-        {kind: got[name] for kind, name in inputs.items()}, settings.max_message_bytes
+        {kind: got[name] for kind, name in inputs.items()},
+        settings.max_message_bytes,
+        settings.stripe_options,
     )
     run = RunOutput.decode(
         {kind: [v for v in got[name] if v is not None] for kind, name in outputs.items()},

@@ -731,7 +731,7 @@ class PulseWorker:
                 max_bytes=self.settings.max_message_bytes,
                 now=wall,  # also under the event clock: nothing may come from the future
                 max_future_skew=self.max_future_skew,
-                stripe=self.stripe_options,
+                stripe=self.settings.stripe_options,
             )
         except PulseValidationError as exc:
             await self._dead_letter(message, key, value, "validation", str(exc))
@@ -1233,15 +1233,6 @@ class PulseWorker:
     ) -> bool:
         """signals.driver's rule, with this deployment's points."""
         return worth_publishing(published, score, band, as_of, self.settings.health_publish_points)
-
-    @functools.cached_property
-    def stripe_options(self) -> dict[str, Any]:
-        """How Stripe events on the billing topic are read (see engine.settings)."""
-        return {
-            "customer_accounts": self.settings.stripe_customer_accounts,
-            "stripe_account_field": self.settings.stripe_account_field,
-            "stripe_accept_test_mode": self.settings.stripe_accept_test_mode,
-        }
 
     @functools.cached_property
     def ignored_kinds(self) -> set[str]:

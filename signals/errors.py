@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-RejectionKind = Literal["late", "duplicate", "unresolved_user"]
+RejectionKind = Literal["late", "duplicate", "unresolved_user", "invalid_quantity"]
 
 
 class SignalsError(Exception):
@@ -34,7 +34,7 @@ class RuleFileError(SignalsError):
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """Why an event changed nothing; the engine dead-letters on ``late`` and ``unresolved_user``."""
+    """Why an event changed nothing; the engine dead-letters every kind but ``duplicate``."""
 
     kind: RejectionKind
     event_id: str

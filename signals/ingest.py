@@ -51,6 +51,7 @@ from signals.state import (
     lww,
     micros,
     non_negative,
+    quantity_problem,
     user_hash,
 )
 from signals.subscriptions import fold_subscription
@@ -112,6 +113,17 @@ class UsageClassifier:
         self.volume_event = mapping.data_volume_event
         self.volume_property = mapping.data_volume_property
 
+    def quantity_problem(self, event: UsageEvent) -> str | None:
+        """Why an API-call or data-volume event's quantity cannot be counted, if it cannot."""
+        if event.name == self.api_event:
+            field = self.api_property
+        elif event.name == self.volume_event:
+            field = self.volume_property
+        else:
+            return None
+        problem = quantity_problem(event.properties.get(field))
+        return None if problem is None else f"properties.{field}: {problem}"
+
 
 class StateFolder:
     """Applies events to ``AccountState`` under one configuration (precomputed lookups)."""
@@ -130,6 +142,8 @@ class StateFolder:
         occurred = event.occurred_at
         if occurred < now - self.config.lateness_bound:
             return Rejection("late", event.event_id, _late_message(occurred, now, self.config))
+        if isinstance(event, UsageEvent) and (problem := self.usage.quantity_problem(event)):
+            return Rejection("invalid_quantity", event.event_id, problem)
         self.prune(state, now)
         eid = event_hash(event.event_id)
         day = occurred.toordinal()

@@ -143,6 +143,26 @@ def non_negative(value: object, default: float) -> float:
     return value if value >= 0 else default
 
 
+def quantity_problem(value: object) -> str | None:
+    """Why a quantity property cannot be counted, or None when it can (or is absent,
+    which counts as the default). A string that is not a number, a negative or
+    non-finite number, a boolean or an object would otherwise be miscounted silently."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return f"expected a non-negative number, got {type(value).__name__}"
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return f"expected a non-negative number, got the string {value[:40]!r}"
+    else:
+        number = float(value)
+    if not math.isfinite(number) or number < 0:
+        return f"expected a non-negative number, got {value!r}"
+    return None
+
+
 Stamped = list[Any]
 """A latest-wins register: [event time µs, event-id hash, value]."""
 

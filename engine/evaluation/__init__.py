@@ -10,9 +10,10 @@ Definitions: docs/evaluation.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from engine.evaluation.baseline import baseline_alerts
 from engine.evaluation.files import EvaluationInputError, read_events, read_triggers, read_truth
@@ -40,11 +41,12 @@ def score(
     events: Path | None = None,
     truth: Path | None = None,
     settings: EvaluationSettings | None = None,
+    stripe: Mapping[str, Any] | None = None,
 ) -> EvaluationReport:
     """Read the outcomes (events, truth or both), run the baseline on the events, score."""
     if events is None and truth is None:
         raise EvaluationInputError("outcomes need --events, --truth or both")
-    events_file = read_events(events) if events is not None else None
+    events_file = read_events(events, stripe) if events is not None else None
     history = events_file.history if events_file is not None else None
     outcomes = outcomes_from_events(history) if history is not None else {}
     if truth is not None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -52,10 +53,11 @@ class EventsFile:
     """Lines `pulse replay` would reject too (not JSON, invalid events)."""
 
 
-def read_events(path: Path) -> EventsFile:
-    """A replay-format events file (`pulse simulate --out`), in any shape replay accepts."""
+def read_events(path: Path, stripe: Mapping[str, Any] | None = None) -> EventsFile:
+    """A replay-format events file (`pulse simulate --out`), in any shape replay accepts;
+    `stripe`: the deployment's Stripe options, as replay and the worker read them."""
     with path.open("rb") as handle:
-        report = decode_lines(iter(handle), None)
+        report = decode_lines(iter(handle), None, stripe)
     if not report.events and report.invalid:
         msg = f"{path}: no event could be read ({', '.join(report.examples.values())})"
         raise EvaluationInputError(msg)

@@ -33,11 +33,7 @@ def bridge_app(settings: Settings) -> web.Application:
             else None
         ),
         tolerance=settings.stripe_signature_tolerance_seconds,
-        stripe_options={
-            "customer_accounts": settings.stripe_customer_accounts,
-            "stripe_account_field": settings.stripe_account_field,
-            "stripe_accept_test_mode": settings.stripe_accept_test_mode,
-        },
+        stripe_options=settings.stripe_options,
     )
     publisher = Publisher(client_kwargs(settings), timeout=settings.ingest_ack_timeout_seconds)
     return build_app(config, publisher)

@@ -78,6 +78,10 @@ class FaultInjector:
         if flaw == "bad_json":
             return value[: self._rng.randint(1, len(value) - 1)]
         if flaw == "missing_field":
-            missing = self._rng.choice((id_field, time_field))
+            # Segment's messageId is optional (Pulse derives one from the content),
+            # so a Segment call loses its time instead.
+            missing = self._rng.choice(
+                (time_field,) if id_field == "messageId" else (id_field, time_field)
+            )
             return orjson.dumps({k: v for k, v in message.items() if k != missing})
         return orjson.dumps(message | {id_field: self._rng.randrange(1, 10**9)})

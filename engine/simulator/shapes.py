@@ -276,7 +276,9 @@ class Shapes:
             "object": "event",
             "api_version": "2025-03-31.basil",
             "created": int(at.timestamp()),
-            "livemode": False,
+            # The simulator stands for a production feed: test-mode events would be
+            # ignored by a worker with default settings (PULSE_STRIPE_ACCEPT_TEST_MODE).
+            "livemode": True,
             "type": _STRIPE_EVENT_TYPES[action],
             "data": {"object": obj},
         }

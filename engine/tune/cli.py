@@ -25,6 +25,7 @@ from engine.evaluation.history import build_history
 from engine.evaluation.model import Alert, EvaluationSettings
 from engine.evaluation.outcomes import outcomes_from_events, with_truth
 from engine.replay_cli import read_events
+from engine.settings import SettingsError, load_settings
 from engine.signals_files import SignalsFileError, read_config, read_rules
 from engine.tune.sweep_run import Row, choose, run_sweep
 from engine.tune.variants import DEFAULT_FACTORS, Setting, sweep
@@ -94,7 +95,11 @@ def _command(args: argparse.Namespace) -> int:
             print(f"pulse tune: error: no rule {args.rule!r} (rules: {known})", file=sys.stderr)
             return 2
         with args.events.open("rb") as handle:
-            report = read_events(iter(handle), sys.stderr if args.progress else None)
+            report = read_events(
+                iter(handle),
+                sys.stderr if args.progress else None,
+                load_settings().stripe_options,
+            )
         history = build_history(report.events)
         outcomes = outcomes_from_events(history)
         if args.truth is not None:
@@ -158,6 +163,7 @@ def _command(args: argparse.Namespace) -> int:
         SignalsFileError,
         SignalsError,
         EvaluationInputError,
+        SettingsError,
         argparse.ArgumentTypeError,
     ) as exc:
         print(f"pulse tune: error: {exc}", file=sys.stderr)

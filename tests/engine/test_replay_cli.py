@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -11,14 +12,18 @@ import orjson
 import pytest
 
 from engine.simulator import CORE_FEATURES
+from tests.topics.payloads import stripe_invoice
 
 SIGNALS_CONFIG = "usage:\n  core_features: [" + ", ".join(CORE_FEATURES) + "]\n"
 
 
-def pulse(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def pulse(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "engine.cli", *map(str, args)],
         cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=600,
@@ -220,3 +225,46 @@ def test_unusable_inputs_are_one_clear_error(
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_replay_reads_stripe_test_mode_as_the_worker_does(tmp_path: Path) -> None:
+    """A test-mode Stripe event is ignored, and said so, unless the deployment accepts it.
+
+    Replay reads PULSE_STRIPE_* exactly as the worker does: a backtest that counted
+    events the live worker ignores would promise triggers that never come.
+    """
+    usage = {
+        "type": "track",
+        "event_id": "u0",
+        "occurred_at": "2026-10-01T10:00:00Z",
+        "account_id": "acme",
+        "user_id": "ann",
+        "name": "Signed In",
+    }
+    failed = stripe_invoice("invoice.payment_failed", amount_paid=0, attempt_count=1)
+    failed["created"] = 1791201600  # 2026-10-05: the account has four days of history
+    later = usage | {"event_id": "u1", "occurred_at": "2026-10-10T10:00:00Z"}
+    (tmp_path / "events.jsonl").write_bytes(
+        b"".join(
+            orjson.dumps(line) + b"\n"
+            for line in (
+                {"topic": "usage", "value": usage},
+                {"topic": "billing", "value": failed},
+                {"topic": "usage", "value": later},  # five days unpaid: the rule's 3 passed
+            )
+        )
+    )
+
+    default = pulse("replay", "events.jsonl", cwd=tmp_path)
+    accepted = pulse(
+        "replay", "events.jsonl", cwd=tmp_path, env={"PULSE_STRIPE_ACCEPT_TEST_MODE": "true"}
+    )
+
+    assert default.returncode == 0, default.stderr
+    assert "ignored (deliberately unused, not rejected): 1" in default.stderr
+    assert "rejected: 0 (none)" in default.stderr
+    assert default.stdout == ""
+    assert accepted.returncode == 0, accepted.stderr
+    assert "ignored" not in accepted.stderr
+    fired = [orjson.loads(line)["rule_id"] for line in accepted.stdout.splitlines()]
+    assert "payment_failed" in fired

@@ -137,7 +137,7 @@ async def verify_run(
     by_kind: dict[TopicKind, list[bytes | None]] = defaultdict(list)
     for kind, _, value in records:
         by_kind[kind].append(value)
-    events, invalid = decode_inputs(by_kind, settings.max_message_bytes)
+    events, invalid = decode_inputs(by_kind, settings.max_message_bytes, settings.stripe_options)
     outputs = {kind: topic_name(kind, settings.topic_prefix) for kind in OUTPUT_KINDS}
     changelog = changelog_topic(settings.app_id)
     read = await read_to_end(settings, [*outputs.values(), changelog])

@@ -457,3 +457,47 @@ def test_a_contract_stays_a_contract_when_an_update_repeats_its_renewal_date(
     for event in events:
         folder.apply(state, event, now=event.occurred_at)
     assert evaluate("days_to_contract_renewal", state, NOW, folder.config) == 52
+
+
+def test_numeric_strings_count_as_their_number(folder: StateFolder) -> None:
+    """Segment SDKs often send numbers as strings: "300" is 300 calls, "91.5" is 91.5 GB."""
+    events = [
+        *SEATS,
+        usage("API Calls", at(12, 1), count="300"),
+        usage("API Calls", at(12, 2), count=" 300 "),
+        usage("Data Volume Reported", at(12, 3), gb="91.5"),
+    ]
+    state = AccountState(ACCOUNT)
+    for event in events:
+        assert not isinstance(folder.apply(state, event, now=event.occurred_at), Rejection)
+    assert evaluate("api_calls_day_vs_limit", state, NOW, folder.config) == pytest.approx(0.6)
+    assert evaluate("data_volume_vs_limit", state, NOW, folder.config) == pytest.approx(0.915)
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (usage("API Calls", at(12), count="five hundred"), "got the string 'five hundred'"),
+        (usage("API Calls", at(12), count=-3), "got -3"),
+        (usage("API Calls", at(12), count=True), "got bool"),
+        (usage("Data Volume Reported", at(12), gb="NaN"), "got 'NaN'"),
+        (usage("Data Volume Reported", at(12), gb="1e999"), "got '1e999'"),
+    ],
+)
+def test_a_quantity_that_is_not_a_number_is_refused_with_its_reason(
+    folder: StateFolder, event: AccountEvent, reason: str
+) -> None:
+    """Never miscounted: before, "five hundred" API calls counted as 1 and changed state."""
+    state = AccountState(ACCOUNT)
+    before = state.seen
+
+    result = folder.apply(state, event, now=event.occurred_at)
+
+    assert isinstance(result, Rejection)
+    assert result.kind == "invalid_quantity"
+    assert reason in result.message
+    assert result.message.startswith("properties.")
+    assert state.seen == before
+    # The same event id is not remembered, so a corrected resend is applied.
+    fixed = event.model_copy(update={"properties": {"count": 5, "gb": 5.0}})
+    assert not isinstance(folder.apply(state, fixed, now=event.occurred_at), Rejection)
