@@ -4,7 +4,8 @@ Decisions, each a line of docs/evaluation.md:
 
 - Cancellation is a ``subscription_cancelled`` event. When a cancellation was scheduled
   first (``cancel_scheduled``), the account decided to leave at that notice, so that is
-  its cancellation time; a notice still pending when the data ends counts as churn.
+  its cancellation time; a notice still pending when the data ends counts as churn,
+  with a truth file too (its period cannot see a cancellation taking effect after it).
   A withdrawn notice (``cancel_scheduled: false``) is forgotten.
 - The last state counts: a later ``subscription_started``, or a ``subscription_updated``
   with MRR above 0, reactivates the account, which is then retained; the lapse is kept
@@ -59,12 +60,14 @@ def with_truth(
 ) -> dict[str, Outcome]:
     """The truth's accounts, personas and cancellations over what the events say.
 
-    An account the truth calls retained is retained. For one it says cancelled, the
-    events' notice of that cancellation, when they saw one, stays its cancellation time
-    (the account decided then) and the truth's time is when it ended. Spans, expansions
-    and CSM owners still come from the events; an account they never mention is observed
-    over the truth's period. The data ends at ``data_end`` (the events' last) or else at
-    the end of the truth's period.
+    An account the truth calls retained is retained, unless the events end with its
+    notice still pending: a truth that records cancellations within its period cannot
+    see one taking effect after it, and the account decided at its notice, as it does
+    without a truth. For one it says cancelled, the events' notice of that cancellation,
+    when they saw one, stays its cancellation time (the account decided then) and the
+    truth's time is when it ended. Spans, expansions and CSM owners still come from the
+    events; an account they never mention is observed over the truth's period. The data
+    ends at ``data_end`` (the events' last) or else at the end of the truth's period.
     """
     end_of_data = data_end or truth.end
     merged: dict[str, Outcome] = {}
@@ -72,7 +75,11 @@ def with_truth(
         base = outcomes.get(account) or Outcome(observed_from=None, observed_until=None)
         ended = facts.cancelled_at
         noticed = base.cancelled_at
-        decided = noticed if ended and noticed and noticed <= ended else ended
+        if ended is None:
+            pending = noticed is not None and base.ended_at is None
+            decided = noticed if pending else None
+        else:
+            decided = noticed if noticed and noticed <= ended else ended
         trial = facts.plan.strip().lower() == "trial" if facts.plan is not None else base.trial
         merged[account] = replace(
             base,

@@ -171,3 +171,26 @@ def test_the_truth_overrides_cancellations_and_names_personas(
     assert (merged["notice"].cancelled_at, merged["notice"].ended_at) == (day(20), day(60))
     # The truth's word is final: "back" cancelled for good on day 30, no lapse.
     assert (merged["back"].cancelled_at, merged["back"].lapses) == (day(30), ())
+
+
+def test_a_notice_pending_when_the_data_ends_is_churn_with_a_truth_too() -> None:
+    """A truth records cancellations within its period; one taking effect after it is
+    invisible to it, but the account decided at its notice, as without a truth."""
+    pending = Outcome(observed_from=day(0), observed_until=day(90), cancelled_at=day(80))
+    took_effect = Outcome(
+        observed_from=day(0), observed_until=day(70), cancelled_at=day(50), ended_at=day(70)
+    )
+    truth = Truth(
+        {
+            "pending": TruthAccount("x", "Growth", None),
+            "took_effect": TruthAccount("x", "Growth", None),
+        },
+        start=day(0),
+        end=day(91),
+    )
+    merged = with_truth({"pending": pending, "took_effect": took_effect}, truth, day(90))
+    assert (merged["pending"].cancelled_at, merged["pending"].ended_at) == (day(80), None)
+    assert merged["pending"].observed_until == day(90)
+    assert merged["pending"].churned
+    # Near miss: a cancellation the events saw take effect is the truth's to overrule.
+    assert merged["took_effect"].cancelled_at is None
