@@ -186,6 +186,13 @@ def days_in_trial_or_onboarding(
 # -- usage against the account's own baseline ------------------------------------------
 
 
+def _last_whole_day(as_of: datetime) -> int:
+    """The last day wholly before ``as_of``: a trend compares whole days only. Counting
+    the day ``as_of`` falls in would, at a midnight tick, put an empty day in the recent
+    window against whole days in the baseline: every account would read about 7% down."""
+    return as_of.toordinal() - 1
+
+
 def _user_days(state: AccountState, today: int, first: int, last: int) -> float:
     """Daily active users summed over days ``today - first .. today - last``."""
     return fold_days(state, DailyUsers(), today - first, today - last)
@@ -195,10 +202,11 @@ def _user_days(state: AccountState, today: int, first: int, last: int) -> float:
 def active_user_days_14d(
     state: AccountState, as_of: datetime, config: SignalsConfig
 ) -> float | None:
-    """Daily active users summed over the last 14 days (a user active on 3 days counts 3)."""
+    """Daily active users summed over the last 14 whole days (a user active on 3 days
+    counts 3); the day ``as_of`` falls in is not counted until it is over."""
     if not state.has(SEEN_USAGE):
         return None
-    return _user_days(state, as_of.toordinal(), 13, 0)
+    return _user_days(state, _last_whole_day(as_of), 13, 0)
 
 
 @metric("active_user_days_baseline_14d", reads=FACET_USERS)
@@ -209,7 +217,7 @@ def active_user_days_baseline_14d(
     the last 14. Rules put a floor on it, so that a handful of users is not a trend."""
     if not state.has(SEEN_USAGE):
         return None
-    return _user_days(state, as_of.toordinal(), 41, 14) / 2
+    return _user_days(state, _last_whole_day(as_of), 41, 14) / 2
 
 
 @metric("usage_vs_baseline", reads=FACET_USERS)

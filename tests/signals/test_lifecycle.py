@@ -314,15 +314,16 @@ def test_renewal_at_risk_is_one_episode_per_renewal_escalating_as_it_nears() -> 
     fired, state = drive(PROCESSORS["defaults"], events, until=at(RENEWAL), every=timedelta(days=1))
     renewals = [t for t in fired if t.rule_id == "renewal_at_risk"]
     assert _ids(renewals) == [
-        # 79 days before the renewal: the slide began at day 70 and must hold two weeks
-        ("renewal_at_risk", "medium", at(101, 0)),
+        # 78 days before the renewal: the slide began at day 70 and must hold two weeks
+        # of whole days (the day a midnight tick opens is not counted yet)
+        ("renewal_at_risk", "medium", at(102, 0)),
         ("renewal_at_risk", "high", at(120, 0)),  # 60
         ("renewal_at_risk", "critical", at(150, 0)),  # 30
     ]
     assert len({t.trigger_id for t in renewals}) == 3
     assert [t.priority for t in renewals] == sorted(t.priority for t in renewals)
     evidence = [{e.metric: e.value for e in t.evidence} for t in renewals]
-    assert [e["days_to_contract_renewal"] for e in evidence] == [79, 60, 30]
+    assert [e["days_to_contract_renewal"] for e in evidence] == [78, 60, 30]
     episodes = [entry[4] for entry in state.fired if entry[1] == "renewal_at_risk"]
     day = renewal.toordinal()
     assert episodes == [f"contract_renewal_day:{day}:{s}" for s in ("medium", "high", "critical")]

@@ -343,15 +343,16 @@ CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
     ),
     # -- usage against the account's own baseline (TEAM: d % 4 + 1 users on day d) -------
     ("active_user_days_14d", [], NOW, None),
-    ("active_user_days_14d", TEAM, NOW, 33),  # days 0..13
-    ("active_user_days_baseline_14d", TEAM, NOW, 25),  # days -28..-1, halved
+    # Whole days before NOW's day 13 only: recent -1..12, baseline -29..-2.
+    ("active_user_days_14d", TEAM, NOW, 4 + 31),  # day -1: 4 users; days 0..12: 31
+    ("active_user_days_baseline_14d", TEAM, NOW, (4 * 10 + 1 + 2 + 3) / 2),  # -20..-2
     ("active_user_days_baseline_14d", [login(at(13))], NOW, 0),
-    ("usage_vs_baseline", TEAM, NOW, 33 / 25 - 1),
+    ("usage_vs_baseline", TEAM, NOW, 35 / 23 - 1),
     ("usage_vs_baseline", [login(at(13))], NOW, None),  # no baseline: no ratio
-    ("usage_drop_z", TEAM, NOW, (33 - 25) / 5),
+    ("usage_drop_z", TEAM, NOW, (35 - 23) / 23**0.5),
     (
         "usage_drop_z",
-        [login(at(d), f"u{d % 2}") for d in range(-28, 0)] + [login(at(5))],
+        [login(at(d), f"u{d % 2}") for d in range(-29, -1)] + [login(at(5))],
         NOW,
         (1 - 14) / 14**0.5,
     ),
@@ -501,3 +502,18 @@ def test_a_quantity_that_is_not_a_number_is_refused_with_its_reason(
     # The same event id is not remembered, so a corrected resend is applied.
     fixed = event.model_copy(update={"properties": {"count": 5, "gb": 5.0}})
     assert not isinstance(folder.apply(state, fixed, now=event.occurred_at), Rejection)
+
+
+def test_a_steady_account_reads_level_at_a_midnight_tick(folder: StateFolder) -> None:
+    """Trends compare whole days: at a midnight tick the day just begun has no activity
+    yet, and counting it made every steady account read about 7% down."""
+    state = AccountState(ACCOUNT)
+    for day in range(-45, 13):
+        for user in ("u1", "u2"):
+            event = login(at(day), user=user)
+            assert not isinstance(folder.apply(state, event, now=event.occurred_at), Rejection)
+    midnight = at(13, 0)
+
+    assert evaluate("active_user_days_14d", state, midnight, folder.config) == 28
+    assert evaluate("usage_vs_baseline", state, midnight, folder.config) == 0
+    assert evaluate("usage_drop_z", state, midnight, folder.config) == 0
