@@ -17,8 +17,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
+from engine.evaluation.history import AccountHistory
 from engine.evaluation.model import DAY, Alert, Outcome
-from topics.models import BillingEvent, InputEvent, SurveyResponse, UsageEvent
+from topics.models import BillingEvent, InputEvent, SurveyResponse
 
 ACTIVE_USERS_DOWN = "baseline_active_users_down"
 NPS_DETRACTOR = "baseline_nps_detractor"
@@ -34,18 +35,18 @@ DETRACTOR_MAX_SCORE = 6
 
 
 def baseline_alerts(
-    histories: Mapping[str, Sequence[InputEvent]], outcomes: Mapping[str, Outcome]
+    histories: Mapping[str, AccountHistory], outcomes: Mapping[str, Outcome]
 ) -> list[Alert]:
     """The baseline's churn-risk alerts for every account in ``outcomes``, in time order."""
     alerts: list[Alert] = []
-    for account, events in histories.items():
+    for account, history in histories.items():
         outcome = outcomes.get(account)
         if outcome is None:
             continue
         until = outcome.observed_until
-        current = [e for e in events if until is None or e.occurred_at < until]
+        current = [e for e in history.events if until is None or e.occurred_at < until]
         alerts += _surveys_and_payments(account, current)
-        alerts += active_users_down(account, current, until)
+        alerts += active_users_down(account, history, until)
     alerts.sort(key=lambda a: (a.fired_at, a.account_id, a.rule_id))
     return alerts
 
@@ -64,19 +65,18 @@ def _surveys_and_payments(account: str, events: Sequence[InputEvent]) -> list[Al
     return alerts
 
 
-def active_users_down(
-    account: str, events: Sequence[InputEvent], until: datetime | None
-) -> list[Alert]:
-    """Edge-triggered alerts at the end of each day (UTC) the drop condition turns true."""
-    users_by_day: dict[date, set[str]] = {}
-    for event in events:
-        if isinstance(event, UsageEvent) and event.user_id is not None:
-            users_by_day.setdefault(event.occurred_at.date(), set()).add(event.user_id)
-    if not events:
+def active_users_down(account: str, history: AccountHistory, until: datetime | None) -> list[Alert]:
+    """Edge-triggered alerts at the end of each day (UTC) the drop condition turns true.
+
+    Only the days before ``until`` are judged, so the users of ``until``'s own day
+    (which ``history`` keeps by day, not by time) never count."""
+    if history.first_at is None or history.last_at is None:
         return []
-    first = events[0].occurred_at.date()
-    last = (until or events[-1].occurred_at + DAY).date()
-    distinct = _distinct_per_window(users_by_day, first, last)
+    if until is not None and history.first_at >= until:
+        return []
+    first = history.first_at.date()
+    last = (until or history.last_at + DAY).date()
+    distinct = _distinct_per_window(history.users_by_day, first, last)
     alerts: list[Alert] = []
     armed = True
     day = first

@@ -6,14 +6,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from pydantic import ValidationError
 
 from engine.evaluation.history import EventHistory, build_history
 from engine.evaluation.outcomes import Truth, TruthAccount
-from engine.replay_cli import read_events as decode_lines
+from engine.event_file import SortedEventFile
 from topics.models import Trigger
 
 _TRIGGER_TOPICS = frozenset({"triggers.churn-risk", "triggers.expansion", "triggers.advocacy"})
@@ -53,15 +53,18 @@ class EventsFile:
     """Lines `pulse replay` would reject too (not JSON, invalid events)."""
 
 
-def read_events(path: Path, stripe: Mapping[str, Any] | None = None) -> EventsFile:
-    """A replay-format events file (`pulse simulate --out`), in any shape replay accepts;
-    `stripe`: the deployment's Stripe options, as replay and the worker read them."""
-    with path.open("rb") as handle:
-        report = decode_lines(iter(handle), None, stripe)
-    if not report.events and report.invalid:
-        msg = f"{path}: no event could be read ({', '.join(report.examples.values())})"
-        raise EvaluationInputError(msg)
-    return EventsFile(build_history(report.events), sum(report.invalid.values()))
+def read_events(
+    path: Path, stripe: Mapping[str, Any] | None = None, progress: IO[str] | None = None
+) -> EventsFile:
+    """A replay-format events file (`pulse simulate --out`), in any shape replay accepts,
+    read in bounded memory (an external sort); `stripe`: the deployment's Stripe
+    options, as replay and the worker read them."""
+    with SortedEventFile(path, progress=progress, stripe=stripe) as events:
+        report = events.report
+        if not events.events and report.invalid:
+            msg = f"{path}: no event could be read ({', '.join(report.examples.values())})"
+            raise EvaluationInputError(msg)
+        return EventsFile(build_history(events), sum(report.invalid.values()))
 
 
 def read_truth(path: Path) -> Truth:

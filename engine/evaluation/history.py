@@ -1,21 +1,31 @@
-"""Every account's input events, in event-time order, as the engine would have seen them.
+"""Every account's input events, in event-time order, as the engine would have seen them,
+kept small enough for a year of a thousand accounts.
 
 Duplicates (same topic and event id) count once, and user-only Segment usage events are
 attributed through `signals.resolve.UserResolver` exactly as `signals.replay` does: a
 ``group`` call links a user to an account, an event whose user is not linked yet waits
 (one day by default) and is dropped if no link comes.
+
+The outcomes and the baseline read few kinds of event, so that is all an account keeps:
+its billing, ticket, survey, profile and group events and its trial starts in full, and
+of ordinary product usage only who was active on which day (``users_by_day``). Usage is
+nearly every event; keeping it whole held gigabytes for a year of history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from engine.evaluation.model import DAY
 from signals.resolve import UserResolver
 from signals.state import EPOCH
 from topics.models import InputEvent, UsageEvent, UserLink
+
+TRIAL_STARTED = "Trial Started"
+"""Segment's B2B SaaS spec name for the start of a trial."""
 
 
 @dataclass(frozen=True)
@@ -32,9 +42,44 @@ class EventsRead:
 
 
 @dataclass
+class AccountHistory:
+    """One account's history, as much of it as the evaluation reads."""
+
+    events: list[InputEvent] = field(default_factory=list)
+    """Every event but ordinary usage, by (occurred_at, event_id): billing, tickets,
+    surveys, profiles, group calls and trial starts."""
+    users_by_day: dict[date, set[str]] = field(default_factory=dict)
+    """Day (UTC) -> the users with any usage event that day."""
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    count: int = 0
+    """Events of every kind, usage included."""
+
+    @classmethod
+    def of(cls, events: Iterable[InputEvent]) -> AccountHistory:
+        """An account's history from its events (any order)."""
+        history = cls()
+        for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
+            history.add(event)
+        history.events.sort(key=lambda e: (e.occurred_at, e.event_id))
+        return history
+
+    def add(self, event: InputEvent) -> None:
+        at = event.occurred_at
+        self.first_at = at if self.first_at is None else min(self.first_at, at)
+        self.last_at = at if self.last_at is None else max(self.last_at, at)
+        self.count += 1
+        if isinstance(event, UsageEvent) and event.name != TRIAL_STARTED:
+            if event.user_id is not None:
+                users = self.users_by_day.setdefault(at.date(), set())
+                users.add(sys.intern(event.user_id))
+            return
+        self.events.append(event)
+
+
+@dataclass
 class EventHistory:
-    accounts: dict[str, list[InputEvent]] = field(default_factory=dict)
-    """Account id -> its events (group calls included) by (occurred_at, event_id)."""
+    accounts: dict[str, AccountHistory] = field(default_factory=dict)
     duplicates: int = 0
     unresolved: int = 0
     """User-only usage events whose user was never linked to an account in time."""
@@ -43,7 +88,7 @@ class EventHistory:
 
     def summary(self, rejected_lines: int = 0) -> EventsRead:
         return EventsRead(
-            events=sum(len(events) for events in self.accounts.values()),
+            events=sum(account.count for account in self.accounts.values()),
             accounts=len(self.accounts),
             duplicates=self.duplicates,
             unresolved=self.unresolved,
@@ -52,34 +97,36 @@ class EventHistory:
             last_event=self.last_event,
         )
 
+    def add(self, account_id: str, event: InputEvent) -> None:
+        account = self.accounts.get(account_id)
+        if account is None:
+            account = self.accounts[account_id] = AccountHistory()
+        account.add(event)
+
 
 def build_history(
     events: Iterable[tuple[str, InputEvent]], park_for: timedelta = DAY
 ) -> EventHistory:
-    """Group decoded ``(topic, event)`` pairs by account, in event-time order."""
+    """Group decoded ``(topic, event)`` pairs by account.
+
+    ``events`` must come in (event time, event id) order, as ``engine.event_file``'s
+    external sort gives them: it is streamed, never held. A duplicate is a redelivery
+    of the same event, so it has the same time and id as the one before it.
+    """
     history = EventHistory()
-    seen: set[tuple[str, str]] = set()
-    unique: list[InputEvent] = []
-    for topic, event in events:
-        key = (topic, event.event_id)
-        if key in seen:
-            history.duplicates += 1
-            continue
-        seen.add(key)
-        unique.append(event)
-    unique.sort(key=lambda e: (e.occurred_at, e.event_id))
-    if unique:
-        history.first_event, history.last_event = unique[0].occurred_at, unique[-1].occurred_at
     resolver = UserResolver(park_for)
     next_day: datetime | None = None
-    for event in unique:
+    for event in _unique(events, history):
+        if history.first_event is None:
+            history.first_event = event.occurred_at
+        history.last_event = event.occurred_at
         if next_day is None:
             next_day = EPOCH + ((event.occurred_at - EPOCH) // DAY + 1) * DAY
         while next_day <= event.occurred_at:
             history.unresolved += len(resolver.expire(next_day))
             next_day += DAY
         if isinstance(event, UserLink):
-            history.accounts.setdefault(event.account_id, []).append(event)
+            history.add(event.account_id, event)
             released, unresolved = resolver.link(event)
             history.unresolved += len(unresolved)
             for event_of_user in released:
@@ -91,11 +138,32 @@ def build_history(
         else:
             _add(history, event)
     history.unresolved += sum(len(waiting) for waiting in resolver.parked.values())
-    for account_events in history.accounts.values():
-        account_events.sort(key=lambda e: (e.occurred_at, e.event_id))
+    for account in history.accounts.values():  # released events arrive after later ones
+        account.events.sort(key=lambda e: (e.occurred_at, e.event_id))
     return history
+
+
+def _unique(
+    events: Iterable[tuple[str, InputEvent]], history: EventHistory
+) -> Iterator[InputEvent]:
+    """The events without their redeliveries (counted in ``history.duplicates``)."""
+    last_key: tuple[datetime, str] | None = None
+    topics: set[str] = set()
+    """The topics seen at ``last_key``: a duplicate repeats topic, time and id."""
+    for topic, event in events:
+        key = (event.occurred_at, event.event_id)
+        if key != last_key:
+            if last_key is not None and key < last_key:
+                msg = f"events out of order: {key} after {last_key}"
+                raise ValueError(msg)
+            last_key, topics = key, set()
+        elif topic in topics:
+            history.duplicates += 1
+            continue
+        topics.add(topic)
+        yield event
 
 
 def _add(history: EventHistory, event: InputEvent) -> None:
     if not isinstance(event, UserLink) and event.account_id is not None:
-        history.accounts.setdefault(event.account_id, []).append(event)
+        history.add(event.account_id, event)

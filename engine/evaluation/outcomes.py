@@ -19,16 +19,13 @@ Decisions, each a line of docs/evaluation.md:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from engine.evaluation.history import EventHistory
+from engine.evaluation.history import TRIAL_STARTED, AccountHistory, EventHistory
 from engine.evaluation.model import Outcome
-from topics.models import AccountProfile, BillingEvent, InputEvent, UsageEvent
-
-TRIAL_STARTED = "Trial Started"
-"""Segment's B2B SaaS spec name for the start of a trial."""
+from topics.models import AccountProfile, BillingEvent, UsageEvent
 
 
 @dataclass(frozen=True)
@@ -120,8 +117,8 @@ class _Subscription:
     expansions: list[datetime] = field(default_factory=list)
     csm_owner: str | None = None
 
-    def outcome(self, events: Sequence[InputEvent], data_end: datetime | None) -> Outcome:
-        for event in events:
+    def outcome(self, history: AccountHistory, data_end: datetime | None) -> Outcome:
+        for event in history.events:
             if isinstance(event, AccountProfile) and event.csm_owner is not None:
                 self.csm_owner = event.csm_owner
             elif isinstance(event, UsageEvent) and event.name == TRIAL_STARTED:
@@ -133,7 +130,7 @@ class _Subscription:
             if self.cancel_at is not None and data_end is not None and self.cancel_at <= data_end:
                 self.ended_at = self.cancel_at
         return Outcome(
-            observed_from=events[0].occurred_at if events else None,
+            observed_from=history.first_at,
             observed_until=self.ended_at or data_end,
             cancelled_at=self.cancelled_at,
             ended_at=self.ended_at,

@@ -24,14 +24,15 @@ from engine.evaluation.files import EvaluationInputError, read_truth
 from engine.evaluation.history import build_history
 from engine.evaluation.model import Alert, EvaluationSettings
 from engine.evaluation.outcomes import outcomes_from_events, with_truth
-from engine.replay_cli import read_events
+from engine.event_file import SortedEventFile
 from engine.settings import SettingsError, load_settings
 from engine.signals_files import SignalsFileError, read_config, read_rules
 from engine.tune.sweep_run import Row, choose, run_sweep
 from engine.tune.variants import DEFAULT_FACTORS, Setting, sweep
+from signals.config import SignalsConfig
 from signals.errors import SignalsError
 from signals.replay import replay
-from signals.rules import Rule, load_rules
+from signals.rules import Rule, RuleSet, load_rules
 
 
 def _pct(value: float | None) -> str:
@@ -94,70 +95,11 @@ def _command(args: argparse.Namespace) -> int:
             known = ", ".join(r.id for r in rules.rules)
             print(f"pulse tune: error: no rule {args.rule!r} (rules: {known})", file=sys.stderr)
             return 2
-        with args.events.open("rb") as handle:
-            report = read_events(
-                iter(handle),
-                sys.stderr if args.progress else None,
-                load_settings().stripe_options,
-            )
-        history = build_history(report.events)
-        outcomes = outcomes_from_events(history)
-        if args.truth is not None:
-            outcomes = with_truth(outcomes, read_truth(args.truth), history.last_event)
-        evaluation = EvaluationSettings(horizon_days=args.horizon_days, csms=args.csms)
-        people = population(outcomes, args.csms)
-        settings = list(sweep(rule, DEFAULT_FACTORS, args.only or (), _values(args.values)))
-        print(
-            f"pulse tune: {rule.id}, {len(settings)} settings over {len(report.events):,} events, "
-            f"{people.accounts:,} accounts ({people.churned} churned), one replay",
-            file=sys.stderr,
-        )
-
-        def on_progress(done: int, total: int) -> None:
-            print(f"pulse tune: {done:,}/{total:,} events replayed", file=sys.stderr)
-
-        rows = run_sweep(
-            report.events,
-            config,
-            rules,
-            rule.id,
-            settings=settings,
-            scoring=(outcomes, people, evaluation),
-            progress=on_progress if args.progress else None,
-        )
-        chosen = choose(rows, args.budget) if args.budget is not None else None
-        print(table(rows, chosen))
-        print(
-            f"\n{people.accounts:,} accounts, base rate {_pct(people.base_rate)}; "
-            f"swept in {time.monotonic() - started:.0f} s"
-        )
-        if args.budget is None:
-            return 0
-        if chosen is None:
-            print(f"no setting stays within {args.budget:g} alerts per 100 accounts per 30 days")
-            return 1
-        text = rules_file(rule, chosen.setting)
-        if args.out is not None:
-            args.out.write_text(text, encoding="utf-8")
-            print(f"wrote {args.out}: {chosen.setting.label}")
-        else:
-            print("\n" + text)
-        tuned = load_rules(text, str(args.out or "tuned rules"))
-        check = replay(report.events, config, tuned)
-        alerts = [Alert.of(t) for t in check.triggers if t.revision_of is None]
-        quality = churn_quality(alerts, outcomes, people, evaluation)
-        print(
-            f"checked by a replay with that file: recall {_pct(quality.recall)}, "
-            f">=30d {_pct(quality.recall_ahead)}, lift {_num(quality.lift)}, "
-            f"{_num(quality.alerts_per_100_accounts_30d)} alerts per 100 accounts per 30 days"
-        )
-        if args.json is not None:
-            args.json.write_bytes(
-                orjson.dumps(
-                    [{"setting": r.setting.label, **r.quality.__dict__} for r in rows],
-                    default=str,
-                    option=orjson.OPT_INDENT_2,
-                )
+        progress = sys.stderr if args.progress else None
+        stripe = load_settings().stripe_options
+        with SortedEventFile(args.events, progress=progress, stripe=stripe) as events:
+            return _tune(
+                args, config=config, rules=rules, rule=rule, events=events, started=started
             )
     except (
         SignalsFileError,
@@ -171,6 +113,78 @@ def _command(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"pulse tune: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _tune(
+    args: argparse.Namespace,
+    *,
+    config: SignalsConfig,
+    rules: RuleSet,
+    rule: Rule,
+    events: SortedEventFile,
+    started: float,
+) -> int:
+    """Sweep ``rule`` over the sorted events (replayed, never held in memory)."""
+    history = build_history(events)
+    outcomes = outcomes_from_events(history)
+    if args.truth is not None:
+        outcomes = with_truth(outcomes, read_truth(args.truth), history.last_event)
+    evaluation = EvaluationSettings(horizon_days=args.horizon_days, csms=args.csms)
+    people = population(outcomes, args.csms)
+    settings = list(sweep(rule, DEFAULT_FACTORS, args.only or (), _values(args.values)))
+    print(
+        f"pulse tune: {rule.id}, {len(settings)} settings over {events.events:,} events, "
+        f"{people.accounts:,} accounts ({people.churned} churned), one replay",
+        file=sys.stderr,
+    )
+
+    def on_progress(done: int, total: int) -> None:
+        print(f"pulse tune: {done:,}/{total:,} events replayed", file=sys.stderr)
+
+    rows = run_sweep(
+        events,
+        config,
+        rules,
+        rule.id,
+        settings=settings,
+        scoring=(outcomes, people, evaluation),
+        progress=on_progress if args.progress else None,
+        presorted=events.events,
+    )
+    chosen = choose(rows, args.budget) if args.budget is not None else None
+    print(table(rows, chosen))
+    print(
+        f"\n{people.accounts:,} accounts, base rate {_pct(people.base_rate)}; "
+        f"swept in {time.monotonic() - started:.0f} s"
+    )
+    if args.budget is None:
+        return 0
+    if chosen is None:
+        print(f"no setting stays within {args.budget:g} alerts per 100 accounts per 30 days")
+        return 1
+    text = rules_file(rule, chosen.setting)
+    if args.out is not None:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}: {chosen.setting.label}")
+    else:
+        print("\n" + text)
+    tuned = load_rules(text, str(args.out or "tuned rules"))
+    check = replay(events, config, tuned, presorted=events.events)
+    alerts = [Alert.of(t) for t in check.triggers if t.revision_of is None]
+    quality = churn_quality(alerts, outcomes, people, evaluation)
+    print(
+        f"checked by a replay with that file: recall {_pct(quality.recall)}, "
+        f">=30d {_pct(quality.recall_ahead)}, lift {_num(quality.lift)}, "
+        f"{_num(quality.alerts_per_100_accounts_30d)} alerts per 100 accounts per 30 days"
+    )
+    if args.json is not None:
+        args.json.write_bytes(
+            orjson.dumps(
+                [{"setting": r.setting.label, **r.quality.__dict__} for r in rows],
+                default=str,
+                option=orjson.OPT_INDENT_2,
+            )
+        )
     return 0
 
 

@@ -48,7 +48,7 @@ def conversations(triggers: Iterable[Trigger], window: timedelta) -> list[Trigge
 
 
 def run_sweep(
-    events: Sequence[tuple[str, InputEvent]],
+    events: Iterable[tuple[str, InputEvent]],
     config: SignalsConfig,
     rules: RuleSet,
     rule_id: str,
@@ -56,6 +56,7 @@ def run_sweep(
     settings: Sequence[Setting],
     scoring: tuple[dict[str, Outcome], Population, EvaluationSettings],
     progress: Callable[[int, int], None] | None = None,
+    presorted: int | None = None,
 ) -> list[Row]:
     """Replay once with every setting's variant, then score each setting."""
     variants = [s.rule for s in settings if s.rule is not None]
@@ -63,7 +64,13 @@ def run_sweep(
     silent = config.model_copy(
         update={"lifecycle": config.lifecycle.model_copy(update={"churn_episode": timedelta(0)})}
     )
-    result = replay(events, silent, RuleSet(rules=(*others, *variants)), progress=progress)
+    result = replay(
+        events,
+        silent,
+        RuleSet(rules=(*others, *variants)),
+        progress=progress,
+        presorted=presorted,
+    )
     by_rule: dict[str, list[Trigger]] = defaultdict(list)
     for trigger in result.triggers:
         if trigger.revision_of is None:

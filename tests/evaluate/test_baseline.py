@@ -11,6 +11,7 @@ from engine.evaluation.baseline import (
     active_users_down,
     baseline_alerts,
 )
+from engine.evaluation.history import AccountHistory
 from engine.evaluation.model import Alert
 from tests.evaluate.support import day, observed
 from topics.models import BillingEvent, InputEvent, SurveyResponse, UsageEvent
@@ -42,7 +43,7 @@ def test_active_users_down_fires_once_when_it_drops_and_again_after_recovering()
     # to day 44 without firing again, recovers on day 45, and drops again over days 73..86.
     events = active(range(28), ALL) + active(range(28, 45), ["u1"])
     events += active(range(45, 73), ALL) + active(range(73, 87), ["u1"])
-    alerts = active_users_down("A", sorted(events, key=lambda e: e.occurred_at), until=day(87))
+    alerts = active_users_down("A", AccountHistory.of(events), until=day(87))
     assert fired_on(alerts) == [42, 87]
     assert {a.rule_id for a in alerts} == {ACTIVE_USERS_DOWN}
 
@@ -50,15 +51,15 @@ def test_active_users_down_fires_once_when_it_drops_and_again_after_recovering()
 def test_active_users_down_near_misses() -> None:
     # 3 of 5 users is exactly 60%: not below it.
     events = active(range(28), ALL) + active(range(28, 60), ["u1", "u2", "u3"])
-    assert active_users_down("A", events, until=day(60)) == []
+    assert active_users_down("A", AccountHistory.of(events), until=day(60)) == []
     # One user once, then nothing: the prior average (0.5 users) is under 1.
-    assert active_users_down("A", active([0], ["u1"]), until=day(40)) == []
+    assert active_users_down("A", AccountHistory.of(active([0], ["u1"])), until=day(40)) == []
 
 
 def test_no_alert_once_the_account_has_cancelled() -> None:
     events = active(range(28), ALL) + active(range(28, 42), ["u1"])
     outcomes = {"A": observed(0, 41.5, cancelled_at=day(41.5), ended_at=day(41.5))}
-    assert baseline_alerts({"A": events}, outcomes) == []
+    assert baseline_alerts({"A": AccountHistory.of(events)}, outcomes) == []
 
 
 def test_detractors_and_failed_payments() -> None:
@@ -85,7 +86,7 @@ def test_detractors_and_failed_payments() -> None:
         bill(6, "invoice_paid", "in2"),
         bill(7, "payment_failed", "in3"),  # another invoice: fires
     ]
-    alerts = baseline_alerts({"A": events}, {"A": observed(0, 10)})
+    alerts = baseline_alerts({"A": AccountHistory.of(events)}, {"A": observed(0, 10)})
     assert [(a.rule_id, fired_on([a])[0]) for a in alerts] == [
         (NPS_DETRACTOR, 1),
         (PAYMENT_FAILED, 3),
