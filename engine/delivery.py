@@ -18,11 +18,14 @@ variable, so one agent's wait never takes the other's messages off its list.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable
 from contextvars import ContextVar
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import faust
+from faust.streams import _current_event
 
 from topics.errors import PulseError
 
@@ -87,9 +90,38 @@ def track(sent: Awaitable[Any]) -> None:
 
 
 class TrackedTable(faust.Table[bytes, bytes]):
-    """A faust table whose changelog messages join the writing task's deliveries."""
+    """A faust table whose changelog messages join the writing task's deliveries, and
+    whose reads name the partition they read."""
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
         sent = super().send_changelog(*args, **kwargs)
         track(sent)
         return sent
+
+    def get_in(self, partition: int, key: bytes) -> bytes | None:
+        """The value of ``key`` in ``partition``'s store.
+
+        Workaround, the stray current event: faust's RocksDB store reads a key from the
+        store of the partition of faust's *current event* (a context variable), and in
+        a batch (``take_events``) that is the last event taken, often of another
+        partition, or whatever event a previous batch left there. The read then finds
+        nothing and the account would start afresh: after a rebalance or an eviction
+        from the worker's cache, states were lost (issue 17's backlog run: 123 of 306
+        states differed from the replay). Reading under a stand-in event of the right
+        partition makes the store look where the key lives; the memory store ignores it.
+        """
+        stand_in = _PartitionEvent(partition)
+        token = _current_event.set(weakref.ref(cast(Any, stand_in)))
+        try:
+            return self.get(key)
+        finally:
+            _current_event.reset(token)
+
+
+class _PartitionEvent:
+    """What faust's store reads of the current event: ``message.partition``."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition)

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     """Publish a health snapshot when the score moved this much since the last one."""
     user_park_seconds: float = Field(86_400.0, ge=0)
     """How long a usage event whose user has no account yet waits for a group call."""
-    state_cache_accounts: int = Field(20_000, ge=100, le=10_000_000)
+    state_cache_accounts: int = Field(20_000, ge=1, le=10_000_000)
     """Decoded account states a worker keeps in memory (least recently used go first;
     the table keeps them all). About 10 KB each: the main term of a worker's RSS."""
     max_message_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)

@@ -857,7 +857,7 @@ class PulseWorker:
                 if cached is not None:
                     state = cached[1]
                 else:
-                    stored = self.states.get(key)
+                    stored = self.states.get_in(partition, key)
                     if stored is None:
                         continue
                     state = unpack(stored)[1]
@@ -964,7 +964,7 @@ class PulseWorker:
     ) -> None:
         now = await self._now(("accounts", message.partition), wall, message, model.occurred_at)
         await self._advance_clock(message.partition, now)
-        published, state = self._load(key)
+        published, state = self._load(key, message.partition)
         if state.clock_us > micros(now):
             # The partition's clock is in memory and restarts low after a crash, while the
             # account was evaluated up to its own clock: a redelivered event must not wait
@@ -992,14 +992,14 @@ class PulseWorker:
             )
         counter.inc()
 
-    def _load(self, key: bytes) -> tuple[Published, AccountState]:
+    def _load(self, key: bytes, partition: int) -> tuple[Published, AccountState]:
         """The account's state: decoded once, then kept while this worker owns it."""
         self._touched.add(key)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        stored = self.states.get(key)
+        stored = self.states.get_in(partition, key)
         loaded = (Published(), AccountState(key.decode())) if stored is None else unpack(stored)
         self._cache[key] = loaded
         return loaded
@@ -1147,7 +1147,7 @@ class PulseWorker:
         started = time.perf_counter()
         wall = datetime.now(UTC)
         for key in sorted(self._accounts_in(partition)):
-            published, state = self._load(key)
+            published, state = self._load(key, partition)
             if await self._tick(published, state, boundary, wall):
                 self._save(key, partition, published, state)
         self._swept[partition] = boundary

@@ -5,6 +5,11 @@ late, duplicated and user-only events) produced onto fresh 6-partition topics be
 any worker runs, two workers on the event clock draining it, one closing event per
 partition two days after the end, then ``pulse verify``'s comparison (triggers id for
 id and content, every account's final state) against the replay of the same input.
+
+The workers use the production store (RocksDB) with a cache of a few states, so most
+loads read the table, and batches mix partitions: faust's RocksDB store once read a
+key from the store of whichever partition the batch's last event came from, found
+nothing, and the account started afresh (engine.delivery.TrackedTable.get_in).
 """
 
 from __future__ import annotations
@@ -57,7 +62,12 @@ def backlog(accounts: int, days: int, seed: int) -> list[tuple[TopicKind, bytes,
 async def test_two_workers_draining_a_backlog_give_the_replay(
     kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
 ) -> None:
-    env = {**signals_env(signals_config), "PULSE_TOPIC_PARTITIONS": str(PARTITIONS)}
+    env = {
+        **signals_env(signals_config),
+        "PULSE_TOPIC_PARTITIONS": str(PARTITIONS),
+        "PULSE_STORE": "rocksdb://",
+        "PULSE_STATE_CACHE_ACCOUNTS": "8",
+    }
     one, two = worker_factory(**env), worker_factory(**env)
     prefix = one.env["PULSE_TOPIC_PREFIX"]
     records = backlog(ACCOUNTS, DAYS, seed=11)
