@@ -67,6 +67,17 @@ class Metrics:
             "Account view updates written to Redis",
             registry=registry,
         )
+        self.redis_view_rebuilds = Counter(
+            "pulse_redis_view_rebuilds_total",
+            "Times this worker found the Redis view empty (Redis restarted or flushed, "
+            "or the worker started) and rewrote its accounts' views from its store",
+            registry=registry,
+        )
+        self.redis_views_rebuilt = Counter(
+            "pulse_redis_views_rebuilt_total",
+            "Account views rewritten from the store after the Redis view was found empty",
+            registry=registry,
+        )
         self.redis_pending = Gauge(
             "pulse_redis_view_pending_updates",
             "Account views waiting to be written to Redis",

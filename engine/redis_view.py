@@ -6,6 +6,14 @@ writes batches in the background. When Redis is down, updates stay pending
 (one per account, so memory is bounded by the accounts a worker owns), the
 failure is counted and logged, and the view catches up when Redis returns.
 
+Redis may also come back empty (restarted without persistence, flushed, failed
+over to an empty replica), or a worker may start after Redis lost its data. Each
+projection keeps a marker key of its own (``{prefix}:view:alive:{instance}``,
+refreshed every ``check_every`` seconds): when it is missing, the whole view is
+taken as lost and ``rebuild`` (the worker's) rewrites the view of every account
+the worker owns from its store. The marker is new at start, so a starting worker
+rewrites its accounts' views once it is ready.
+
 Layout under a prefix (default ``pulse``):
 - ``{prefix}:account:{id}``: the account view document (JSON);
 - ``{prefix}:accounts:score``: every scored account by health score;
@@ -18,6 +26,8 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +39,8 @@ from engine.metrics import Metrics
 log = logging.getLogger(__name__)
 
 BANDS = ("green", "yellow", "red", "unknown")
+MARKER_TTL_SECONDS = 86_400
+"""A stopped worker's marker goes away by itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +65,7 @@ class RedisProjection:
         flush_interval: float = 0.1,
         max_batch: int = 500,
         max_backoff: float = 5.0,
+        check_every: float = 5.0,
     ) -> None:
         self._client = client
         self._metrics = metrics
@@ -64,6 +77,15 @@ class RedisProjection:
         self._wake = asyncio.Event()
         self._failures = 0
         self._in_flight = 0
+        self._check_every = check_every
+        self._marker = f"{prefix}:view:alive:{uuid.uuid4().hex}"
+        self._next_check = 0.0
+        self._checked = False
+        self._lost = ""
+        """Why the view is to be rewritten ("at start", "lost"), or "" when it is not."""
+        self.rebuild: Callable[[], Awaitable[int | None]] | None = None
+        """Set by the worker: submits the view of every account it owns and returns how
+        many, or None when it cannot yet (not ready: asked again at the next check)."""
 
     @property
     def pending(self) -> int:
@@ -114,6 +136,32 @@ class RedisProjection:
                     pipe.zadd(f"{prefix}:accounts:score", {update.account_id: update.score})
             await pipe.execute()
 
+    async def check(self) -> None:
+        """Refresh this projection's marker; if it was gone, rewrite every owned view."""
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.exists(self._marker)
+            pipe.set(self._marker, b"1", ex=MARKER_TTL_SECONDS)
+            present, _ = await pipe.execute()
+        if not present:
+            self._lost = "at start" if self._lost == "at start" or not self._checked else "lost"
+        self._checked = True
+        if not self._lost or self.rebuild is None:
+            return
+        rewritten = await self.rebuild()
+        if rewritten is None:
+            return  # the worker is not ready: asked again at the next check
+        self._metrics.redis_view_rebuilds.inc()
+        self._metrics.redis_views_rebuilt.inc(rewritten)
+        if self._lost == "at start":
+            log.info("Redis account view: rewrote %d account views at start", rewritten)
+        else:
+            log.warning(
+                "Redis account view: found empty (Redis restarted or flushed); "
+                "rewrote %d account views from the store",
+                rewritten,
+            )
+        self._lost = ""
+
     def _observe(self) -> None:
         self._metrics.redis_pending.set(len(self._pending))
         oldest = min((since for _, since in self._pending.values()), default=None)
@@ -126,6 +174,9 @@ class RedisProjection:
             try:
                 while await self.flush() == self._max_batch:
                     pass
+                if time.monotonic() >= self._next_check:
+                    self._next_check = time.monotonic() + self._check_every
+                    await self.check()
                 if self._failures:
                     log.warning(
                         "Redis account view: writes recovered after %d failures", self._failures

@@ -76,6 +76,7 @@ def build(settings: Settings) -> PulseWorker:
     )
     projection = RedisProjection(client, worker.metrics, prefix=settings.redis_prefix)
     worker.view_sink = projection
+    projection.rebuild = worker.rebuild_views
     worker.app.task(projection.run)
     token = settings.api_token.get_secret_value() if settings.api_token else None
     web.register(

@@ -66,6 +66,7 @@ from engine.kafka import client_kwargs, faust_credentials
 from engine.metrics import Metrics
 from engine.routing import partition_for
 from engine.runtime.clock import CLOCK_NUDGE_SECONDS, Announcer, Heard, Mark, confirm, holding_back
+from engine.runtime.views import rewrite_views
 from engine.settings import Settings
 from engine.signals_files import read_config, read_rules
 from engine.view import account_view
@@ -853,14 +854,10 @@ class PulseWorker:
         if seen is None:
             seen = -1
             for key in self._accounts_in(partition):
-                cached = self._cache.get(key)
-                if cached is not None:
-                    state = cached[1]
-                else:
-                    stored = self.states.get_in(partition, key)
-                    if stored is None:
-                        continue
-                    state = unpack(stored)[1]
+                loaded = self._peek(key, partition)
+                if loaded is None:
+                    continue
+                state = loaded[1]
                 seen = max(seen, state.clock_us, *(held[0] for held in state.pending[-1:]))
             self._restored[partition] = seen
         return seen
@@ -1003,6 +1000,41 @@ class PulseWorker:
         loaded = (Published(), AccountState(key.decode())) if stored is None else unpack(stored)
         self._cache[key] = loaded
         return loaded
+
+    def _peek(self, key: bytes, partition: int) -> tuple[Published, AccountState] | None:
+        """The account as stored or cached, leaving the cache as it is."""
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        stored = self.states.get_in(partition, key)
+        return None if stored is None else unpack(stored)
+
+    def _owned(self) -> set[int]:
+        """The partitions of the accounts agent this worker owns now."""
+        return {
+            tp.partition for tp in self.app.consumer.assignment() if tp.topic in self.input_kinds
+        }
+
+    def _owns(self, partition: int) -> bool:
+        return partition in self._owned()
+
+    async def rebuild_views(self) -> int | None:
+        """Submit the Redis view of every account this worker owns, from its store
+        (engine.redis_view: Redis came back empty); None when not ready to."""
+        if self.view_sink is None or not self.readiness()["ready"]:
+            return None
+        written = 0
+        for partition in sorted(self._owned()):
+            done = await rewrite_views(
+                sorted(self._accounts_in(partition)),
+                functools.partial(self._peek, partition=partition),
+                self.view_sink.submit,
+                owned=functools.partial(self._owns, partition),
+            )
+            if done is None:
+                return None
+            written += done
+        return written
 
     def _save(self, key: bytes, partition: int, published: Published, state: AccountState) -> None:
         """Keep the change; it is written to the table at the end of the batch."""
@@ -1210,16 +1242,16 @@ class PulseWorker:
         if snapshot is not None and self._worth_publishing(
             published, snapshot.score, snapshot.band, snapshot.as_of
         ):
+            value = encode(snapshot)
             await self._send(
-                self.outputs[TopicKind.HEALTH],
-                key=encode_key(snapshot.account_id),
-                value=encode(snapshot),
+                self.outputs[TopicKind.HEALTH], key=encode_key(snapshot.account_id), value=value
             )
             self.metrics.health_band_accounts.labels(band=snapshot.band).inc()
             if published.band != "unknown" and published.at_us >= 0:
                 self.metrics.health_band_accounts.labels(band=published.band).dec()
             published.score, published.band = snapshot.score, snapshot.band
             published.at_us = micros(snapshot.as_of)
+            published.snapshot = value
         if snapshot is not None and self.view_sink is not None:
             self.view_sink.submit(account_view(outcome.state, snapshot, outcome.triggers))
 

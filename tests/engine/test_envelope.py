@@ -37,10 +37,14 @@ def busy_account() -> AccountState:
 
 def test_a_stored_account_reads_back_as_it_was_written() -> None:
     state = busy_account()
-    published = Published(score=61.5, band="yellow", at_us=123, tick_us=456, ticked=True)
+    snapshot = b'{"account_id":"acct-1","score":61.5}'
+    published = Published(
+        score=61.5, band="yellow", at_us=123, tick_us=456, ticked=True, snapshot=snapshot
+    )
     again_published, again = unpack(pack(published, state))
     assert again == state
     assert again_published == published
+    assert unpack(pack(Published(), state))[0].snapshot == b""
 
 
 def test_the_stored_state_is_compressed() -> None:
@@ -59,15 +63,21 @@ def test_values_stored_by_earlier_versions_are_still_read() -> None:
     published, again = unpack(header + zlib.compress(state.to_bytes(), 1))
     assert again == state
     assert (published.score, published.band, published.tick_us) == (40.0, "red", 7)
+    header = struct.pack(">BdBqq?", 3, 55.0, 2, 5, 8, True)  # format 3: zstd, no snapshot
+    published, again = unpack(header + zstandard.ZstdCompressor().compress(state.to_bytes()))
+    assert again == state
+    assert (published.band, published.tick_us, published.snapshot) == ("yellow", 8, b"")
 
 
 def test_an_unknown_or_damaged_value_is_a_clear_error() -> None:
     stored = pack(Published(), busy_account())
     with pytest.raises(EnvelopeError, match="format 9"):
         unpack(bytes([9]) + stored[1:])
-    with pytest.raises(EnvelopeError, match=r"\(format 3\) is not compressed state"):
+    with pytest.raises(EnvelopeError, match=r"\(format 4\) is not compressed state"):
         unpack(stored[:40] + b"\x00garbage")
+    with pytest.raises(EnvelopeError, match=r"\(format 4\) is cut short"):
+        unpack(stored[: struct.calcsize(">BdBqq?") + 2])
     with pytest.raises(EnvelopeError, match=r"\(format 2\) is not compressed state"):
         unpack(bytes([2]) + stored[1:])
-    body = stored[struct.calcsize(">BdBqq?") :]
+    body = stored[struct.calcsize(">BdBqq?I") :]
     assert zstandard.ZstdDecompressor().decompress(body)  # the body is a plain zstd frame

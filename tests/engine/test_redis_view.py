@@ -95,3 +95,43 @@ async def _until(condition: Callable[[], bool], within: float = 10) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def test_a_view_found_empty_is_rewritten_from_the_store(
+    redis_client: aioredis.Redis,
+) -> None:
+    """At start, and whenever Redis comes back empty, the worker's rebuild rewrites
+    every view it owns; a rebuild that cannot run yet (not ready) is asked again."""
+    metrics = Metrics(CollectorRegistry())
+    projection = RedisProjection(redis_client, metrics, prefix="t4")
+    asked: list[str] = []
+    ready = [False]
+
+    async def rebuild() -> int | None:
+        asked.append("asked")
+        if not ready[0]:
+            return None
+        projection.submit(view("a", "red", 30.0))
+        projection.submit(view("b", "green", 80.0))
+        return 2
+
+    projection.rebuild = rebuild
+    await projection.check()  # at start, not ready: nothing rewritten yet
+    assert (len(asked), sample(metrics, "pulse_redis_view_rebuilds_total")) == (1, 0.0)
+    ready[0] = True
+    await projection.check()  # asked again, now done
+    await projection.flush()
+    assert len(asked) == 2
+    assert sample(metrics, "pulse_redis_view_rebuilds_total") == 1.0
+    assert await list_accounts(redis_client, None, 10, prefix="t4") == [("a", 30.0), ("b", 80.0)]
+
+    await projection.check()  # the view is there: nothing to do
+    assert len(asked) == 2
+
+    await redis_client.flushdb()  # Redis restarted empty, or someone flushed it
+    await projection.check()
+    await projection.flush()
+    assert len(asked) == 3
+    assert sample(metrics, "pulse_redis_view_rebuilds_total") == 2.0
+    assert sample(metrics, "pulse_redis_views_rebuilt_total") == 4.0
+    assert await read_account(redis_client, "a", prefix="t4") is not None

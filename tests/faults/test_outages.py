@@ -117,3 +117,39 @@ async def test_redis_stopped_for_a_while_mid_stream(
     assert report.views_checked is not None
     assert report.views_checked >= ACCOUNTS
     ensure_alive(worker)
+
+
+async def test_redis_restarted_empty_under_an_idle_worker(
+    kafka_bootstrap: str,
+    worker_factory: Callable[..., WorkerProcess],
+    signals_config: Path,
+    redis_server: RedisServer,
+) -> None:
+    """Redis comes back empty after everything was processed, and no event arrives
+    after it: the worker rewrites every account's view from its store by itself."""
+    worker = worker_factory(
+        PULSE_SIGNALS_CONFIG_FILE=str(signals_config),
+        PULSE_RULES_FILE=str(signals_config.parent / "rules.yaml"),
+        PULSE_REDIS_URL=redis_server.url,
+        PULSE_STORE="rocksdb://",
+    )
+    await asyncio.to_thread(worker.start)
+    settings = settings_of(worker)
+    records = simulated(accounts=ACCOUNTS, days=DAYS, malformed=0.0)
+    await produce_paced(kafka_bootstrap, settings.topic_prefix, records, PACE_S)
+    await wait_drained(settings, [worker])
+    before = await verify_run(settings, records, signals_config, views=True)
+    assert before.ok, before.summary()
+    rebuilds = metric_total(worker, "pulse_redis_view_rebuilds")
+
+    redis_server.stop()
+    redis_server.start()  # empty: it keeps no data
+    report = await verify_run(settings, records, signals_config, views=True, views_within=45.0)
+
+    print(f"\nafter an empty Redis:\n{report.summary()}")
+    assert report.views_checked is not None
+    assert report.views_checked >= ACCOUNTS
+    assert report.ok, f"{report.summary()}\n{worker.tail()}"
+    assert metric_total(worker, "pulse_redis_view_rebuilds") > rebuilds
+    assert metric_total(worker, "pulse_redis_views_rebuilt") >= ACCOUNTS
+    ensure_alive(worker)
