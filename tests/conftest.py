@@ -174,7 +174,9 @@ class WorkerFactory:
             PULSE_TOPIC_PREFIX=f"{self.label}-{self.run}",
             PULSE_APP_ID=f"pulse-{self.label}-{self.run}",
             PULSE_TOPIC_PARTITIONS="3",
-            PULSE_STORE="memory://",
+            # memory://, fast to start; PULSE_TEST_STORE=rocksdb:// runs them all on
+            # production's store (the kill and backlog tests always do).
+            PULSE_STORE=os.environ.get("PULSE_TEST_STORE", "memory://"),
             PULSE_CLOCK="event",
             PULSE_DATA_DIR=str(self.tmp_path / f"worker-{len(self.made)}"),
             PULSE_WEB_PORT=str(free_port()),

@@ -75,6 +75,7 @@ async def test_a_worker_killed_again_and_again_loses_nothing(
         "PULSE_SIGNALS_CONFIG_FILE": str(signals_config),
         "PULSE_RULES_FILE": str(signals_config.parent / "rules.yaml"),
         "PULSE_DATA_DIR": str(tmp_path / "worker"),
+        "PULSE_STORE": "rocksdb://",  # production's store, its files kept across the kills
         **FAST_GROUP,
     }
     starting_kills = round(KILLS * DURING_START)
