@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import orjson
+import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from topics.adapters.segment import from_segment, is_segment
@@ -274,6 +275,54 @@ def _check_size(data: Raw, max_bytes: int) -> None:
     if len(data) > max_bytes:
         reason = f"{len(data)} bytes is over the {max_bytes}-byte limit"
         raise PulseValidationError(MESSAGE_FIELD, reason)
+    _refuse_long_integers(data)
+
+
+_LONG_DIGITS = re.compile(rb"\d{19}")
+"""A run of 19 digits: where an integer beyond 64 bits may be (2**63 has 19)."""
+_INT_RANGE = range(-(2**63), 2**63)
+"""Signed 64-bit integers: what is kept exactly; beyond, orjson or the models' number
+fields make a float that silently lost digits."""
+
+
+def _refuse_long_integers(data: Raw) -> None:
+    """Refuse a JSON integer beyond a signed 64-bit one, naming where it is.
+
+    orjson parses one as a float without a word (``"count": 12345678901234567890123``
+    became 1.2345678901234569e+22: a count and an id that are not what was sent). A
+    cheap scan for 19 digits in a row finds the few messages that may hold one; only
+    those are parsed again, exactly, to look.
+    """
+    if _LONG_DIGITS.search(data) is None:
+        return
+    try:
+        value = pydantic_core.from_json(bytes(data))
+    except ValueError:
+        return  # not JSON: the parser that follows says so
+    found = _long_integer(value, "")
+    if found is not None:
+        where, number = found
+        reason = (
+            f"integer {number} is beyond 64 bits (signed) and would lose digits; send it as a "
+            "string (an id) or as a smaller number"
+        )
+        raise PulseValidationError(where or MESSAGE_FIELD, reason)
+
+
+def _long_integer(value: Any, path: str) -> tuple[str, int] | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if value in _INT_RANGE else (path, value)
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _long_integer(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def _parse_object(data: Raw, max_bytes: int) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -144,6 +145,37 @@ def test_size_limit_is_configurable() -> None:
     assert decode_tickets(data, max_bytes=len(data)).ticket_id == "T-100"
     with pytest.raises(PulseValidationError, match="over the 10-byte limit"):
         decode_tickets(data, max_bytes=10)
+
+
+def test_an_integer_beyond_64_bits_is_refused_where_it_is_not_rounded() -> None:
+    """orjson reads one as a float that lost digits; the message is refused instead,
+    naming the field. Up to 64 bits, and long digit runs inside strings, pass as sent."""
+    segment = payloads.segment_track()
+    segment["properties"] = {"count": 123456789012345678901234}
+    with pytest.raises(PulseValidationError) as caught:
+        decode_usage(_json_with_long_integer(segment))
+    assert caught.value.field == "properties.count"
+    assert "123456789012345678901234 is beyond 64 bits" in caught.value.reason
+    segment["properties"] = {"order": 2**63}
+    with pytest.raises(PulseValidationError, match="9223372036854775808 is beyond 64 bits"):
+        decode_usage(_json_with_long_integer(segment))
+
+    segment["properties"] = {"order": 2**63 - 1, "note": "order 12345678901234567890123"}
+    event = decode_usage(orjson.dumps(segment))
+    assert isinstance(event, UsageEvent)
+    assert event.properties["order"] == 2**63 - 1
+    assert event.properties["note"] == "order 12345678901234567890123"
+
+    ticket = payloads.ticket()
+    ticket["priority_score"] = -(2**70)
+    with pytest.raises(PulseValidationError, match="beyond 64 bits"):
+        decode_tickets(_json_with_long_integer(ticket))
+
+
+def _json_with_long_integer(payload: dict[str, Any]) -> bytes:
+    """JSON text of ``payload`` with its integers as they are (orjson refuses to write
+    one beyond 64 bits; the standard library writes them)."""
+    return json.dumps(payload, default=str).encode()
 
 
 @pytest.mark.parametrize(("decode", "payload", "model"), DECODERS)
