@@ -117,6 +117,16 @@ class TrackedTable(faust.Table[bytes, bytes]):
         finally:
             _current_event.reset(token)
 
+    def set_for(self, message: Any, key: bytes, value: bytes) -> None:
+        """Write ``key`` as handling ``message`` (a faust event of the key's partition).
+
+        faust takes a write's partition, for the store and the changelog, from its
+        current event (a context variable): after a batch it is the batch's last
+        message, so it is set to the message that changed the key.
+        """
+        _current_event.set(weakref.ref(message))
+        self[key] = value
+
 
 class _PartitionEvent:
     """What faust's store reads of the current event: ``message.partition``."""

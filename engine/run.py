@@ -75,7 +75,7 @@ def build(settings: Settings) -> PulseWorker:
         settings.redis_url.get_secret_value(), socket_connect_timeout=2, socket_timeout=2
     )
     projection = RedisProjection(client, worker.metrics, prefix=settings.redis_prefix)
-    worker.view_sink = projection
+    worker.publisher.view_sink = projection
     projection.rebuild = worker.rebuild_views
     worker.app.task(projection.run)
     token = settings.api_token.get_secret_value() if settings.api_token else None

@@ -40,11 +40,9 @@ import asyncio
 import base64
 import functools
 import logging
-import os
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -58,37 +56,33 @@ from faust.streams import _current_event
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from engine.delivery import Deliveries, DeliveryFailed, TrackedTable, deliveries, fresh, track
-from engine.envelope import Published, pack, unpack
+from engine.delivery import TrackedTable, deliveries, fresh
+from engine.envelope import Published
 from engine.faust_app import InputTopic, PulseApp
 from engine.inorder import InOrder, Verdict
 from engine.kafka import client_kwargs, faust_credentials
 from engine.metrics import Metrics
 from engine.routing import partition_for
+from engine.runtime.checkpoint import Checkpoint, settle_or_exit
 from engine.runtime.clock import CLOCK_NUDGE_SECONDS, Announcer, Heard, Mark, confirm, holding_back
+from engine.runtime.publisher import OUTPUT_KINDS, Publisher, origin, origin_header, send
+from engine.runtime.store import AccountStore
 from engine.runtime.views import rewrite_views
 from engine.settings import Settings
 from engine.signals_files import read_config, read_rules
-from engine.view import account_view
-from signals.core import Outcome, SignalProcessor
-from signals.driver import AccountDriver, TickSchedule, link_wins, worth_publishing
+from signals.core import SignalProcessor
+from signals.driver import AccountDriver, TickSchedule, link_wins
 from signals.ingest import AccountEvent
 from signals.state import EPOCH, AccountState, micros
 from topics.catalogue import INPUT_KINDS, TopicKind, topic_name
-from topics.codec import dead_letter, decode_input, decode_usage, encode, encode_key
+from topics.codec import decode_input, decode_usage, encode, encode_key
 from topics.errors import PulseIgnored, PulseValidationError
-from topics.models import HealthSnapshot, UserLink
+from topics.models import UserLink
 
 log = logging.getLogger(__name__)
 
 KIND_HEADER = "pulse-kind"
-ORIGIN_HEADER = "pulse-origin"
 WATERMARK_HEADER = "pulse-watermark"
-_TRIGGER_TOPICS = {
-    "churn_risk": TopicKind.CHURN_RISK,
-    "expansion": TopicKind.EXPANSION,
-    "advocacy": TopicKind.ADVOCACY,
-}
 _RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -110,9 +104,6 @@ STRANDED_CHECK_SECONDS = 1.0
 BATCH_MESSAGES = 1000
 BATCH_SECONDS = 0.01
 """A batch of the accounts agent: at most this many messages, or what came within this."""
-EXIT_UNDELIVERED = 75
-"""Exit code of a worker that stopped because the broker refused its output (EX_TEMPFAIL:
-restart it; it reads the unacknowledged input again)."""
 REFETCH_WAIT_MS = 500
 """How long one fetch of records the consumer skipped may wait (engine.inorder)."""
 REFETCH_QUIET_SECONDS = 30.0
@@ -165,9 +156,6 @@ class PulseWorker:
         self.park_us = int(settings.user_park_seconds * 1_000_000)
         self.partitions = settings.topic_partitions
         self.app = self._build_app()
-        self.view_sink: Any = None
-        """Set by the runner to an engine.redis_view.RedisProjection."""
-        self._index: dict[int, set[bytes]] = {}
         self._probe: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._clients = asyncio.Lock()
@@ -184,19 +172,7 @@ class PulseWorker:
         """sender ("accounts:3", "users:0") -> what it last announced"""
         self._next_expiry: dict[int, int] = {}
         """users partition -> earliest deadline of its parked events (µs); 0: unknown"""
-        self._cache: OrderedDict[bytes, tuple[Published, AccountState]] = OrderedDict()
-        """Decoded states of recently used accounts this worker owns (decoding costs more
-        than rules), least recently used first; at most settings.state_cache_accounts
-        once a batch is written."""
-        self._dirty: dict[bytes, Any] = {}
-        """account -> a message of its partition: changed in this batch, not yet written"""
-        self._batch: dict[bytes, list[Any]] = {}
-        """account -> this batch's messages that changed it (to dead-letter on a rollback)"""
-        self._touched: set[bytes] = set()
-        """accounts loaded while handling the current message"""
         self._counters: dict[tuple[str, str], Any] = {}
-        self._current: Any = None
-        """the message (faust event) being handled by the accounts agent"""
         self._swept: dict[int, int] = {}
         """partition -> last tick boundary swept (µs); in memory, since ticks are per account"""
         self._marks: dict[tuple[str, int], dict[str, Mark]] = {}
@@ -253,10 +229,17 @@ class PulseWorker:
         self.user_events = InputTopic(app, topics=[self.internal_topics[1]], **_RAW)
         self.ticks = app.topic(self.internal_topics[2], **_RAW)
         self.outputs = {
-            kind: app.topic(topic_name(kind, s.topic_prefix), **_RAW)
-            for kind in (*_TRIGGER_TOPICS.values(), TopicKind.HEALTH, TopicKind.DEAD_LETTER)
+            kind: app.topic(topic_name(kind, s.topic_prefix), **_RAW) for kind in OUTPUT_KINDS
         }
+        self.publisher = Publisher(
+            self.outputs,
+            self.processor,
+            self.metrics,
+            publish_points=s.health_publish_points,
+            keep_bytes=s.max_message_bytes,
+        )
         self.states = self._table("account-state")
+        self.store = AccountStore(self.states, self.partitions, s.state_cache_accounts)
         self.links = self._table("user-links")
         self.parked = self._table("user-parked")
         # One agent reads every account-keyed topic, so one account's state is never
@@ -281,6 +264,7 @@ class PulseWorker:
         app.timer(nudge)(self._send_ticks)
         app.timer(LAG_SECONDS)(self._report_lag)
         app.timer(STRANDED_CHECK_SECONDS)(self._unstrand)
+        self.metrics.accounts_in_state.set_function(lambda: float(self.store.accounts))
         self.metrics.worker_ready.set_function(lambda: float(self.readiness()["ready"]))
         self.metrics.worker_recovering.set_function(lambda: float(self.readiness()["recovering"]))
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
@@ -433,7 +417,7 @@ class PulseWorker:
         self._in_order.forget()
         self.metrics.consumer_lag.clear()
         self.metrics.event_clock.clear()
-        self._index.clear()
+        self.store.forget()
         self._marks.clear()
         self._clock_of.clear()
         self._restored.clear()
@@ -441,8 +425,6 @@ class PulseWorker:
         self._announced.clear()
         self._next_expiry.clear()
         self._swept.clear()
-        for key in [k for k in self._cache if k not in self._dirty]:
-            del self._cache[key]  # the batch in hand writes the rest when it ends
 
     # -- agents -----------------------------------------------------------------------
 
@@ -581,23 +563,15 @@ class PulseWorker:
             return reader
 
     async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        sent = fresh()
+        checkpoint = Checkpoint(fresh(), self._in_order, self.store)
         async for events, done in self._batches("accounts", stream):
             for event in events:
-                self._current = event
-                self._touched.clear()
+                self.store.begin(event)
                 if await self._guarded(event, self._on_account_message):
-                    for key in self._touched:
-                        self._batch.setdefault(key, []).append(event)
+                    self.store.keep()
                 else:
                     await self._roll_back(event)
-            # The batch's outputs first, then the states that record them as sent, then
-            # the acknowledgement (when this yields) and the offsets to commit: a crash in
-            # between repeats work, and never leaves a state ahead of what went out.
-            await self._settle(sent, events)
-            self._write_batch()
-            await self._settle(sent, events)
-            self._in_order.settled(done)
+            await checkpoint.commit(events, done)  # then faust acknowledges the batch
             yield None
 
     async def _start_offsets(self, tps: list[TP]) -> dict[TP, int]:
@@ -628,45 +602,10 @@ class PulseWorker:
                 log.warning("committed offsets unknown, asking again in 1 s: %r", exc)
                 await asyncio.sleep(1.0)
 
-    async def _settle(self, sent: Deliveries, events: Sequence[Any]) -> None:
-        """Wait for the broker to acknowledge what the batch produced.
-
-        If it refused some of it, the worker exits at once without acknowledging the
-        batch (faust would acknowledge it on the way out, and input whose outputs were
-        lost would be committed): restarted, it reads the batch again.
-        """
-        try:
-            await sent.settle()
-        except DeliveryFailed as exc:
-            first = events[0].message if events else None
-            where = (
-                f" (batch from {first.topic}[{first.partition}]@{first.offset})" if first else ""
-            )
-            log.critical("exiting without acknowledging input%s: %s", where, exc)
-            logging.shutdown()
-            os._exit(EXIT_UNDELIVERED)
-
-    def _write_batch(self) -> None:
-        """Write each account changed in the batch to its table (and changelog) once."""
-        for key, event in self._dirty.items():
-            _current_event.set(weakref.ref(event))
-            self.states[key] = pack(*self._cache[key])
-        self._dirty.clear()
-        self._batch.clear()
-        excess = len(self._cache) - self.settings.state_cache_accounts
-        for _ in range(max(0, excess)):
-            self._cache.popitem(last=False)
-
     async def _roll_back(self, failed: Any) -> None:
         """Forget what the failed message did to its accounts (they reload from the table,
         as of the last batch) and dead-letter the batch's earlier messages for them."""
-        earlier: dict[int, Any] = {}
-        for key in self._touched:
-            self._cache.pop(key, None)
-            self._dirty.pop(key, None)
-            for event in self._batch.pop(key, ()):
-                earlier[id(event)] = event
-        for event in earlier.values():
+        for event in self.store.roll_back():
             message = event.message
             if message.topic == self.ticks.get_topic_name() or any(
                 header == WATERMARK_HEADER for header, _ in message.headers or ()
@@ -677,16 +616,15 @@ class PulseWorker:
                 f"({failed.message.topic}[{failed.message.partition}]@{failed.message.offset}) "
                 "failed; this one was applied, then undone"
             )
-            await self._dead_letter(message, event.key, event.value, "internal", reason)
+            await self.publisher.dead_letter(message, event.key, event.value, "internal", reason)
 
     async def _users_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        sent = fresh()
+        checkpoint = Checkpoint(fresh(), self._in_order)
         async for events, done in self._batches("users", stream):
             for event in events:
                 _current_event.set(weakref.ref(event))  # the tables' partition
                 await self._guarded(event, self._on_user_message)
-            await self._settle(sent, events)
-            self._in_order.settled(done)
+            await checkpoint.commit(events, done)
             yield None
 
     async def _guarded(self, event: Any, handler: Any) -> bool:
@@ -699,7 +637,9 @@ class PulseWorker:
                 "internal error on %s[%d]@%d", message.topic, message.partition, message.offset
             )
             try:
-                await self._dead_letter(message, event.key, event.value, "internal", repr(exc))
+                await self.publisher.dead_letter(
+                    message, event.key, event.value, "internal", repr(exc)
+                )
             except Exception:  # the agent must live on: the message stays in its topic
                 log.exception(
                     "could not dead-letter %s[%d]@%d; it is left where it is",
@@ -724,7 +664,7 @@ class PulseWorker:
         if self.settings.clock == "event":
             await self._now(("accounts", message.partition), wall, message)  # count it as read
         kind = self._kind_of(message)
-        self._count_in(kind.value, "received")
+        self.publisher.count_in(kind.value, "received")
         try:
             model = decode_input(
                 kind,
@@ -735,26 +675,26 @@ class PulseWorker:
                 stripe=self.settings.stripe_options,
             )
         except PulseValidationError as exc:
-            await self._dead_letter(message, key, value, "validation", str(exc))
+            await self.publisher.dead_letter(message, key, value, "validation", str(exc))
             return
         except PulseIgnored as exc:
-            self._ignore(kind.value, exc)
+            self.publisher.ignore(kind.value, exc)
             return
         if isinstance(model, UserLink) or model.account_id is None:
-            await self._send(
+            await send(
                 self.user_events,
                 key=encode_key(str(model.user_id)),
                 value=value,
-                headers=[*self._headers(kind), self._origin_header(message)],
+                headers=[*self._headers(kind), origin_header(message)],
             )
             return
         account = encode_key(model.account_id)
         if key != account or message.partition != partition_for(account, self.partitions):
-            await self._send(
+            await send(
                 self.account_events,
                 key=account,
                 value=value,
-                headers=[*self._headers(kind), self._origin_header(message)],
+                headers=[*self._headers(kind), origin_header(message)],
             )
             return
         await self._apply(message, account, value, model, kind=kind.value, wall=wall)
@@ -772,10 +712,6 @@ class PulseWorker:
     @staticmethod
     def _headers(kind: TopicKind) -> list[tuple[str, bytes]]:
         return [(KIND_HEADER, kind.value.encode())]
-
-    def _origin_header(self, message: Any) -> tuple[str, bytes]:
-        topic, partition, offset = self._origin(message)
-        return ORIGIN_HEADER, f"{topic}:{partition}:{offset}".encode()
 
     async def _now(
         self,
@@ -853,8 +789,8 @@ class PulseWorker:
         seen = self._restored.get(partition)
         if seen is None:
             seen = -1
-            for key in self._accounts_in(partition):
-                loaded = self._peek(key, partition)
+            for key in self.store.accounts_in(partition):
+                loaded = self.store.peek(key, partition)
                 if loaded is None:
                     continue
                 state = loaded[1]
@@ -961,7 +897,7 @@ class PulseWorker:
     ) -> None:
         now = await self._now(("accounts", message.partition), wall, message, model.occurred_at)
         await self._advance_clock(message.partition, now)
-        published, state = self._load(key, message.partition)
+        published, state = self.store.load(key, message.partition)
         if state.clock_us > micros(now):
             # The partition's clock is in memory and restarts low after a crash, while the
             # account was evaluated up to its own clock: a redelivered event must not wait
@@ -972,42 +908,12 @@ class PulseWorker:
         outcome = self.processor.apply(state, model, now)
         for rejection in outcome.rejections:
             if rejection.kind == "duplicate":
-                self._count_in(kind, "duplicate")
+                self.publisher.count_in(kind, "duplicate")
                 continue
-            await self._dead_letter(message, key, value, rejection.kind, rejection.message)
-        self._count_in(kind, model.type)
-        await self._publish(outcome, published, message.timestamp, wall)
+            await self.publisher.dead_letter(message, key, value, rejection.kind, rejection.message)
+        self.publisher.count_in(kind, model.type)
+        await self.publisher.publish(outcome, published, message.timestamp, wall)
         self._save(key, message.partition, published, state)
-
-    def _count_in(self, topic: str, kind: str) -> None:
-        """pulse_events_in_total{topic=<input kind>, kind=received|duplicate|<event type>}
-        (label children cached: looking them up was 3% of a busy worker)."""
-        counter = self._counters.get((topic, kind))
-        if counter is None:
-            counter = self._counters[topic, kind] = self.metrics.events_in.labels(
-                topic=topic, kind=kind
-            )
-        counter.inc()
-
-    def _load(self, key: bytes, partition: int) -> tuple[Published, AccountState]:
-        """The account's state: decoded once, then kept while this worker owns it."""
-        self._touched.add(key)
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
-        stored = self.states.get_in(partition, key)
-        loaded = (Published(), AccountState(key.decode())) if stored is None else unpack(stored)
-        self._cache[key] = loaded
-        return loaded
-
-    def _peek(self, key: bytes, partition: int) -> tuple[Published, AccountState] | None:
-        """The account as stored or cached, leaving the cache as it is."""
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        stored = self.states.get_in(partition, key)
-        return None if stored is None else unpack(stored)
 
     def _owned(self) -> set[int]:
         """The partitions of the accounts agent this worker owns now."""
@@ -1021,14 +927,15 @@ class PulseWorker:
     async def rebuild_views(self) -> int | None:
         """Submit the Redis view of every account this worker owns, from its store
         (engine.redis_view: Redis came back empty); None when not ready to."""
-        if self.view_sink is None or not self.readiness()["ready"]:
+        view_sink = self.publisher.view_sink
+        if view_sink is None or not self.readiness()["ready"]:
             return None
         written = 0
         for partition in sorted(self._owned()):
             done = await rewrite_views(
-                sorted(self._accounts_in(partition)),
-                functools.partial(self._peek, partition=partition),
-                self.view_sink.submit,
+                sorted(self.store.accounts_in(partition)),
+                functools.partial(self.store.peek, partition=partition),
+                view_sink.submit,
                 owned=functools.partial(self._owns, partition),
             )
             if done is None:
@@ -1037,23 +944,7 @@ class PulseWorker:
         return written
 
     def _save(self, key: bytes, partition: int, published: Published, state: AccountState) -> None:
-        """Keep the change; it is written to the table at the end of the batch."""
-        self._cache[key] = (published, state)
-        self._dirty[key] = self._current
-        accounts = self._accounts_in(partition)
-        if key not in accounts:
-            accounts.add(key)
-            self.metrics.accounts_in_state.set(sum(map(len, self._index.values())))
-
-    def _accounts_in(self, partition: int) -> set[bytes]:
-        index = self._index.get(partition)
-        if index is None:
-            index = {key for key in self.states if partition_for(key, self.partitions) == partition}
-            self._index[partition] = index
-            self.metrics.accounts_in_state.set(sum(len(i) for i in self._index.values()))
-        return index
-
-    # -- user path --------------------------------------------------------------------
+        self.store.put(key, partition, published, state)
 
     async def _on_user_message(self, message: Any, key: bytes | None, value: bytes) -> None:
         """Link users to accounts; forward resolved usage, park the rest for a while."""
@@ -1072,10 +963,10 @@ class PulseWorker:
                 await self._forward_resolved(model, account)
             else:
                 entries = orjson.loads(self.parked.get(user) or b"[]")
-                origin = self._origin(message)
+                entered = origin(message)
                 parked_at = wall if self.settings.clock == "wall" else model.occurred_at
                 deadline = micros(parked_at) + self.park_us
-                entries.append([deadline, *origin, base64.b64encode(value).decode()])
+                entries.append([deadline, *entered, base64.b64encode(value).decode()])
                 self.parked[user] = orjson.dumps(entries)
                 partition = message.partition
                 self._next_expiry[partition] = min(self._next_expiry.get(partition, 0), deadline)
@@ -1100,26 +991,17 @@ class PulseWorker:
             else:
                 await self._reject_unresolved(user, entry)
         if entries:  # forwarded before they leave the table, or lost in a crash
-            await self._settle(deliveries(), [])
+            await settle_or_exit(deliveries())
             del self.parked[user]
 
     async def _forward_resolved(self, event: Any, account_id: str) -> None:
         resolved = event.model_copy(update={"account_id": account_id})
-        await self._send(
+        await send(
             self.account_events,
             key=encode_key(account_id),
             value=encode(resolved),
             headers=self._headers(TopicKind.USAGE),
         )
-
-    @staticmethod
-    def _origin(message: Any) -> tuple[str, int, int]:
-        """Where a message first entered Pulse, carried through internal topics in headers."""
-        for header, raw in message.headers or ():
-            if header == ORIGIN_HEADER:
-                topic, partition, offset = raw.decode().rsplit(":", 2)
-                return topic, int(partition), int(offset)
-        return message.topic, message.partition, message.offset
 
     async def _expire_parked(self, partition: int, now: datetime) -> None:
         """Dead-letter parked events whose user never got an account in time.
@@ -1140,7 +1022,7 @@ class PulseWorker:
             for entry in entries:
                 if entry[0] <= now_us:
                     await self._reject_unresolved(user, entry)
-            await self._settle(deliveries(), [])  # dead-lettered before they leave the table
+            await settle_or_exit(deliveries())  # dead-lettered before they leave the table
             if keep:
                 self.parked[user] = orjson.dumps(keep)
             else:
@@ -1151,21 +1033,13 @@ class PulseWorker:
         """Dead-letter a parked event (``[deadline, topic, partition, offset, raw]``)
         whose user was not linked to an account in time."""
         _, topic, origin_partition, offset, raw = entry
-        letter = dead_letter(
-            base64.b64decode(raw),
-            user,
-            topic=topic,
-            partition=origin_partition,
-            offset=offset,
-            error_kind="unresolved_user",
-            error_message=(
-                f"no group call linked user {user.decode()!r} to an account within "
-                f"{timedelta(microseconds=self.park_us)}"
-            ),
-            received_at=datetime.now(UTC),
+        reason = (
+            f"no group call linked user {user.decode()!r} to an account within "
+            f"{timedelta(microseconds=self.park_us)}"
         )
-        self.metrics.invalid_events.labels(reason="unresolved_user").inc()
-        await self._send(self.outputs[TopicKind.DEAD_LETTER], key=user, value=encode(letter))
+        entered = (topic, origin_partition, offset)
+        value = base64.b64decode(raw)
+        await self.publisher.dead_letter_from(entered, user, value, "unresolved_user", reason)
 
     # -- clock ------------------------------------------------------------------------
 
@@ -1178,8 +1052,8 @@ class PulseWorker:
             return
         started = time.perf_counter()
         wall = datetime.now(UTC)
-        for key in sorted(self._accounts_in(partition)):
-            published, state = self._load(key, partition)
+        for key in sorted(self.store.accounts_in(partition)):
+            published, state = self.store.load(key, partition)
             if await self._tick(published, state, boundary, wall):
                 self._save(key, partition, published, state)
         self._swept[partition] = boundary
@@ -1193,7 +1067,7 @@ class PulseWorker:
         swept, as a replay ticks it) and publish what they give."""
         outcomes = self.driver.catch_up(state, published, upto_us)
         for outcome in outcomes:
-            await self._publish(outcome, published, None, wall)
+            await self.publisher.publish(outcome, published, None, wall)
         return bool(outcomes)
 
     async def _send_ticks(self) -> None:
@@ -1211,92 +1085,3 @@ class PulseWorker:
                 await self.ticks.send(key=None, value=b"tick", partition=tp.partition)
 
     # -- publishing -------------------------------------------------------------------
-
-    async def _publish(
-        self,
-        outcome: Outcome,
-        published: Published,
-        ingested_ms: int | None,
-        wall: datetime,
-    ) -> None:
-        snapshot: HealthSnapshot | None = None
-        for trigger in outcome.triggers:
-            sent = trigger.model_copy(update={"emitted_at": wall})
-            await self._send(
-                self.outputs[_TRIGGER_TOPICS[trigger.kind]],
-                key=encode_key(trigger.account_id),
-                value=encode(sent),
-            )
-            self.metrics.triggers.labels(rule=trigger.rule_id, kind=trigger.kind).inc()
-            self.metrics.event_to_trigger.observe(
-                max(0.0, (wall - trigger.fired_at).total_seconds())
-            )
-            if ingested_ms is not None:
-                self.metrics.ingest_to_trigger.observe(max(0.0, time.time() - ingested_ms / 1000))
-            if trigger.health is not None:
-                snapshot = trigger.health
-        if snapshot is None and outcome.health is not None:
-            score = outcome.health
-            if self._worth_publishing(published, score.score, score.band, score.as_of):
-                snapshot = self.processor.snapshot(outcome.state, score)
-        if snapshot is not None and self._worth_publishing(
-            published, snapshot.score, snapshot.band, snapshot.as_of
-        ):
-            value = encode(snapshot)
-            await self._send(
-                self.outputs[TopicKind.HEALTH], key=encode_key(snapshot.account_id), value=value
-            )
-            self.metrics.health_band_accounts.labels(band=snapshot.band).inc()
-            if published.band != "unknown" and published.at_us >= 0:
-                self.metrics.health_band_accounts.labels(band=published.band).dec()
-            published.score, published.band = snapshot.score, snapshot.band
-            published.at_us = micros(snapshot.as_of)
-            published.snapshot = value
-        if snapshot is not None and self.view_sink is not None:
-            self.view_sink.submit(account_view(outcome.state, snapshot, outcome.triggers))
-
-    @staticmethod
-    async def _send(topic: Any, **message: Any) -> None:
-        """Produce, and track the message until the batch settles (engine.delivery)."""
-        track(await topic.send(**message))
-
-    def _worth_publishing(
-        self, published: Published, score: float | None, band: str, as_of: datetime
-    ) -> bool:
-        """signals.driver's rule, with this deployment's points."""
-        return worth_publishing(published, score, band, as_of, self.settings.health_publish_points)
-
-    @functools.cached_property
-    def ignored_kinds(self) -> set[str]:
-        """The ignored event kinds already sampled in the log."""
-        return set()
-
-    def _ignore(self, topic: str, exc: PulseIgnored) -> None:
-        """Count a deliberately unused event by type; log the first of each type as a sample."""
-        self.metrics.ignored_events.labels(topic=topic, type=exc.kind).inc()
-        if exc.kind not in self.ignored_kinds and len(self.ignored_kinds) < 1000:
-            self.ignored_kinds.add(exc.kind)
-            log.info(
-                "ignoring %s events on %s (counted, not dead-lettered): %s",
-                exc.kind,
-                topic,
-                exc.reason,
-            )
-
-    async def _dead_letter(
-        self, message: Any, key: bytes | None, value: bytes | None, kind: str, reason: str
-    ) -> None:
-        topic, partition, offset = self._origin(message)
-        letter = dead_letter(
-            value or b"",
-            key,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            error_kind=kind,
-            error_message=reason,
-            received_at=datetime.now(UTC),
-            keep_bytes=self.settings.max_message_bytes,
-        )
-        self.metrics.invalid_events.labels(reason=kind).inc()
-        await self._send(self.outputs[TopicKind.DEAD_LETTER], key=key, value=encode(letter))

@@ -1,0 +1,153 @@
+"""engine.runtime.store: the accounts a worker owns, as a transaction over their table.
+
+Fast tests over a dict standing in for the faust table (get_in, set_for and iteration
+are all the store uses); the worker tests run it over RocksDB and memory tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from engine.delivery import TrackedTable
+from engine.envelope import Published, pack, unpack
+from engine.routing import partition_for
+from engine.runtime.store import AccountStore
+from signals.state import AccountState
+
+PARTITIONS = 3
+
+
+@dataclass(frozen=True)
+class Message:
+    partition: int
+    offset: int
+
+
+class Table(dict[bytes, bytes]):
+    """The table's surface the store uses; counts writes as changelog messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[int, bytes]] = []
+
+    def get_in(self, partition: int, key: bytes) -> bytes | None:
+        assert partition_for(key, PARTITIONS) == partition, "read from another partition"
+        return self.get(key)
+
+    def set_for(self, message: Any, key: bytes, value: bytes) -> None:
+        assert message.partition == partition_for(key, PARTITIONS), "written as another's"
+        self.writes.append((message.partition, key))
+        self[key] = value
+
+
+def key_in(partition: int, n: int = 0) -> bytes:
+    keys = (f"acct-{i}".encode() for i in range(1000))
+    found = [k for k in keys if partition_for(k, PARTITIONS) == partition]
+    return found[n]
+
+
+def store_over(table: Table, cache: int = 100) -> AccountStore:
+    return AccountStore(cast(TrackedTable, table), PARTITIONS, cache)
+
+
+def change(store: AccountStore, key: bytes, message: Message, nps: int) -> None:
+    published, state = store.load(key, message.partition)
+    state.nps[str(message.offset)] = [message.offset, 0, 0, nps]
+    store.put(key, message.partition, published, state)
+
+
+def test_changes_reach_the_table_once_per_account_per_batch() -> None:
+    table = Table()
+    store = store_over(table)
+    a, b = key_in(0), key_in(1)
+    for offset, key in enumerate([a, b, a, a]):
+        message = Message(partition_for(key, PARTITIONS), offset)
+        store.begin(message)
+        change(store, key, message, nps=offset)
+        store.keep()
+    assert table == {}, "nothing is written before the batch ends"
+
+    store.flush()
+
+    assert sorted(table.writes) == sorted([(0, a), (1, b)])
+    _, state = unpack(table[a])
+    assert sorted(state.nps) == ["0", "2", "3"]
+
+
+def test_a_failed_message_rolls_its_accounts_back_and_names_the_earlier_ones() -> None:
+    table = Table()
+    store = store_over(table)
+    a, b = key_in(0), key_in(0, 1)
+    table[a] = pack(Published(), AccountState(a.decode()))  # as of the last batch
+    first, second, failed = Message(0, 1), Message(0, 2), Message(0, 3)
+    store.begin(first)
+    change(store, a, first, nps=9)
+    store.keep()
+    store.begin(second)
+    change(store, b, second, nps=8)
+    store.keep()
+    store.begin(failed)
+    change(store, a, failed, nps=1)
+
+    undone = store.roll_back()
+    store.flush()
+
+    assert undone == [first], "the batch's earlier message for the same account"
+    assert unpack(table[a])[1].nps == {}, "the account is as the table had it"
+    assert store.load(a, 0)[1].nps == {}
+    assert sorted(unpack(table[b])[1].nps) == ["2"], "another account keeps its change"
+
+
+def test_the_cache_is_trimmed_after_a_batch_and_evicted_states_reload_equal() -> None:
+    table = Table()
+    store = store_over(table, cache=2)
+    keys = [key_in(0, n) for n in range(5)]
+    for offset, key in enumerate(keys):
+        message = Message(0, offset)
+        store.begin(message)
+        change(store, key, message, nps=offset)
+        store.keep()
+    store.flush()
+
+    reloaded = [store.load(key, 0)[1] for key in keys]
+
+    assert [sorted(state.nps) for state in reloaded] == [[str(n)] for n in range(5)]
+    assert len(table.writes) == 5
+
+
+def test_after_a_revocation_clean_states_reload_and_changes_in_hand_are_still_written() -> None:
+    table = Table()
+    store = store_over(table)
+    clean, dirty = key_in(2), key_in(2, 1)
+    message = Message(2, 0)
+    store.begin(message)
+    change(store, clean, message, nps=5)
+    store.keep()
+    store.flush()
+    store.begin(Message(2, 1))
+    change(store, dirty, Message(2, 1), nps=6)
+    store.keep()
+    table[clean] = pack(Published(score=1.0), AccountState(clean.decode()))  # a new owner's
+
+    store.forget()
+    store.flush()
+
+    assert store.load(clean, 2)[0].score == 1.0, "reloaded from the table"
+    assert sorted(unpack(table[dirty])[1].nps) == ["1"]
+    assert store.accounts_in(2) == {clean, dirty}
+
+
+def test_peek_reads_without_touching_the_batch() -> None:
+    table = Table()
+    store = store_over(table)
+    key = key_in(1)
+    assert store.peek(key, 1) is None
+    table[key] = pack(Published(score=70.0), AccountState(key.decode()))
+    store.begin(Message(1, 0))
+    peeked = store.peek(key, 1)
+    assert peeked is not None
+    assert peeked[0].score == 70.0
+    assert store.roll_back() == []
+    store.flush()
+    assert table.writes == []
