@@ -347,3 +347,19 @@ class PulseApp(faust.App):
             clear_on_resume=True,
             on_dropped=lambda firsts: cast(_Consumer, self.consumer).put_back(firsts),
         )
+
+
+def highwater(consumer: Any, tp: TP) -> int | None:
+    """The end offset of ``tp`` the consumer's last fetch saw; None when not known yet,
+    or when the partition was revoked a moment ago (aiokafka asserts it is assigned)."""
+    try:
+        return cast(int | None, consumer.highwater(tp))
+    except (AssertionError, AttributeError):
+        return None
+
+
+def committed_offset(consumer: Any, tp: TP) -> int | None:
+    """The group's committed position of ``tp`` (the next offset to read): messages
+    before it were processed by an earlier run. faust keeps it in a private map
+    (``Consumer._committed_offset``); there is no public accessor."""
+    return cast(int | None, consumer._committed_offset.get(tp))

@@ -37,7 +37,6 @@ earlier messages for them are dead-lettered too, so nothing is lost unseen.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import logging
 import time
@@ -47,42 +46,42 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import faust
-import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.streams import _current_event
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from engine.delivery import TrackedTable, deliveries, fresh
+from engine.delivery import TrackedTable, fresh
 from engine.envelope import Published
-from engine.faust_app import InputTopic, PulseApp
+from engine.faust_app import InputTopic, PulseApp, committed_offset, highwater
 from engine.inorder import InOrder, Verdict
-from engine.kafka import client_kwargs, faust_credentials
+from engine.kafka import faust_credentials
 from engine.metrics import Metrics
 from engine.routing import partition_for
-from engine.runtime.checkpoint import Checkpoint, settle_or_exit
-from engine.runtime.clock import CLOCK_NUDGE_SECONDS, Announcer, Heard, Mark, confirm, holding_back
-from engine.runtime.publisher import OUTPUT_KINDS, Publisher, origin, origin_header, send
+from engine.runtime.checkpoint import Checkpoint
+from engine.runtime.clock import CLOCK_NUDGE_SECONDS
+from engine.runtime.event_clock import WATERMARK_HEADER, EventClock
+from engine.runtime.publisher import OUTPUT_KINDS, Publisher, origin_header, send
 from engine.runtime.store import AccountStore
+from engine.runtime.users import UserDirectory
 from engine.runtime.views import rewrite_views
 from engine.settings import Settings
 from engine.signals_files import read_config, read_rules
+from engine.transport.clients import BROKER_ERRORS, Clients
 from signals.core import SignalProcessor
-from signals.driver import AccountDriver, TickSchedule, link_wins
+from signals.driver import AccountDriver, TickSchedule
 from signals.ingest import AccountEvent
 from signals.state import EPOCH, AccountState, micros
 from topics.catalogue import INPUT_KINDS, TopicKind, topic_name
-from topics.codec import decode_input, decode_usage, encode, encode_key
+from topics.codec import decode_input, encode_key
 from topics.errors import PulseIgnored, PulseValidationError
 from topics.models import UserLink
 
 log = logging.getLogger(__name__)
 
 KIND_HEADER = "pulse-kind"
-WATERMARK_HEADER = "pulse-watermark"
 _RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -92,7 +91,7 @@ _RAW: dict[str, Any] = {
 
 
 _MICROSECOND = timedelta(microseconds=1)
-_BROKER_ERRORS = (KafkaError, OSError, TimeoutError)
+AGENTS = ("accounts", "users")
 _NEVER = 2**63
 STREAM_BUFFER = 1024
 FETCH_BYTES = 128 * 1024
@@ -108,32 +107,6 @@ REFETCH_WAIT_MS = 500
 """How long one fetch of records the consumer skipped may wait (engine.inorder)."""
 REFETCH_QUIET_SECONDS = 30.0
 """Warn when re-reading a hole has made no progress for this long (broker away?)."""
-
-
-def _highwater(consumer: Any, tp: TP) -> int | None:
-    """The end offset of ``tp`` the consumer's last fetch saw; None when not known yet,
-    or when the partition was revoked a moment ago (aiokafka asserts it is assigned)."""
-    try:
-        return cast(int | None, consumer.highwater(tp))
-    except (AssertionError, AttributeError):
-        return None
-
-
-def _link_of(stored: bytes | None) -> tuple[int, str, str] | None:
-    """A user's stored link: ``[event time µs, event id, account]``; a bare account id
-    (written by earlier versions, which let the last link to arrive win) counts as
-    older than any link."""
-    if stored is None:
-        return None
-    if stored[:1] == b"[":
-        at_us, event_id, account = orjson.loads(stored)
-        return int(at_us), str(event_id), str(account)
-    return -1, "", stored.decode()
-
-
-def _linked_account(stored: bytes | None) -> str | None:
-    link = _link_of(stored)
-    return None if link is None else link[2]
 
 
 class PulseWorker:
@@ -156,30 +129,11 @@ class PulseWorker:
         self.park_us = int(settings.user_park_seconds * 1_000_000)
         self.partitions = settings.topic_partitions
         self.app = self._build_app()
-        self._probe: AIOKafkaConsumer | None = None
-        self._admin: AIOKafkaAdminClient | None = None
-        self._clients = asyncio.Lock()
-        """Held while starting one of the clients above (both agents may ask at once)."""
-        self._readers: dict[str, AIOKafkaConsumer] = {}
-        """agent -> its client for reading again the records faust's consumer skipped"""
+        self.clients = Clients(settings)
         self._in_order = InOrder(self._start_offsets)
         self._waiting: dict[str, Any] = {}  # agent -> its input queue while it waits, or None
-        self._clock_of: dict[tuple[str, int], int] = {}
-        """(agent, partition) -> its event clock (µs); it never goes back"""
-        self._heard: dict[tuple[str, int], Heard] = {}
-        """(agent, partition) -> what the senders to its internal topic announced"""
-        self._announced: dict[str, Announcer] = {}
-        """sender ("accounts:3", "users:0") -> what it last announced"""
-        self._next_expiry: dict[int, int] = {}
-        """users partition -> earliest deadline of its parked events (µs); 0: unknown"""
-        self._counters: dict[tuple[str, str], Any] = {}
         self._swept: dict[int, int] = {}
         """partition -> last tick boundary swept (µs); in memory, since ticks are per account"""
-        self._marks: dict[tuple[str, int], dict[str, Mark]] = {}
-        """(agent, partition) -> topic -> how far that topic has got"""
-        self._restored: dict[int, int] = {}
-        """partition -> latest event time its stored account states hold (µs), read once
-        per assignment: how far earlier runs had read, which the marks do not know"""
         self._wire()
 
     # -- construction -----------------------------------------------------------------
@@ -242,20 +196,36 @@ class PulseWorker:
         self.store = AccountStore(self.states, self.partitions, s.state_cache_accounts)
         self.links = self._table("user-links")
         self.parked = self._table("user-parked")
+        self.users = UserDirectory(
+            self.links,
+            self.parked,
+            self.publisher,
+            self.account_events,
+            partitions=self.partitions,
+            park_us=self.park_us,
+            wall_clock=s.clock == "wall",
+            max_bytes=s.max_message_bytes,
+            headers=self._headers(TopicKind.USAGE),
+        )
         # One agent reads every account-keyed topic, so one account's state is never
         # loaded by two coroutines at once (faust runs agents concurrently).
-        self._sources = {"accounts": tuple(self.input_kinds), "users": ()}
-        """Topics whose own watermarks make an agent's clock (the detours announce theirs)."""
-        self._detours = {
-            "accounts": {self.internal_topics[0]},
-            "users": {self.internal_topics[1]},
-        }
         accounts = [f"accounts:{p}" for p in range(self.partitions)]
-        self._senders = {
-            "accounts": [*accounts, *(f"users:{p}" for p in range(self.partitions))],
-            "users": accounts,
-        }
-        """Who writes to the internal topic an agent reads: it hears each one's watermark."""
+        self.clock = EventClock(
+            lambda: self.app.consumer,
+            self.clients,
+            self.store,
+            sources={"accounts": tuple(self.input_kinds), "users": ()},
+            detours={"accounts": {self.internal_topics[0]}, "users": {self.internal_topics[1]}},
+            senders={
+                "accounts": [*accounts, *(f"users:{p}" for p in range(self.partitions))],
+                "users": accounts,
+            },
+            announce_to={
+                "accounts": (self.user_events, self.account_events),
+                "users": (self.account_events,),
+            },
+            partitions=self.partitions,
+        )
         # The agents' topics keep their queues when flow control resumes (engine.faust_app).
         sources = InputTopic(app, topics=[*self.input_kinds, *self.internal_topics[::2]], **_RAW)
         app.agent(sources, name="accounts")(self._accounts_agent)
@@ -305,17 +275,16 @@ class PulseWorker:
         if not owned:
             return
         try:
-            ends = await (await self._prober()).end_offsets(
+            ends = await (await self.clients.prober()).end_offsets(
                 [TopicPartition(tp.topic, tp.partition) for tp in owned]
             )
-        except _BROKER_ERRORS as exc:  # the broker is away: try again next time
+        except BROKER_ERRORS as exc:  # the broker is away: try again next time
             log.warning("consumer lag not measured: %r", exc)
             return
-        committed = self.app.consumer._committed_offset  # type: ignore[attr-defined]
         self.metrics.consumer_lag.clear()
         for tp in owned:
             end = ends.get(TopicPartition(tp.topic, tp.partition), 0)
-            position = committed.get(tp)  # the next offset to read
+            position = committed_offset(self.app.consumer, tp)  # the next offset to read
             lag = end if position is None else max(0, end - position)
             self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
         consumer = cast(Any, self.app.consumer)
@@ -340,9 +309,7 @@ class PulseWorker:
         owned = [tp for tp in consumer.assignment() if tp.topic in sources]
         fetched = consumer._get_active_partitions()
         queues = list(self._waiting.values())  # every agent waits, with nothing queued
-        idle = len(queues) == len(self._sources) and all(
-            q is not None and q.empty() for q in queues
-        )
+        idle = len(queues) == len(AGENTS) and all(q is not None and q.empty() for q in queues)
         if idle and any(self._in_order.cursor(tp) is None for tp in owned):
             await self._in_order.start(owned)  # no record of theirs reached an agent yet
         now, stranded = time.monotonic(), self._in_order.stranded
@@ -350,7 +317,7 @@ class PulseWorker:
             cursor = self._in_order.cursor(tp)
             if cursor is None or tp not in fetched:
                 continue  # revoked while we looked; or paused
-            end = _highwater(consumer, tp)
+            end = highwater(consumer, tp)
             verdict = stranded.check(tp, cursor, end, idle=idle, now=now)
             if verdict == "give up":
                 log.error(
@@ -383,16 +350,7 @@ class PulseWorker:
         """Stop the clients the worker started beside faust's (faust's consumer is gone)."""
         for lookup in self._lookups:
             lookup.cancel()
-        clients: list[Any] = [*self._readers.values(), self._probe, self._admin]
-        self._readers.clear()
-        self._probe = self._admin = None
-        for client in clients:
-            if client is None:
-                continue
-            try:
-                await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
-            except _BROKER_ERRORS as exc:
-                log.warning("stopping a client: %r", exc)
+        await self.clients.close()
 
     async def _on_assigned(
         self, sender: Any, assigned: Any, *args: Any, signal: Any, **kwargs: Any
@@ -418,12 +376,8 @@ class PulseWorker:
         self.metrics.consumer_lag.clear()
         self.metrics.event_clock.clear()
         self.store.forget()
-        self._marks.clear()
-        self._clock_of.clear()
-        self._restored.clear()
-        self._heard.clear()
-        self._announced.clear()
-        self._next_expiry.clear()
+        self.clock.forget()
+        self.users.forget()
         self._swept.clear()
 
     # -- agents -----------------------------------------------------------------------
@@ -485,7 +439,7 @@ class PulseWorker:
             stop - 1,
         )
         kafka_tp = TopicPartition(tp.topic, tp.partition)
-        reader = await self._reader(agent)
+        reader = await self.clients.reader(agent)
         reader.assign([kafka_tp])
         reader.seek(kafka_tp, start)
         position, progressed = start, time.monotonic()
@@ -497,7 +451,7 @@ class PulseWorker:
                     )
                     records = [r for r in fetched.get(kafka_tp, ()) if position <= r.offset < stop]
                     first = records[0].offset if records else await reader.position(kafka_tp)
-                except _BROKER_ERRORS as exc:
+                except BROKER_ERRORS as exc:
                     log.warning("reading %s[%d] again: %r; retrying", tp.topic, tp.partition, exc)
                     await asyncio.sleep(1.0)
                     reader.seek(kafka_tp, position)
@@ -543,25 +497,6 @@ class PulseWorker:
         message = cast(Any, self.app.consumer)._to_message(tp, record)
         return faust.Event(self.app, record.key, record.value, record.headers, message)
 
-    async def _reader(self, agent: str) -> AIOKafkaConsumer:
-        async with self._clients:
-            reader = self._readers.get(agent)
-            if reader is None:
-                reader = AIOKafkaConsumer(
-                    **client_kwargs(self.settings),
-                    group_id=None,
-                    enable_auto_commit=False,
-                    auto_offset_reset="earliest",
-                    max_partition_fetch_bytes=FETCH_BYTES,
-                )
-                try:
-                    await reader.start()
-                except BaseException:
-                    await reader.stop()
-                    raise
-                self._readers[agent] = reader
-            return reader
-
     async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         checkpoint = Checkpoint(fresh(), self._in_order, self.store)
         async for events, done in self._batches("accounts", stream):
@@ -580,12 +515,8 @@ class PulseWorker:
         that is away (nothing can be processed or produced without it anyway)."""
         while True:
             try:
-                async with self._clients:
-                    if self._admin is None:
-                        admin = AIOKafkaAdminClient(**client_kwargs(self.settings))
-                        await admin.start()
-                        self._admin = admin
-                committed = await self._admin.list_consumer_group_offsets(
+                admin = await self.clients.admin()
+                committed = await admin.list_consumer_group_offsets(
                     self.settings.app_id, partitions=[TopicPartition(*tp) for tp in tps]
                 )
                 starts: dict[TP, int] = {}
@@ -595,10 +526,10 @@ class PulseWorker:
                         starts[tp] = meta.offset
                 never = [TopicPartition(*tp) for tp in tps if tp not in starts]
                 if never:
-                    firsts = await (await self._prober()).beginning_offsets(never)
+                    firsts = await (await self.clients.prober()).beginning_offsets(never)
                     starts.update({TP(t.topic, t.partition): o for t, o in firsts.items()})
                 return starts
-            except _BROKER_ERRORS as exc:
+            except BROKER_ERRORS as exc:
                 log.warning("committed offsets unknown, asking again in 1 s: %r", exc)
                 await asyncio.sleep(1.0)
 
@@ -655,9 +586,7 @@ class PulseWorker:
 
     async def _on_account_message(self, message: Any, key: bytes | None, value: bytes) -> None:
         wall = datetime.now(UTC)
-        if message.topic == self.ticks.get_topic_name() or self._heard_watermark(
-            "accounts", message
-        ):
+        if message.topic == self.ticks.get_topic_name() or self.clock.hear("accounts", message):
             now = await self._now(("accounts", message.partition), wall)
             await self._advance_clock(message.partition, now)
             return
@@ -720,170 +649,11 @@ class PulseWorker:
         message: Any | None = None,
         occurred_at: datetime | None = None,
     ) -> datetime:
-        """The agent partition's clock: the wall clock, or the event-time watermark.
-
-        Each topic is read in order, but faust reads topics side by side, so one may
-        run ahead of another in event time. The event clock is therefore the lowest
-        watermark of the topics that still have unread messages on the broker (a
-        caught-up topic cannot bring anything older), and the core holds events until
-        the clock passes them: they are applied in event-time order, as a replay
-        applies them. A caught-up topic may just have a slower producer, so it still
-        holds the clock for IDLE_SECONDS after it ran dry (Kafka Streams' synchronisation
-        of a task's inputs, with max.task.idle.ms).
-
-        Events that reach the agent through an internal topic were sent by other agent
-        partitions, which announce their own clocks there (see _announce): the clock
-        never passes the lowest announcement of a sender that is not idle.
-        """
+        """The agent partition's clock: the wall clock, or the event-time watermark
+        (engine.runtime.event_clock), having read ``message`` when given."""
         if self.settings.clock == "wall":
             return wall
-        agent, partition = scope
-        marks = self._marks.get(scope)
-        if marks is None:
-            marks = self._marks[scope] = {t: Mark() for t in self._sources[agent]}
-        if message is not None and message.topic in marks:
-            occurred_us = None if occurred_at is None else micros(occurred_at)
-            marks[message.topic].read(message.offset, occurred_us)
-        if marks and partition not in self._restored:
-            await self._ask_ends(partition, marks)
-        behind = {t for t, m in marks.items() if self._behind(t, partition, m)}
-        if message is not None and message.topic in marks:
-            behind.add(message.topic)
-        senders = self._heard.setdefault(scope, Heard())
-        heard = senders.bound(self._senders[agent], time.monotonic())
-        if not marks:  # the users agent: its clock is what its senders announce
-            idle = heard is None
-            watermark = senders.highest() if heard is None else heard
-            await self._announce(f"users:{partition}", watermark, idle=idle)
-        else:
-            if not behind:  # nothing left to read anywhere: nothing can arrive older
-                for mark in marks.values():
-                    mark.empty_since = None
-                # The marks only know what this run read: after a restart, what earlier
-                # runs read (and committed) is known from the account states alone.
-                own = max(
-                    self._restored_watermark(partition), *(m.watermark for m in marks.values())
-                )
-            else:
-                own = await self._holding_back(partition, marks, behind)
-            await self._announce(f"accounts:{partition}", own, idle=not behind)
-            watermark = own if heard is None else min(own, heard)
-        watermark = max(watermark, self._clock_of.get(scope, -1))
-        self._clock_of[scope] = watermark
-        return EPOCH + max(watermark, 0) * _MICROSECOND
-
-    async def _ask_ends(self, partition: int, marks: dict[str, Mark]) -> None:
-        """Once per assignment, before the partition's restored watermark may be used: the
-        broker's end offsets of its topics (the first fetches may not have come yet, and
-        'nothing behind' must not be concluded from not knowing)."""
-        for topic, mark in marks.items():
-            try:
-                mark.end = max(mark.end, await self._end_offset(topic, partition))
-            except _BROKER_ERRORS as exc:
-                log.warning("end offset of %s[%d] unknown: %r", topic, partition, exc)
-                return  # asked again on the next message
-        self._restored_watermark(partition)
-
-    def _restored_watermark(self, partition: int) -> int:
-        """The latest event time the partition's stored states hold (applied or held)."""
-        seen = self._restored.get(partition)
-        if seen is None:
-            seen = -1
-            for key in self.store.accounts_in(partition):
-                loaded = self.store.peek(key, partition)
-                if loaded is None:
-                    continue
-                state = loaded[1]
-                seen = max(seen, state.clock_us, *(held[0] for held in state.pending[-1:]))
-            self._restored[partition] = seen
-        return seen
-
-    def _heard_watermark(self, agent: str, message: Any) -> bool:
-        """Record a sender's announcement if this message is one (it carries no event)."""
-        if message.topic not in self._detours[agent]:
-            return False
-        for header, raw in message.headers or ():
-            if header == WATERMARK_HEADER:
-                sender, watermark, idle = raw.decode().split("|")
-                heard = self._heard.setdefault((agent, message.partition), Heard())
-                heard.hear(sender, int(watermark), idle=idle == "1", now=time.monotonic())
-                return True
-        return False
-
-    async def _announce(self, sender: str, watermark: int, *, idle: bool) -> None:
-        """Tell every partition of the internal topics this sender writes to how far it
-        has got: it will send nothing older than ``watermark`` (unless late), or, idle,
-        nothing at all until it announces again (when: engine.runtime.clock.Announcer).
-        """
-        announcer = self._announced.setdefault(sender, Announcer())
-        if not announcer.due(watermark, idle=idle, now=time.monotonic()):
-            return
-        headers = [(WATERMARK_HEADER, f"{sender}|{watermark}|{int(idle)}".encode())]
-        topics = (
-            (self.user_events, self.account_events)
-            if sender.startswith("accounts:")
-            else (self.account_events,)
-        )
-        for topic in topics:
-            for partition in range(self.partitions):
-                await topic.send(key=None, value=b"", partition=partition, headers=headers)
-
-    async def _holding_back(self, partition: int, marks: dict[str, Mark], behind: set[str]) -> int:
-        """The lowest watermark among topics with unread data and caught-up topics still
-        within their idle allowance, or found by the broker to have more after all
-        (engine.runtime.clock.holding_back)."""
-        low, ask = holding_back(marks, behind, time.monotonic())
-        for topic in ask:
-            if await self._has_more(topic, partition, marks[topic]):
-                low = min(low, marks[topic].watermark)
-        return low
-
-    async def _has_more(self, topic: str, partition: int, mark: Mark) -> bool:
-        """Ask the broker (not the last fetch) whether a quiet topic really ran dry."""
-        try:
-            end: int | None = await self._end_offset(topic, partition)
-        except _BROKER_ERRORS as exc:  # cannot tell: keep holding the clock, ask again later
-            log.warning("end offset of %s[%d] unknown: %r", topic, partition, exc)
-            end = None
-        tp = TP(topic, partition)
-        return confirm(mark, end, self._committed(tp), self.app.consumer.highwater(tp))
-
-    async def _end_offset(self, topic: str, partition: int) -> int:
-        """The broker's end offset, through a client of our own.
-
-        faust's consumer runs in its own thread; asking it from inside an agent can
-        wait on a fetch that waits on the agent, so a separate client asks instead.
-        """
-        tp = TopicPartition(topic, partition)
-        offsets = await (await self._prober()).end_offsets([tp])
-        return int(offsets.get(tp, 0))
-
-    async def _prober(self) -> AIOKafkaConsumer:
-        """Our own client for end offsets; started on first use, again after a failed start."""
-        async with self._clients:
-            if self._probe is None:
-                probe = AIOKafkaConsumer(
-                    **client_kwargs(self.settings), group_id=None, enable_auto_commit=False
-                )
-                try:
-                    await probe.start()
-                except BaseException:
-                    await probe.stop()
-                    raise
-                self._probe = probe
-            return self._probe
-
-    def _behind(self, topic: str, partition: int, mark: Mark) -> bool:
-        """Whether the last fetch (or broker query) showed messages we have not processed."""
-        tp = TP(topic, partition)
-        return mark.behind(self.app.consumer.highwater(tp), self._committed(tp))
-
-    def _committed(self, tp: TP) -> int | None:
-        """The group's committed position (the next offset to read): messages before it
-        were processed by an earlier run (faust keeps it in a private map; there is no
-        public accessor)."""
-        committed = self.app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
-        return cast(int | None, committed)
+        return await self.clock.now(scope, message, occurred_at)
 
     async def _apply(
         self,
@@ -949,97 +719,10 @@ class PulseWorker:
     async def _on_user_message(self, message: Any, key: bytes | None, value: bytes) -> None:
         """Link users to accounts; forward resolved usage, park the rest for a while."""
         wall = datetime.now(UTC)
-        if self._heard_watermark("users", message):
-            now = await self._now(("users", message.partition), wall)
-            await self._expire_parked(message.partition, now)
-            return
-        model = decode_usage(value, max_bytes=self.settings.max_message_bytes)
-        user = encode_key(str(model.user_id))
-        if isinstance(model, UserLink):
-            await self._on_link(user, model, wall)
-        else:
-            account = _linked_account(self.links.get(user))
-            if account is not None:
-                await self._forward_resolved(model, account)
-            else:
-                entries = orjson.loads(self.parked.get(user) or b"[]")
-                entered = origin(message)
-                parked_at = wall if self.settings.clock == "wall" else model.occurred_at
-                deadline = micros(parked_at) + self.park_us
-                entries.append([deadline, *entered, base64.b64encode(value).decode()])
-                self.parked[user] = orjson.dumps(entries)
-                partition = message.partition
-                self._next_expiry[partition] = min(self._next_expiry.get(partition, 0), deadline)
-        await self._expire_parked(
-            message.partition, await self._now(("users", message.partition), wall)
-        )
-
-    async def _on_link(self, user: bytes, link: UserLink, wall: datetime) -> None:
-        """Keep the latest link by event time; release the user's parked events that
-        waited less than the parking time, dead-letter the others (signals.driver)."""
-        at_us = micros(wall if self.settings.clock == "wall" else link.occurred_at)
-        current = _link_of(self.links.get(user))
-        if link_wins(current[:2] if current else None, micros(link.occurred_at), link.event_id):
-            value = [micros(link.occurred_at), link.event_id, link.account_id]
-            self.links[user] = orjson.dumps(value)
-            current = (micros(link.occurred_at), link.event_id, link.account_id)
-        account = current[2] if current else link.account_id
-        entries = orjson.loads(self.parked.get(user) or b"[]")
-        for entry in entries:
-            if at_us < entry[0]:  # its deadline: released
-                await self._forward_resolved(decode_usage(base64.b64decode(entry[4])), account)
-            else:
-                await self._reject_unresolved(user, entry)
-        if entries:  # forwarded before they leave the table, or lost in a crash
-            await settle_or_exit(deliveries())
-            del self.parked[user]
-
-    async def _forward_resolved(self, event: Any, account_id: str) -> None:
-        resolved = event.model_copy(update={"account_id": account_id})
-        await send(
-            self.account_events,
-            key=encode_key(account_id),
-            value=encode(resolved),
-            headers=self._headers(TopicKind.USAGE),
-        )
-
-    async def _expire_parked(self, partition: int, now: datetime) -> None:
-        """Dead-letter parked events whose user never got an account in time.
-
-        The parked table is scanned only once the clock passes the earliest deadline
-        (unknown after a restart or rebalance: then scanned once to find it).
-        """
-        now_us = micros(now)
-        if self._next_expiry.get(partition, 0) > now_us:
-            return
-        earliest = _NEVER
-        for user in [k for k in self.parked if partition_for(k, self.partitions) == partition]:
-            entries = orjson.loads(self.parked[user])
-            keep = [e for e in entries if e[0] > now_us]
-            earliest = min([earliest, *(e[0] for e in keep)])
-            if len(keep) == len(entries):
-                continue
-            for entry in entries:
-                if entry[0] <= now_us:
-                    await self._reject_unresolved(user, entry)
-            await settle_or_exit(deliveries())  # dead-lettered before they leave the table
-            if keep:
-                self.parked[user] = orjson.dumps(keep)
-            else:
-                del self.parked[user]
-        self._next_expiry[partition] = earliest
-
-    async def _reject_unresolved(self, user: bytes, entry: list[Any]) -> None:
-        """Dead-letter a parked event (``[deadline, topic, partition, offset, raw]``)
-        whose user was not linked to an account in time."""
-        _, topic, origin_partition, offset, raw = entry
-        reason = (
-            f"no group call linked user {user.decode()!r} to an account within "
-            f"{timedelta(microseconds=self.park_us)}"
-        )
-        entered = (topic, origin_partition, offset)
-        value = base64.b64decode(raw)
-        await self.publisher.dead_letter_from(entered, user, value, "unresolved_user", reason)
+        if not self.clock.hear("users", message):
+            await self.users.receive(message, value, wall)
+        now = await self._now(("users", message.partition), wall)
+        await self.users.expire(message.partition, now)
 
     # -- clock ------------------------------------------------------------------------
 
@@ -1077,7 +760,7 @@ class PulseWorker:
         by a topic that went quiet would never move.
         """
         assigned = self.app.consumer.assignment()
-        for (agent, partition), clock_us in self._clock_of.items():
+        for (agent, partition), clock_us in self.clock.clocks.items():
             gauge = self.metrics.event_clock.labels(agent=agent, partition=str(partition))
             gauge.set(max(clock_us, 0) / 1e6)
         for tp in assigned:

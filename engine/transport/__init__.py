@@ -1,0 +1,1 @@
+"""What the worker needs of Kafka beside faust's own consumer and producer."""
