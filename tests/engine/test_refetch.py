@@ -95,7 +95,7 @@ def counted(worker: PulseWorker, name: str, **labels: str) -> float:
 
 async def events_of(worker: PulseWorker, tp: TP, offsets: list[int]) -> list[Any]:
     """The records at these offsets as faust events (read through the worker's reader)."""
-    reader = await worker._reader("test")
+    reader = await worker.clients.reader("test")
     kafka_tp = TopicPartition(tp.topic, tp.partition)
     reader.assign([kafka_tp])
     reader.seek(kafka_tp, 0)
