@@ -29,7 +29,9 @@ def _positive(value: str) -> float:
 
 
 def _command(args: argparse.Namespace) -> int:
-    settings = EvaluationSettings(horizon_days=args.horizon_days, csms=args.csms)
+    settings = EvaluationSettings(
+        horizon_days=args.horizon_days, warmup_days=args.warmup_days, csms=args.csms
+    )
     try:
         report = score(
             read_triggers(args.triggers),
@@ -68,6 +70,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=_positive,
         default=EvaluationSettings.horizon_days,
         help="a cancellation is caught by an alert this many days before it (default 120)",
+    )
+    parser.add_argument(
+        "--warmup-days",
+        type=float,
+        default=EvaluationSettings.warmup_days,
+        help="history a rule needs before judging: recall 30 days ahead is also reported over "
+        "the churn watched this many days plus 30 (default 28)",
     )
     parser.add_argument(
         "--csms", type=int, help="CSMs sharing the alerts (default: distinct CSM owners seen)"

@@ -82,6 +82,11 @@ class ChurnQuality:
     caught_ahead: int
     """Churned accounts with an alert in the horizon and at least the minimum lead ahead."""
     recall_ahead: float | None
+    watchable_ahead: int
+    """Churned accounts watched for at least warmup + min lead days before they cancelled:
+    the ones any rule could have caught that far ahead."""
+    caught_ahead_watchable: int
+    recall_ahead_watchable: float | None
     lead_time_days: Distribution | None
     """From each caught account's first alert in the horizon to its cancellation."""
     chance_period: float | None
@@ -111,6 +116,8 @@ def churn_quality(
         fired.sort()
     horizon, lead = settings.horizon, timedelta(days=settings.min_lead_days)
     caught = ahead = alerted = trial_caught = alerts_on_paid = 0
+    watchable = ahead_watchable = 0
+    reach = timedelta(days=settings.warmup_days) + lead
     by_alert_hits = by_alert_total = 0
     leads: list[float] = []
     retained: list[tuple[Outcome, list[datetime]]] = []
@@ -132,9 +139,14 @@ def churn_quality(
         alerted += bool(before)
         by_alert_total += len(before)
         by_alert_hits += len(window)
+        early = bool(window) and window[0] <= cancelled - lead
+        started = outcome.observed_from
+        if started is not None and cancelled - started >= reach:
+            watchable += 1
+            ahead_watchable += early
         if window:
             caught += 1
-            ahead += window[0] <= cancelled - lead
+            ahead += early
             leads.append(days(window[0], cancelled))
     precision = ratio(caught, alerted)
     base_rate = people.base_rate
@@ -146,6 +158,9 @@ def churn_quality(
         recall=ratio(caught, people.churned),
         caught_ahead=ahead,
         recall_ahead=ratio(ahead, people.churned),
+        watchable_ahead=watchable,
+        caught_ahead_watchable=ahead_watchable,
+        recall_ahead_watchable=ratio(ahead_watchable, watchable),
         lead_time_days=distribution(leads),
         chance_period=ratio(sum(1 for _, fired in retained if fired), len(retained)),
         chance_quarter=_chance_in_window(retained, timedelta(days=settings.quarter_days)),

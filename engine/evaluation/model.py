@@ -125,6 +125,10 @@ class EvaluationSettings:
     """A cancellation counts as caught when an alert came within this many days before it."""
     min_lead_days: float = 30.0
     """Lead a CSM needs to act: recall is also reported counting only alerts this early."""
+    warmup_days: float = 28.0
+    """History any rule needs before it can judge an account. A churn that came sooner than
+    warmup + min lead after the account's first event cannot be caught that far ahead by
+    any rule, so recall ahead is also reported over the churn watched at least that long."""
     quarter_days: float = 90.0
     expansion_days: float = 90.0
     """An expansion trigger is right when the account expands within this many days."""

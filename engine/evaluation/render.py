@@ -43,6 +43,7 @@ def _met(ok: bool | None) -> str:
 def _summary(report: EvaluationReport) -> list[str]:
     people, pulse, base = report.population, report.pulse, report.baseline
     horizon, lead_days = report.settings.horizon_days, report.settings.min_lead_days
+    warmup = report.settings.warmup_days
     period = (
         f"{people.period_start:%Y-%m-%d} .. {people.period_end:%Y-%m-%d}, "
         f"{people.period_days:.0f} days"
@@ -82,6 +83,11 @@ def _summary(report: EvaluationReport) -> list[str]:
             lambda q: caught(q.caught_ahead, q.recall_ahead),
             "most",
             met=None if pulse.recall_ahead is None else pulse.recall_ahead > 0.5,
+        ),
+        row(
+            f"    of churn watched {warmup + lead_days:.0f}+ days (any rule's reach)",
+            lambda q: f"{_pct(q.recall_ahead_watchable)} "
+            f"({q.caught_ahead_watchable}/{q.watchable_ahead})",
         ),
         row("  median lead time (days)", lambda q: _num(_median(q.lead_time_days))),
         row(

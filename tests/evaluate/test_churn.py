@@ -71,6 +71,16 @@ def test_recall_lead_chance_precision_lift_and_volume() -> None:
     assert q.trial_lapses_caught == 1
 
 
+def test_recall_ahead_also_counted_over_churn_watched_long_enough_to_be_caught_ahead() -> None:
+    # 45 days of warmup + 10 of lead: A (60 days watched) and C (80) could be caught 10
+    # days ahead by a rule needing 45 days of history; B, cancelling on day 50, could not.
+    settings = EvaluationSettings(horizon_days=30, min_lead_days=10, warmup_days=45)
+    q = churn_quality(ALERTS, OUTCOMES, population(OUTCOMES, 2), settings)
+    assert (q.caught_ahead, q.recall_ahead) == (1, pytest.approx(1 / 3))
+    assert (q.watchable_ahead, q.caught_ahead_watchable) == (2, 1)
+    assert q.recall_ahead_watchable == pytest.approx(1 / 2)
+
+
 def test_a_rule_firing_on_everyone_has_full_recall_and_no_lift() -> None:
     everyone = [
         Alert(account, "always", "churn_risk", day(n))
