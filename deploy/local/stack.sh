@@ -35,7 +35,18 @@ die() { printf 'pulse local: error: %s\n' "$*" >&2; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pid file's process is ours only if it is still that program: after a reboot the
+# pid may belong to anything (even a thread of the broker, which kill -0 accepts), and
+# "already running" would then be a lie. $2: what its command line must match.
+pid_alive() {
+  [ -f "$1" ] || return 1
+  local pid
+  pid=$(cat "$1")
+  kill -0 "$pid" 2>/dev/null || return 1
+  [ -r "/proc/$pid/status" ] || return 0  # no /proc (macOS): kill -0 is all we can ask
+  grep -q "^Tgid:[[:space:]]*$pid\$" "/proc/$pid/status" || return 1  # a thread, not a process
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE "${2:-kafka\.Kafka}"
+}
 
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required: $2"; }
 
@@ -202,7 +213,7 @@ redis_install() {
 
 redis_up() {
   mkdir -p "$RDIR"
-  if pid_alive "$RDIR/redis.pid"; then
+  if pid_alive "$RDIR/redis.pid" redis-server; then
     say "Redis already running (pid $(cat "$RDIR/redis.pid"), 127.0.0.1:$REDIS_PORT)"
     return 0
   fi
@@ -228,7 +239,7 @@ redis_up() {
 }
 
 redis_down() {
-  if pid_alive "$RDIR/redis.pid"; then
+  if pid_alive "$RDIR/redis.pid" redis-server; then
     local pid
     pid=$(cat "$RDIR/redis.pid")
     kill -TERM "$pid"
@@ -248,7 +259,7 @@ redis_down() {
 }
 
 redis_status() {
-  if pid_alive "$RDIR/redis.pid"; then
+  if pid_alive "$RDIR/redis.pid" redis-server; then
     say "Redis   running  pid $(cat "$RDIR/redis.pid")  127.0.0.1:$REDIS_PORT  log $RDIR/redis.log"
   elif [ -f "$RDIR/external" ] && redis_ping; then
     say "Redis   reused   (not started by this stack)  127.0.0.1:$REDIS_PORT"
