@@ -17,8 +17,7 @@ STACK = Path(__file__).parents[2] / "deploy" / "local" / "stack.sh"
 def _pid_alive(pid_file: Path, pattern: str) -> bool:
     """Run stack.sh's own pid_alive on a pid file."""
     script = (
-        f'source <(sed -n "/^pid_alive()/,/^}}/p" "{STACK}")\n'
-        f'pid_alive "{pid_file}" "{pattern}"'
+        f'source <(sed -n "/^pid_alive()/,/^}}/p" "{STACK}")\npid_alive "{pid_file}" "{pattern}"'
     )
     return subprocess.run(["bash", "-c", script], check=False).returncode == 0
 
