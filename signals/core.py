@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
 from signals import conversation
+from signals.commands import Commands, Note, lapse, suppressed
 from signals.config import Severity, SignalsConfig
 from signals.errors import Rejection, SignalsError
-from signals.health import HealthModel, HealthScore, prune_overrides, record_score
+from signals.health import HealthModel, HealthScore, record_score
 from signals.ingest import AccountEvent, StateFolder
 from signals.metrics import CONTINUOUS, METRIC_READS
 from signals.metrics.lifecycle import cancellation_pending, is_cancelled
@@ -40,11 +41,18 @@ from signals.triggers import build_trigger, revise
 from topics.models import (
     AccountProfile,
     BillingEvent,
+    Command,
+    CommandBase,
     HealthOverride,
     HealthSnapshot,
+    OverrideCleared,
+    OverrideSet,
+    RuleSnoozed,
+    SnoozeLifted,
     SurveyResponse,
     TicketEvent,
     Trigger,
+    TriggerFeedback,
     UsageEvent,
 )
 
@@ -54,10 +62,16 @@ _EVENT_TYPES: Final[dict[str, type[AccountEvent]]] = {
     "billing": BillingEvent,
     "nps": SurveyResponse,
     "account": AccountProfile,
+    "override_set": OverrideSet,
+    "override_cleared": OverrideCleared,
+    "rule_snoozed": RuleSnoozed,
+    "snooze_lifted": SnoozeLifted,
+    "trigger_feedback": TriggerFeedback,
 }
 
 
 _MICROSECOND: Final = timedelta(microseconds=1)
+OVERRIDES: Final = (OverrideSet, OverrideCleared)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +87,8 @@ class Outcome:
     triggers: tuple[Trigger, ...] = ()
     rejections: tuple[Rejection, ...] = ()
     health: HealthScore | None = None
+    notes: tuple[Note, ...] = ()
+    """What commands did, and the triggers snoozes held back (``signals.commands``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +152,9 @@ class SignalProcessor:
         ]
         self._token = object()
         """Identifies this processor's rules in ``AccountState.settled``."""
+        self.commands = Commands(
+            [rule.id for rule in self.rules.rules], config.health.components.keys()
+        )
         self._by_id = {c.rule.id: c for c in reversed(self._compiled)}
         """Rule id -> its compiled form (the first rule of an id, as ``RuleSet.get``)."""
         self._selection: dict[tuple[int, str], _Selection] = {}
@@ -180,6 +199,9 @@ class SignalProcessor:
             return self._process(state, [event], now)
         if event.occurred_at < now - self.config.lateness_bound:
             return self._process(state, [event], now)
+        refused = self._refused_on_arrival(state, event)
+        if refused is not None:  # said now, while the engine still has the message to show
+            return Outcome(state, rejections=(refused,))
         entry = [micros(event.occurred_at), event.event_id, event.model_dump(mode="json")]
         insort(state.pending, entry, key=lambda held: (held[0], held[1]))
         return self._process(state, self._release(state, now), now, held=True)
@@ -190,16 +212,17 @@ class SignalProcessor:
         state.clock_us = max(state.clock_us, micros(now))
         as_of = from_micros(state.clock_us)
         self.folder.prune(state, as_of)
-        prune_overrides(state, as_of)
-        state.snoozes = {r: s for r, s in state.snoozes.items() if s[0] > state.clock_us}
+        notes = list(outcome.notes)
+        if state.overrides or state.snoozes:
+            notes += lapse(state, state.clock_us)
         ctx = RuleContext(state, as_of, self.config)
         settled = self._settled(state, ctx.today, self._score_health(ctx))
         triggers = list(outcome.triggers)
         for compiled in self._compiled:
-            trigger = self._evaluate(compiled, ctx, settled)
+            trigger = self._evaluate(compiled, ctx, settled, notes)
             if trigger is not None:
                 triggers.append(trigger)
-        return Outcome(state, tuple(triggers), outcome.rejections, ctx.health)
+        return Outcome(state, tuple(triggers), outcome.rejections, ctx.health, tuple(notes))
 
     def _settled(self, state: AccountState, today: int, health: HealthScore) -> set[int]:
         """The settled rules under this score, emptied when the day or the score moved."""
@@ -266,17 +289,20 @@ class SignalProcessor:
         """
         triggers: list[Trigger] = []
         rejections: list[Rejection] = []
+        notes: list[Note] = []
         health: HealthScore | None = None
         bound = self.config.lateness_bound
         for event in events:
-            touched = self.folder.apply(
-                state, event, min(now, event.occurred_at + bound) if held else now
-            )
+            at = min(now, event.occurred_at + bound) if held else now
+            if isinstance(event, CommandBase):
+                touched = self._command(state, event, at, notes)
+            else:
+                touched = self.folder.apply(state, event, at)
             if isinstance(touched, Rejection):
                 rejections.append(touched)
                 continue
             occurred_us = micros(event.occurred_at)
-            late = occurred_us < state.clock_us
+            late = occurred_us < state.clock_us and not isinstance(event, CommandBase)
             state.clock_us = max(state.clock_us, occurred_us)
             selection = self._selection.get((touched, event.type))
             if selection is None:
@@ -290,12 +316,37 @@ class SignalProcessor:
                 for compiled in selection.rules:
                     if compiled.index in settled and compiled.index in selection.health_only:
                         continue
-                    trigger = self._evaluate(compiled, ctx, settled)
+                    trigger = self._evaluate(compiled, ctx, settled, notes)
                     if trigger is not None:
                         triggers.append(trigger)
             if late:
                 triggers.extend(self._revisions(state, event))
-        return Outcome(state, tuple(triggers), tuple(rejections), health)
+        return Outcome(state, tuple(triggers), tuple(rejections), health, tuple(notes))
+
+    def _refused_on_arrival(self, state: AccountState, event: AccountEvent) -> Rejection | None:
+        """What is wrong with an event or command in itself, checked before it is held
+        for the reorder window: once released, its message is long gone, and a refusal
+        could no longer be dead-lettered with it."""
+        if isinstance(event, CommandBase):
+            return self.commands.refusal(event)
+        if isinstance(event, UsageEvent):
+            problem = self.folder.usage.quantity_problem(event)
+            if problem is not None:
+                return Rejection("invalid_quantity", event.event_id, problem)
+        return None
+
+    def _command(
+        self, state: AccountState, command: Command, now: datetime, notes: list[Note]
+    ) -> int | Rejection:
+        """Check, admit (lateness, dedup by command id) and apply a command: the facets
+        it changed, for the rules to look again (an override moves the health score)."""
+        refused = self.commands.refusal(command)
+        if refused is None:
+            refused = self.folder.admit(state, command, now)
+        if refused is not None:
+            return refused
+        notes.append(self.commands.apply(state, command))
+        return self.folder.health_reads if isinstance(command, OVERRIDES) else 0
 
     def _select(self, touched: int, event: AccountEvent) -> _Selection:
         selected = tuple(c for c in self._compiled if c.reads & touched or event.type in c.events)
@@ -307,7 +358,7 @@ class SignalProcessor:
         return _Selection(selected, any(c.uses_health for c in selected), health_only)
 
     def _evaluate(
-        self, compiled: _CompiledRule, ctx: RuleContext, settled: set[int]
+        self, compiled: _CompiledRule, ctx: RuleContext, settled: set[int], notes: list[Note]
     ) -> Trigger | None:
         rule = compiled.rule
         verdict = compiled.check(ctx)
@@ -323,6 +374,8 @@ class SignalProcessor:
                 settled.add(compiled.index)
             else:
                 settled.discard(compiled.index)
+        if decision == "suppressed":
+            notes.append(suppressed(ctx.state, rule.id, ctx.now_us))
         if decision != "fire":
             return None
         episode = verdict.episode

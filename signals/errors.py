@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-RejectionKind = Literal["late", "duplicate", "unresolved_user", "invalid_quantity"]
+RejectionKind = Literal[
+    "late", "duplicate", "unresolved_user", "invalid_quantity", "invalid_command"
+]
 
 
 class SignalsError(Exception):

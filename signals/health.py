@@ -307,11 +307,3 @@ def active_overrides(state: AccountState, as_of: datetime) -> list[HealthOverrid
         (o for o in overrides if o.expires_at > as_of),
         key=lambda o: o.component or "",
     )
-
-
-def prune_overrides(state: AccountState, as_of: datetime) -> None:
-    state.overrides = [
-        o.model_dump(mode="json")
-        for o in map(HealthOverride.model_validate, state.overrides)
-        if o.expires_at > as_of
-    ]

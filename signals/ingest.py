@@ -55,10 +55,19 @@ from signals.state import (
     user_hash,
 )
 from signals.subscriptions import fold_subscription
-from topics.models import AccountProfile, BillingEvent, SurveyResponse, TicketEvent, UsageEvent
+from topics.models import (
+    AccountProfile,
+    BillingEvent,
+    Command,
+    SurveyResponse,
+    TicketEvent,
+    UsageEvent,
+)
 
-AccountEvent = UsageEvent | TicketEvent | BillingEvent | SurveyResponse | AccountProfile
+DataEvent = UsageEvent | TicketEvent | BillingEvent | SurveyResponse | AccountProfile
 """An input event already resolved to an account (UserLinks are the engine's business)."""
+AccountEvent = DataEvent | Command
+"""What the core applies to an account: its events and the commands about it."""
 
 _HIGH: Final = frozenset({"high", "urgent"})
 _RESOLVING: Final = frozenset({"payment_recovered", "invoice_paid"})
@@ -137,18 +146,19 @@ class StateFolder:
             for scale in component.metrics:
                 self.health_reads |= METRIC_READS.get(scale.metric, 0)
 
-    def apply(self, state: AccountState, event: AccountEvent, now: datetime) -> int | Rejection:
+    def apply(self, state: AccountState, event: DataEvent, now: datetime) -> int | Rejection:
         """Fold ``event`` into ``state``: the facets it changed, or why it changed nothing."""
         occurred = event.occurred_at
-        if occurred < now - self.config.lateness_bound:
-            return Rejection("late", event.event_id, _late_message(occurred, now, self.config))
-        if isinstance(event, UsageEvent) and (problem := self.usage.quantity_problem(event)):
-            return Rejection("invalid_quantity", event.event_id, problem)
-        self.prune(state, now)
+        late = occurred < now - self.config.lateness_bound
+        if not late and isinstance(event, UsageEvent):
+            problem = self.usage.quantity_problem(event)
+            if problem is not None:
+                return Rejection("invalid_quantity", event.event_id, problem)
+        refused = self.admit(state, event, now)
+        if refused is not None:
+            return refused
         eid = event_hash(event.event_id)
         day = occurred.toordinal()
-        if not _remember_id(state, fingerprint(eid), day, self.config.dedup_capacity):
-            return Rejection("duplicate", event.event_id, "event id already applied")
         _first_event(state, micros(occurred), day)
         if isinstance(event, UsageEvent):
             touched = self._usage(state, event, day)
@@ -171,6 +181,17 @@ class StateFolder:
                 state.health_memo = (memo[0], memo[1], memo[2] | touched)
         state.seen |= touched
         return touched
+
+    def admit(self, state: AccountState, event: AccountEvent, now: datetime) -> Rejection | None:
+        """Whether an event or a command is in time and new; remembers its id if so."""
+        occurred = event.occurred_at
+        if occurred < now - self.config.lateness_bound:
+            return Rejection("late", event.event_id, _late_message(occurred, now, self.config))
+        self.prune(state, now)
+        eid = fingerprint(event_hash(event.event_id))
+        if not _remember_id(state, eid, occurred.toordinal(), self.config.dedup_capacity):
+            return Rejection("duplicate", event.event_id, "event id already applied")
+        return None
 
     def prune(self, state: AccountState, now: datetime) -> None:
         """Drop what no metric or dedup check can need any more; runs once per new day."""

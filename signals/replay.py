@@ -32,6 +32,8 @@ class ReplaySummary:
     revisions: int
     health_bands: dict[str, int]
     """Accounts per health band at the end of the replay."""
+    commands: dict[str, int]
+    """What commands did and snoozes held back (``signals.commands.Note`` kinds)."""
     first_event: datetime | None
     last_event: datetime | None
 
@@ -90,6 +92,7 @@ def replay(
         rejections_by_kind=dict(sorted(Counter(r.kind for r in run.rejections).items())),
         revisions=sum(1 for t in run.triggers if t.revision_of is not None),
         health_bands=run.final_bands(),
+        commands=dict(sorted(run.notes.items())),
         first_event=first,
         last_event=last,
     )
@@ -117,6 +120,7 @@ class _Replay:
         self.ticks: dict[str, _Ticks] = {}
         self.triggers: list[Trigger] = []
         self.rejections: list[Rejection] = []
+        self.notes: Counter[str] = Counter()
         self.next_tick: datetime | None = None
         self.now = EPOCH
 
@@ -172,3 +176,4 @@ class _Replay:
     def _collect(self, outcome: Outcome) -> None:
         self.triggers += outcome.triggers
         self.rejections += outcome.rejections
+        self.notes.update(note.kind for note in outcome.notes)

@@ -23,8 +23,10 @@ import orjson
 from signals.errors import SignalsError
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-FORMAT_VERSION: Final = 3
+FORMAT_VERSION: Final = 4
 """Version of ``AccountState.to_bytes``.
+
+4: the journal ("j": what commands and snoozes did) and trigger feedback ("fb").
 
 3: "l" also holds the first event's time (µs), from which history length is judged,
 and the open churn-risk episode (last alert µs, severity rank).
@@ -213,9 +215,15 @@ class AccountState:
         self.rule_memory: dict[str, list[int]] = {}
         """rule id -> [armed 0/1, last fired µs or -1, condition true since µs or -1]"""
         self.snoozes: dict[str, list[Any]] = {}
-        """rule id -> [until µs, reason]: a CSM silenced this rule for this account"""
+        """rule id -> [until µs, reason(, condition-since µs of the last would-be trigger
+        it suppressed)]: a CSM silenced this rule for this account"""
         self.fired: list[list[Any]] = []
         """Last fired triggers: [trigger id, rule id, version, fired µs, episode(, "revised")]"""
+        self.journal: list[list[Any]] = []
+        self.feedback: dict[str, list[Any]] = {}
+        """``journal``: the latest changes, oldest first, as [µs, what, by whom, detail]
+        (``signals.commands``: overrides, snoozes, feedback, suppressed triggers);
+        ``feedback``: trigger id -> [verdict, author, µs, rule id], what the CSM did."""
         self.clock_us = -1
         """Event-time clock of evaluations: the latest released event or tick."""
         self.pending: list[list[Any]] = []
@@ -331,6 +339,8 @@ class AccountState:
             "r": self.rule_memory,
             "z": self.snoozes,
             "f": self.fired,
+            "j": self.journal,
+            "fb": self.feedback,
             "k": self.clock_us,
             "q": self.pending,
         }
@@ -340,7 +350,7 @@ class AccountState:
         """Read ``to_bytes`` output of this format or the ones before it; refuse any other."""
         raw = orjson.loads(data)
         version = raw.get("v", 1)
-        if version not in (1, 2, FORMAT_VERSION):
+        if version not in (1, 2, 3, FORMAT_VERSION):
             msg = (
                 f"account state format version {version!r} is unknown: this build reads "
                 f"versions 1 to {FORMAT_VERSION} (state written by a newer Pulse?)"
@@ -389,6 +399,7 @@ class AccountState:
             raw["k"],
             raw["q"],
         )
+        state.journal, state.feedback = raw.get("j", []), raw.get("fb", {})
         return state
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 
 from topics.errors import PulseValidationError
 from topics.models import (
+    COMMAND_TYPES,
     AccountProfile,
     BillingEvent,
     DeadLetter,
@@ -57,6 +58,7 @@ class TopicKind(StrEnum):
     BILLING = "billing"
     FEEDBACK = "feedback"
     ACCOUNTS = "accounts"
+    COMMANDS = "commands"
     CHURN_RISK = "triggers.churn-risk"
     EXPANSION = "triggers.expansion"
     ADVOCACY = "triggers.advocacy"
@@ -70,6 +72,7 @@ INPUT_KINDS = (
     TopicKind.BILLING,
     TopicKind.FEEDBACK,
     TopicKind.ACCOUNTS,
+    TopicKind.COMMANDS,
 )
 OUTPUT_KINDS = (
     TopicKind.CHURN_RISK,
@@ -125,6 +128,7 @@ _LAYOUTS: dict[TopicKind, _Layout] = {
     TopicKind.BILLING: _Layout(_INPUT_RETENTION_MS, "delete", _ACCOUNT_KEY, (BillingEvent,)),
     TopicKind.FEEDBACK: _Layout(_INPUT_RETENTION_MS, "delete", _ACCOUNT_KEY, (SurveyResponse,)),
     TopicKind.ACCOUNTS: _Layout(_FOREVER, "compact", _ACCOUNT_KEY, (AccountProfile,)),
+    TopicKind.COMMANDS: _Layout(_INPUT_RETENTION_MS, "delete", _ACCOUNT_KEY, COMMAND_TYPES),
     TopicKind.CHURN_RISK: _Layout(_OUTPUT_RETENTION_MS, "delete", _ACCOUNT_KEY, (Trigger,)),
     TopicKind.EXPANSION: _Layout(_OUTPUT_RETENTION_MS, "delete", _ACCOUNT_KEY, (Trigger,)),
     TopicKind.ADVOCACY: _Layout(_OUTPUT_RETENTION_MS, "delete", _ACCOUNT_KEY, (Trigger,)),

@@ -25,8 +25,10 @@ from topics.adapters.stripe import AccountResolver, from_stripe, is_stripe
 from topics.catalogue import TopicKind
 from topics.errors import MESSAGE_FIELD, PulseValidationError
 from topics.models import (
+    COMMAND_TYPES,
     AccountProfile,
     BillingEvent,
+    Command,
     DeadLetter,
     HealthSnapshot,
     InputEvent,
@@ -46,6 +48,7 @@ __all__ = [
     "dead_letter",
     "decode_accounts",
     "decode_billing",
+    "decode_commands",
     "decode_feedback",
     "decode_input",
     "decode_output",
@@ -163,12 +166,36 @@ def decode_accounts(
     return _decode_own(AccountProfile, data, max_bytes, now, max_future_skew)
 
 
+_COMMANDS_BY_TYPE: dict[str, type[PulseModel]] = {
+    model.model_fields["type"].default: model for model in COMMAND_TYPES
+}
+
+
+def decode_commands(
+    data: Raw,
+    *,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    now: datetime | None = None,
+    max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+) -> Command:
+    """A command (topics.models.commands), told apart by its ``type``."""
+    message = _parse_object(data, max_bytes)
+    kind = message.get("type")
+    model = _COMMANDS_BY_TYPE.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        known = ", ".join(sorted(_COMMANDS_BY_TYPE))
+        raise PulseValidationError("type", f"must be one of {known}, got {kind!r}")
+    command: Command = _validate(model, message)  # type: ignore[assignment]
+    return _not_from_future(command, now, max_future_skew)
+
+
 _INPUT_DECODERS: dict[TopicKind, Callable[..., InputEvent]] = {
     TopicKind.USAGE: decode_usage,
     TopicKind.TICKETS: decode_tickets,
     TopicKind.BILLING: decode_billing,
     TopicKind.FEEDBACK: decode_feedback,
     TopicKind.ACCOUNTS: decode_accounts,
+    TopicKind.COMMANDS: decode_commands,
 }
 
 

@@ -29,7 +29,7 @@ _OPS: Final[dict[str, Callable[[float, float], bool]]] = {
     "==": operator.eq,
 }
 
-Decision = Literal["fire", "clear", "holding", "cooldown", "snoozed"]
+Decision = Literal["fire", "clear", "holding", "cooldown", "snoozed", "suppressed"]
 
 Check = Callable[[RuleContext], Verdict]
 """A compiled condition: closures over its settings, so evaluation does no dispatch."""
@@ -218,13 +218,27 @@ class Gate:
                 return "holding"
             if marks[1] >= 0 and now_us < marks[1] + self.cooldown_us:
                 return "cooldown"
-        snooze = state.snoozes.get(self.rule_id)
-        if snooze is not None and now_us < snooze[0]:
-            return "snoozed"
+        held = _gate_snoozed(self.rule_id, state, marks, now_us)
+        if held is not None:
+            return held
         marks[0], marks[1] = 0, now_us
         if episode is not None:
             marks[3:] = list(episode)
         return "fire"
+
+
+def _gate_snoozed(
+    rule_id: str, state: AccountState, marks: list[int], now_us: int
+) -> Decision | None:
+    """A snoozed rule is held back: "suppressed" once per stretch of its condition
+    holding, "snoozed" after. Its marks stay armed, so it fires once the snooze is over."""
+    snooze = state.snoozes.get(rule_id)
+    if snooze is None or now_us >= snooze[0]:
+        return None
+    if snooze[2:3] == [marks[2]]:
+        return "snoozed"
+    snooze[2:] = [marks[2]]
+    return "suppressed"
 
 
 def condition_since(state: AccountState, rule: Rule) -> datetime | None:
@@ -235,7 +249,7 @@ def condition_since(state: AccountState, rule: Rule) -> datetime | None:
 
 def snooze(state: AccountState, rule_id: str, until: datetime, reason: str) -> None:
     """A CSM silences ``rule_id`` for this account until ``until`` (event time)."""
-    state.snoozes[rule_id] = [micros(until), reason]
+    state.snoozes[rule_id] = [micros(until), reason]  # (, condition-since µs suppressed)
 
 
 def unsnooze(state: AccountState, rule_id: str) -> None:

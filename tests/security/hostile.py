@@ -56,6 +56,7 @@ SHAPES: dict[TopicKind, list[Callable[[], dict[str, Any]]]] = {
     ],
     TopicKind.FEEDBACK: [payloads.survey],
     TopicKind.ACCOUNTS: [payloads.account],
+    TopicKind.COMMANDS: [payloads.snooze, payloads.override, payloads.feedback],
 }
 
 HOSTILE_STRINGS = [

@@ -218,15 +218,19 @@ def test_unknown_metric_in_the_model_names_the_setting() -> None:
     assert info.value.setting == "health.components.support.metrics.1.metric"
 
 
-def test_expired_overrides_are_dropped_from_state(model: HealthModel) -> None:
-    from signals.health import prune_overrides
+def test_expired_overrides_are_dropped_from_state_and_journalled(model: HealthModel) -> None:
+    from signals.commands import lapse
 
     state = AccountState(ACCOUNT)
     model.set_override(
         state, HealthOverride(component=None, score=10, reason="r", set_by=None, expires_at=at(1))
     )
-    prune_overrides(state, at(1) + timedelta(seconds=1))
+    assert lapse(state, micros(at(1)) - 1) == []
+    assert len(state.overrides) == 1
+    notes = lapse(state, micros(at(1) + timedelta(seconds=1)))
+    assert [n.kind for n in notes] == ["override_lapsed"]
     assert state.overrides == []
+    assert state.journal[-1][1:3] == ["override_lapsed", "pulse"]
 
 
 def _observed_since(day: float) -> AccountState:

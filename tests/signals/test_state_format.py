@@ -10,6 +10,7 @@ from signals.core import SignalProcessor
 from signals.ingest import AccountEvent
 from signals.state import FORMAT_VERSION, AccountState, micros
 from tests.signals.factories import ACCOUNT, at, billing, login, subscription, usage
+from topics.models import TriggerFeedback
 
 CONFIG = SignalsConfig(usage=UsageMapping(core_features=("Report Exported",)))
 
@@ -42,6 +43,32 @@ def _events() -> list[AccountEvent]:
     ]
 
 
+def test_format_4_round_trips_the_journal_and_feedback_and_reads_format_3() -> None:
+    processor = SignalProcessor(CONFIG)
+    state = AccountState(ACCOUNT)
+    for event in _events():
+        processor.apply(state, event, now=event.occurred_at)
+    fired = processor.tick(state, at(7)).triggers
+    feedback = TriggerFeedback(
+        command_id="c1",
+        occurred_at=at(8),
+        account_id=ACCOUNT,
+        author="csm@example.com",
+        trigger_id=fired[0].trigger_id,
+        verdict="play_started",
+    )
+    processor.apply(state, feedback, now=at(8))
+    data = state.to_bytes()
+    restored = AccountState.from_bytes(data)
+    assert restored.feedback == state.feedback != {}
+    assert restored.journal == state.journal != []
+    older = orjson.loads(data)
+    del older["j"], older["fb"]
+    older["v"] = 3
+    read = AccountState.from_bytes(orjson.dumps(older))
+    assert (read.journal, read.feedback) == ([], {})
+
+
 def test_format_3_round_trips_the_first_event_and_the_open_episode() -> None:
     processor = SignalProcessor(CONFIG)
     state = AccountState(ACCOUNT)
@@ -51,7 +78,7 @@ def test_format_3_round_trips_the_first_event_and_the_open_episode() -> None:
     assert (state.first_us, state.episode_us) == (micros(at(0)), micros(at(7)))
     assert state.episode_rank == 1  # medium
     data = state.to_bytes()
-    assert orjson.loads(data)["v"] == FORMAT_VERSION == 3
+    assert orjson.loads(data)["v"] == FORMAT_VERSION == 4
     restored = AccountState.from_bytes(data)
     assert restored == state
     assert (restored.first_us, restored.episode_us, restored.episode_rank) == (
@@ -69,7 +96,7 @@ def test_format_2_bytes_load_with_the_oldest_day_as_the_first_event() -> None:
     assert state.last_login_us == micros(at(1))
     assert state.fact(state.billing, "seats_purchased") == 5
     assert [entry[1] for entry in state.fired] == ["health_red", "payment_failed"]
-    assert orjson.loads(state.to_bytes())["v"] == 3
+    assert orjson.loads(state.to_bytes())["v"] == FORMAT_VERSION
 
 
 def test_format_2_state_goes_on_under_the_new_rules_and_is_written_as_format_3() -> None:

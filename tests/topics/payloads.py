@@ -81,6 +81,46 @@ def account(**changes: Any) -> dict[str, Any]:
     } | changes
 
 
+def _command(kind: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "command_id": f"cmd-{kind}",
+        "occurred_at": T0,
+        "account_id": "acme",
+        "author": "csm@example.com",
+    } | fields
+
+
+def snooze(**changes: Any) -> dict[str, Any]:
+    until = "2026-11-05T00:00:00Z"
+    return _command("rule_snoozed", rule_id="gone_quiet", until=until, reason="on leave") | changes
+
+
+def override(**changes: Any) -> dict[str, Any]:
+    return (
+        _command(
+            "override_set",
+            component=None,
+            score=35.5,
+            reason="sponsor left",
+            expires_at="2026-11-05T00:00:00Z",
+        )
+        | changes
+    )
+
+
+def feedback(**changes: Any) -> dict[str, Any]:
+    return (
+        _command(
+            "trigger_feedback",
+            trigger_id="0123456789abcdef0123456789abcdef",
+            verdict="not_useful",
+            note="already renewing",
+        )
+        | changes
+    )
+
+
 def health(**changes: Any) -> dict[str, Any]:
     return {
         "account_id": "acme",

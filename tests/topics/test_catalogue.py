@@ -25,6 +25,7 @@ def test_default_catalogue_names() -> None:
         "pulse.billing.v1",
         "pulse.feedback.v1",
         "pulse.accounts.v1",
+        "pulse.commands.v1",
         "pulse.triggers.churn-risk.v1",
         "pulse.triggers.expansion.v1",
         "pulse.triggers.advocacy.v1",

@@ -1,6 +1,17 @@
 """The Pulse event contract: input events, outputs, and the field types they share."""
 
 from topics.models.base import PulseModel
+from topics.models.commands import (
+    COMMAND_TYPES,
+    Command,
+    CommandBase,
+    FeedbackVerdict,
+    OverrideCleared,
+    OverrideSet,
+    RuleSnoozed,
+    SnoozeLifted,
+    TriggerFeedback,
+)
 from topics.models.inputs import (
     AccountProfile,
     BillingEvent,
@@ -21,19 +32,28 @@ from topics.models.outputs import (
 )
 
 __all__ = [
+    "COMMAND_TYPES",
     "AccountProfile",
     "BillingEvent",
+    "Command",
+    "CommandBase",
     "ComponentScore",
     "DeadLetter",
     "Evidence",
+    "FeedbackVerdict",
     "HealthOverride",
     "HealthSnapshot",
     "InputEvent",
     "OutputEvent",
+    "OverrideCleared",
+    "OverrideSet",
     "PulseModel",
+    "RuleSnoozed",
+    "SnoozeLifted",
     "SurveyResponse",
     "TicketEvent",
     "Trigger",
+    "TriggerFeedback",
     "UsageEvent",
     "UserLink",
 ]

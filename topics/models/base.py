@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
 )
@@ -163,3 +164,18 @@ Properties = Annotated[
     WrapValidator(_explain_property_errors),
 ]
 """Flat event properties: at most 64 keys of <= 128 chars, strings <= 1024 chars."""
+
+
+def component_score(score: float, info: ValidationInfo) -> float:
+    """A validator: an override of one component is a fraction (0..1), of the whole 0..100."""
+    if info.data.get("component") is not None and score > 1:
+        raise ValueError("must be between 0 and 1 for a component override")
+    return score
+
+
+def after_occurred(moment: datetime, info: ValidationInfo) -> datetime:
+    """A validator: a command's deadline must come after the command (else it never holds)."""
+    given = info.data.get("occurred_at")
+    if given is not None and moment <= given:
+        raise ValueError("must be after occurred_at: it would never hold")
+    return moment

@@ -18,6 +18,7 @@ from topics.models.base import (
     PulseModel,
     Text,
 )
+from topics.models.commands import Command
 
 __all__ = [
     "AccountProfile",
@@ -174,4 +175,6 @@ class AccountProfile(PulseModel):
     executive_sponsor: bool | None = None
 
 
-InputEvent = UsageEvent | UserLink | TicketEvent | BillingEvent | SurveyResponse | AccountProfile
+InputEvent = (
+    UsageEvent | UserLink | TicketEvent | BillingEvent | SurveyResponse | AccountProfile | Command
+)

@@ -6,9 +6,19 @@ import binascii
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
-from topics.models.base import Count, Id, Label, Line, NonNegative, PulseModel, Text, UtcDatetime
+from topics.models.base import (
+    Count,
+    Id,
+    Label,
+    Line,
+    NonNegative,
+    PulseModel,
+    Text,
+    UtcDatetime,
+    component_score,
+)
 from topics.naming import check_topic_name
 
 __all__ = [
@@ -59,12 +69,7 @@ class HealthOverride(PulseModel):
     set_by: Id | None
     expires_at: UtcDatetime
 
-    @field_validator("score")
-    @classmethod
-    def _component_scores_are_fractions(cls, score: float, info: ValidationInfo) -> float:
-        if info.data.get("component") is not None and score > 1:
-            raise ValueError("must be between 0 and 1 for a component override")
-        return score
+    _component_scores_are_fractions = field_validator("score")(component_score)
 
 
 class HealthSnapshot(PulseModel):

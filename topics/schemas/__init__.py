@@ -12,6 +12,7 @@ from pathlib import Path
 
 from topics.catalogue import TopicSpec, catalogue
 from topics.models import (
+    COMMAND_TYPES,
     AccountProfile,
     BillingEvent,
     ComponentScore,
@@ -38,6 +39,7 @@ MODELS: tuple[type[PulseModel], ...] = (
     BillingEvent,
     SurveyResponse,
     AccountProfile,
+    *COMMAND_TYPES,
     Evidence,
     ComponentScore,
     HealthOverride,
