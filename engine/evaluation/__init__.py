@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.evaluation.baseline import baseline_alerts
+from engine.evaluation.feedback import feedback_by_rule
 from engine.evaluation.files import EvaluationInputError, read_events, read_triggers, read_truth
 from engine.evaluation.metrics import EvaluationReport, evaluate
 from engine.evaluation.model import EvaluationSettings
@@ -52,6 +53,7 @@ def score(
     if truth is not None:
         last = history.last_event if history is not None else None
         outcomes = with_truth(outcomes, read_truth(truth), last)
+    triggers = list(triggers)
     report = evaluate(
         triggers,
         outcomes,
@@ -64,4 +66,8 @@ def score(
     )
     if events_file is None:
         return report
-    return replace(report, events=events_file.history.summary(events_file.rejected_lines))
+    return replace(
+        report,
+        events=events_file.history.summary(events_file.rejected_lines),
+        feedback=feedback_by_rule(events_file.history.feedback, triggers),
+    )

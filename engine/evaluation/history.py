@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from engine.evaluation.model import DAY
 from signals.resolve import UserResolver
 from signals.state import EPOCH
-from topics.models import InputEvent, UsageEvent, UserLink
+from topics.models import CommandBase, InputEvent, TriggerFeedback, UsageEvent, UserLink
 
 TRIAL_STARTED = "Trial Started"
 """Segment's B2B SaaS spec name for the start of a trial."""
@@ -85,6 +85,9 @@ class EventHistory:
     """User-only usage events whose user was never linked to an account in time."""
     first_event: datetime | None = None
     last_event: datetime | None = None
+    feedback: list[TriggerFeedback] = field(default_factory=list)
+    """CSM feedback on triggers, from the commands topic; other commands are not
+    observations of the account and are left out."""
 
     def summary(self, rejected_lines: int = 0) -> EventsRead:
         return EventsRead(
@@ -117,6 +120,10 @@ def build_history(
     resolver = UserResolver(park_for)
     next_day: datetime | None = None
     for event in _unique(events, history):
+        if isinstance(event, CommandBase):  # what CSMs said, not what the account did
+            if isinstance(event, TriggerFeedback):
+                history.feedback.append(event)
+            continue
         if history.first_event is None:
             history.first_event = event.occurred_at
         history.last_event = event.occurred_at

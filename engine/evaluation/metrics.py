@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from engine.evaluation.churn import ChurnQuality, Population, churn_quality, population
+from engine.evaluation.feedback import FeedbackRow
 from engine.evaluation.history import EventsRead
 from engine.evaluation.integrity import Integrity, incomplete_reasons, integrity
 from engine.evaluation.model import Alert, EvaluationSettings, Outcome
@@ -86,6 +87,8 @@ class EvaluationReport:
     unknown_account_triggers: int
     events: EventsRead | None = None
     """How the events file read, when outcomes came from one."""
+    feedback: list[FeedbackRow] = field(default_factory=list)
+    """CSM feedback per rule, when the events hold the commands topic."""
 
 
 def evaluate(

@@ -86,8 +86,9 @@ def _summary(report: EvaluationReport) -> list[str]:
         ),
         row(
             f"    of churn watched {warmup + lead_days:.0f}+ days (any rule's reach)",
-            lambda q: f"{_pct(q.recall_ahead_watchable)} "
-            f"({q.caught_ahead_watchable}/{q.watchable_ahead})",
+            lambda q: (
+                f"{_pct(q.recall_ahead_watchable)} ({q.caught_ahead_watchable}/{q.watchable_ahead})"
+            ),
         ),
         row("  median lead time (days)", lambda q: _num(_median(q.lead_time_days))),
         row(
@@ -229,6 +230,28 @@ def _rules(title: str, rows: list[RuleRow]) -> list[str]:
     ]
 
 
+def _feedback(report: EvaluationReport) -> list[str]:
+    if not report.feedback:
+        return []
+    rows = [
+        [
+            r.rule_id,
+            str(r.answered),
+            str(r.useful),
+            str(r.dismissed),
+            str(r.acknowledged),
+            _pct(r.precision),
+        ]
+        for r in report.feedback
+    ]
+    headers = ["rule", "answered", "useful", "dismissed", "acknowledged", "precision"]
+    return [
+        "",
+        "CSM feedback (the commands in the events; a trigger's latest verdict counts)",
+        *_table(headers, rows),
+    ]
+
+
 def _opportunities(report: EvaluationReport) -> list[str]:
     settings, exp, adv = report.settings, report.expansion, report.advocacy
     lines = ["", f"Expansion: {exp.triggers} triggers on {exp.accounts} accounts"]
@@ -301,7 +324,7 @@ def render(report: EvaluationReport) -> str:
         lines += _lead("baseline", report.baseline)
     lines += _rules("Pulse rules", report.rules)
     lines += _rules("Baseline rules (an analyst's three)", report.baseline_rules)
-    lines += _opportunities(report) + _integrity(report) + _personas(report)
+    lines += _opportunities(report) + _feedback(report) + _integrity(report) + _personas(report)
     lines += ["", f"Revisions (counted apart): {report.revisions}"]
     lines += [f"  {rule}: {n}" for rule, n in report.revisions_by_rule.items()]
     if report.unknown_account_triggers:
