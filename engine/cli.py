@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import (
+    commands_cli,
     demo,
     evaluate,
     local,
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(sub)
     run.add_parser(sub)
     tail.add_parser(sub)
+    commands_cli.add_parser(sub)
     demo.add_parser(sub)
     verify_cli.add_parser(sub)
     tune_cli.add_parser(sub)

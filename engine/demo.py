@@ -17,7 +17,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -55,7 +55,12 @@ class LiveState:
 def closing_events(config: SimulationConfig, partitions: int) -> list[tuple[bytes, bytes]]:
     """One event per partition two days after the quarter, so every partition's event
     clock passes its end and the last days' absence and calendar rules are evaluated."""
-    end = config.start + timedelta(days=config.days + 2)
+    return clock_events(config.start + timedelta(days=config.days + 2), partitions)
+
+
+def clock_events(at: datetime, partitions: int, tag: str = "end") -> list[tuple[bytes, bytes]]:
+    """(key, value) of one account profile per partition at ``at``, on accounts of their
+    own: on the event clock, each carries its partition's clock to ``at``."""
     events = []
     for partition in range(partitions):
         account = next(
@@ -63,7 +68,7 @@ def closing_events(config: SimulationConfig, partitions: int) -> list[tuple[byte
             for i in range(10_000)
             if partition_for(f"pulse-demo-clock-{i}".encode(), partitions) == partition
         )
-        profile = AccountProfile(event_id=f"{account}-end", occurred_at=end, account_id=account)
+        profile = AccountProfile(event_id=f"{account}-{tag}", occurred_at=at, account_id=account)
         events.append((account.encode(), encode(profile)))
     return events
 

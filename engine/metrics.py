@@ -46,6 +46,32 @@ class Metrics:
         self.triggers = Counter(
             "pulse_triggers_total", "Triggers published", ["rule", "kind"], registry=registry
         )
+        self.commands_applied = Counter(
+            "pulse_commands_applied_total",
+            "Commands applied to accounts (overrides, snoozes, feedback), by type",
+            ["type"],
+            registry=registry,
+        )
+        self.triggers_suppressed = Counter(
+            "pulse_triggers_suppressed_total",
+            "Triggers a CSM's snooze held back (once per stretch of the condition holding)",
+            ["rule"],
+            registry=registry,
+        )
+        self.trigger_feedback = Counter(
+            "pulse_trigger_feedback_total",
+            "CSM feedback on triggers, by rule and verdict (not_useful and false_alarm count "
+            "against the rule)",
+            ["rule", "verdict"],
+            registry=registry,
+        )
+        self.api_writes = Counter(
+            "pulse_api_writes_total",
+            "HTTP writes (commands) by endpoint and outcome: accepted, unauthorised, "
+            "forbidden, invalid, unknown_account, unavailable",
+            ["endpoint", "outcome"],
+            registry=registry,
+        )
         self.accounts_in_state = Gauge(
             "pulse_accounts_in_state", "Accounts this worker holds state for", registry=registry
         )

@@ -45,7 +45,17 @@ class WorkerProcess:
 
     def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
         """GET a path on the worker's web server: (status, body), (0, b"") if unreachable."""
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        return self.request("GET", path, token=token)
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, token: str | None = None
+    ) -> tuple[int, bytes]:
+        """Any request to the worker's web server: (status, body), (0, b"") if unreachable."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=body, method=method
+        )
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
         if token is not None:
             request.add_header("Authorization", f"Bearer {token}")
         try:

@@ -62,6 +62,9 @@ def _summary(result: ReplayResult, report: InputReport) -> str:
         f"{summary.revisions} revisions",
     ]
     lines += [f"  {rule:<28} {count:>7,}" for rule, count in summary.triggers_by_rule.items()]
+    if summary.commands:
+        done = ", ".join(f"{kind} {n:,}" for kind, n in summary.commands.items())
+        lines.append(f"commands and snoozes: {done}")
     bands = ", ".join(f"{band} {n:,}" for band, n in summary.health_bands.items())
     lines.append(f"final health bands: {bands or 'no accounts'}")
     ignored = sum(report.ignored.values())

@@ -19,9 +19,10 @@ from engine.redis_view import RedisProjection
 from engine.settings import Settings, SettingsError, load_settings
 from engine.signals_files import SignalsFileError
 from engine.topics_admin import InternalTopic, TopicAdminError, TopicLike, ensure_topics
+from engine.web_commands import CommandWrites, register_writes
 from engine.worker import PulseWorker
 from signals.errors import SignalsError
-from topics.catalogue import catalogue
+from topics.catalogue import TopicKind, catalogue, topic_name
 from topics.errors import PulseValidationError
 
 log = logging.getLogger(__name__)
@@ -79,13 +80,26 @@ def build(settings: Settings) -> PulseWorker:
     projection.rebuild = worker.rebuild_views
     worker.app.task(projection.run)
     token = settings.api_token.get_secret_value() if settings.api_token else None
+    write = settings.api_write_token.get_secret_value() if settings.api_write_token else None
     web.register(
         worker.app,
         redis=client,
         prefix=settings.redis_prefix,
         token=token,
         readiness=worker.readiness,
+        write_token=write,
     )
+    writes = CommandWrites(
+        worker.app,
+        topic=topic_name(TopicKind.COMMANDS, settings.topic_prefix),
+        read_token=token,
+        write_token=write,
+        commands=worker.processor.commands,
+        redis=client,
+        redis_prefix=settings.redis_prefix,
+        metrics=worker.metrics,
+    )
+    register_writes(worker.app, writes)
     return worker
 
 

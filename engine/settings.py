@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535)
     api_token: SecretStr | None = None
     """Bearer token for the account endpoints; unset means they are open (loopback only)."""
+    api_write_token: SecretStr | None = None
+    """Bearer token for the write endpoints (commands; it reads too); unset, writes are off."""
 
     @property
     def stripe_options(self) -> dict[str, Any]:
@@ -171,6 +173,13 @@ class Settings(BaseSettings):
                 f"the account endpoints would be open on {self.web_host}: "
                 "set PULSE_API_TOKEN, or bind PULSE_WEB_HOST to 127.0.0.1"
             )
+            raise ValueError(msg)
+        if (
+            self.api_write_token is not None
+            and self.api_token is not None
+            and self.api_write_token.get_secret_value() == self.api_token.get_secret_value()
+        ):
+            msg = "PULSE_API_WRITE_TOKEN must differ from PULSE_API_TOKEN (read and write scopes)"
             raise ValueError(msg)
         if self.kafka_security_protocol.startswith("SASL"):
             missing = [

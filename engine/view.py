@@ -9,10 +9,12 @@ from typing import Any
 import orjson
 
 from engine.redis_view import ViewUpdate
-from signals.state import AccountState, from_micros
+from signals.state import SEVERITIES, AccountState, from_micros
 from topics.models import HealthSnapshot, Trigger
 
 RECENT_TRIGGERS = 10
+RECENT_JOURNAL = 10
+"""Latest journal entries shown (commands, suppressed triggers, lapses), newest first."""
 OPEN_FOR_US = timedelta(days=7) // timedelta(microseconds=1)
 """A trigger stays open for a week (the default cooldown) unless late data revised it."""
 
@@ -31,6 +33,7 @@ def account_view(
             "fired_at": from_micros(entry[3]).isoformat(),
             "revised": len(entry) > 5,
             "open": len(entry) <= 5 and newest_us - entry[3] < OPEN_FOR_US,
+            "feedback": _feedback(state.feedback.get(entry[0])),
         }
         for entry in reversed(log)
     ]
@@ -45,5 +48,26 @@ def account_view(
         "open_triggers": [t["trigger_id"] for t in recent if t["open"]],
         "recent_triggers": recent,
         "latest_explanations": [t.explanation for t in fired][-3:],
+        "snoozes": [
+            {"rule_id": rule, "until": from_micros(until).isoformat(), "reason": reason}
+            for rule, (until, reason, *_) in sorted(state.snoozes.items())
+        ],
+        "churn_episode": None
+        if state.episode_us < 0
+        else {
+            "last_alert_at": from_micros(state.episode_us).isoformat(),
+            "severity": SEVERITIES[state.episode_rank],
+        },
+        "journal": [
+            {"at": from_micros(at).isoformat(), "what": what, "by": by, "detail": detail}
+            for at, what, by, detail in reversed(state.journal[-RECENT_JOURNAL:])
+        ],
     }
     return ViewUpdate(state.account_id, health.band, health.score, orjson.dumps(document))
+
+
+def _feedback(entry: list[Any] | None) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    verdict, author, at, _ = entry
+    return {"verdict": verdict, "by": author, "at": from_micros(at).isoformat()}

@@ -44,11 +44,15 @@ def register(
     prefix: str,
     token: str | None,
     readiness: Callable[[], dict[str, bool]],
+    write_token: str | None = None,
 ) -> None:
-    """Add Pulse's pages to ``app``."""
+    """Add Pulse's pages to ``app``; the write token (engine.web_commands) reads too."""
 
     def authorised(request: web.Request) -> bool:
-        return bearer_authorised(request.headers.get("Authorization", ""), token)
+        header = request.headers.get("Authorization", "")
+        if write_token is not None and bearer_authorised(header, write_token):
+            return True
+        return bearer_authorised(header, token)
 
     @app.page("/healthz")
     async def healthz(self: web.View, request: web.Request) -> web.Response:

@@ -214,7 +214,14 @@ class PulseWorker:
             lambda: self.app.consumer,
             self.clients,
             self.store,
-            sources={"accounts": tuple(self.input_kinds), "users": ()},
+            # Commands do not move time: a CSM's snooze given today must not carry the
+            # clock past a backlog of older events. They wait for the data's clock.
+            sources={
+                "accounts": tuple(
+                    t for t, kind in self.input_kinds.items() if kind is not TopicKind.COMMANDS
+                ),
+                "users": (),
+            },
             detours={"accounts": {self.internal_topics[0]}, "users": {self.internal_topics[1]}},
             senders={
                 "accounts": [*accounts, *(f"users:{p}" for p in range(self.partitions))],

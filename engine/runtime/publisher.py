@@ -22,7 +22,7 @@ from engine.metrics import Metrics
 from engine.view import account_view
 from signals.core import Outcome, SignalProcessor
 from signals.driver import worth_publishing
-from signals.state import micros
+from signals.state import from_micros, micros
 from topics.catalogue import TopicKind
 from topics.codec import dead_letter, encode, encode_key
 from topics.errors import PulseIgnored
@@ -123,8 +123,30 @@ class Publisher:
             published.score, published.band = snapshot.score, snapshot.band
             published.at_us = micros(snapshot.as_of)
             published.snapshot = value
+        if outcome.notes:
+            self.count_notes(outcome)
+            if snapshot is None:  # a snooze or feedback: the view shows it at once
+                snapshot = self._last_snapshot(outcome, published)
         if snapshot is not None and self.view_sink is not None:
             self.view_sink.submit(account_view(outcome.state, snapshot, outcome.triggers))
+
+    def count_notes(self, outcome: Outcome) -> None:
+        """Count what commands did and the triggers snoozes held back (signals.commands)."""
+        metrics = self.metrics
+        for note in outcome.notes:
+            if note.kind == "suppressed":
+                metrics.triggers_suppressed.labels(rule=note.rule_id).inc()
+            elif note.kind == "trigger_feedback":
+                metrics.trigger_feedback.labels(rule=note.rule_id, verdict=note.verdict).inc()
+            if note.kind not in ("suppressed", "override_lapsed", "snooze_lapsed"):
+                metrics.commands_applied.labels(type=note.kind).inc()
+
+    def _last_snapshot(self, outcome: Outcome, published: Published) -> HealthSnapshot:
+        """The account's last published health, or its health now when none was."""
+        if published.snapshot:
+            return HealthSnapshot.model_validate_json(published.snapshot)
+        state = outcome.state
+        return self.processor.health(state, from_micros(max(state.clock_us, 0)))
 
     def _worth_publishing(
         self, published: Published, score: float | None, band: str, as_of: datetime

@@ -101,3 +101,12 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.topic_prefix = "other"  # type: ignore[misc]
+
+
+def test_the_write_token_must_differ_from_the_read_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULSE_API_TOKEN", "same-token-0123")
+    monkeypatch.setenv("PULSE_API_WRITE_TOKEN", "same-token-0123")
+    with pytest.raises(SettingsError, match="PULSE_API_WRITE_TOKEN must differ"):
+        load_settings()
+    monkeypatch.setenv("PULSE_API_WRITE_TOKEN", "other-token-4567")
+    assert load_settings().api_write_token is not None

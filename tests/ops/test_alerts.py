@@ -30,6 +30,7 @@ REQUIRED_ALERTS = {
     "PulseWorkerDown",
     "PulseRecoveryStuck",
     "PulseRedisViewErrors",
+    "PulseRuleDismissedOften",
     "PulseTriggerLatencyHigh",
 }
 

@@ -225,7 +225,12 @@ def test_services_and_budget_select_the_workers() -> None:
 def test_secrets_stay_out_of_the_configmap() -> None:
     data = resource("ConfigMap", "pulse-settings")["data"]
     secret = resource("Secret", "pulse-secrets")["stringData"]
-    must_be_secret = {"PULSE_KAFKA_SASL_PASSWORD", "PULSE_REDIS_URL", "PULSE_API_TOKEN"}
+    must_be_secret = {
+        "PULSE_KAFKA_SASL_PASSWORD",
+        "PULSE_REDIS_URL",
+        "PULSE_API_TOKEN",
+        "PULSE_API_WRITE_TOKEN",
+    }
     assert must_be_secret <= set(secret)
     assert not must_be_secret & set(data)
 
