@@ -6,7 +6,12 @@ counters. One `Metrics` per registry so tests can read a fresh set.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import get_args
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from topics.models import COMMAND_TYPES, FeedbackVerdict
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 
@@ -166,3 +171,14 @@ class Metrics:
             ["agent", "partition"],
             registry=registry,
         )
+
+    def start_at_zero(self, rule_ids: Iterable[str]) -> None:
+        """Export the rules' suppression and feedback series, and the command types, at 0
+        from the start: a rate over a series that appears at its first increment misses
+        that increment, and dashboards show nothing rather than zero."""
+        for rule in rule_ids:
+            self.triggers_suppressed.labels(rule=rule)
+            for verdict in get_args(FeedbackVerdict):
+                self.trigger_feedback.labels(rule=rule, verdict=verdict)
+        for model in COMMAND_TYPES:
+            self.commands_applied.labels(type=model.model_fields["type"].default)

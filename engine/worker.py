@@ -123,6 +123,7 @@ class PulseWorker:
         self.processor = SignalProcessor(self.config, read_rules(settings.rules_file))
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry)
+        self.metrics.start_at_zero(rule.id for rule in self.processor.rules.rules)
         # Ticks, user links and health publication, as the replay does them.
         self.driver = AccountDriver(self.processor, TickSchedule(self.config.tick_every))
         self.max_future_skew = timedelta(seconds=settings.max_future_skew_seconds)
