@@ -363,3 +363,11 @@ def committed_offset(consumer: Any, tp: TP) -> int | None:
     before it were processed by an earlier run. faust keeps it in a private map
     (``Consumer._committed_offset``); there is no public accessor."""
     return cast(int | None, consumer._committed_offset.get(tp))
+
+
+def event_from_record(app: faust.App, tp: TP, record: Any) -> faust.Event:
+    """A record read by one of our own aiokafka clients, as the faust event an agent
+    handles (engine.transport.batches re-reads records faust skipped). faust builds its
+    messages with the private ``Consumer._to_message``; there is no public way."""
+    message = cast(Any, app.consumer)._to_message(tp, record)
+    return faust.Event(app, record.key, record.value, record.headers, message)

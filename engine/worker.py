@@ -21,8 +21,9 @@ and a reader's clock never passes the lowest announcement it has heard (as
 watermarks cross a shuffle in Flink). So a backlog waiting in the detour holds
 the clock back instead of arriving late.
 
-The accounts agent takes messages in batches (up to BATCH_MESSAGES, or what
-arrived within BATCH_SECONDS) and writes each changed account's state to its
+The accounts agent takes messages in batches (engine.transport.batches: up to
+BATCH_MESSAGES, or what arrived within BATCH_SECONDS) and writes each changed
+account's state to its
 table once per batch, not once per event: the encoded state and its changelog
 message were most of a worker's cost. The batch is acknowledged only after
 those writes.
@@ -56,7 +57,7 @@ from prometheus_client import CollectorRegistry
 from engine.delivery import TrackedTable, fresh
 from engine.envelope import Published
 from engine.faust_app import InputTopic, PulseApp, committed_offset, highwater
-from engine.inorder import InOrder, Verdict
+from engine.inorder import InOrder
 from engine.kafka import faust_credentials
 from engine.metrics import Metrics
 from engine.routing import partition_for
@@ -69,6 +70,7 @@ from engine.runtime.users import UserDirectory
 from engine.runtime.views import rewrite_views
 from engine.settings import Settings
 from engine.signals_files import read_config, read_rules
+from engine.transport.batches import InputBatches
 from engine.transport.clients import BROKER_ERRORS, Clients
 from signals.core import SignalProcessor
 from signals.driver import AccountDriver, TickSchedule
@@ -100,13 +102,6 @@ LAG_SECONDS = 10.0
 """How often the worker reports its consumer lag (pulse_consumer_lag_messages)."""
 STRANDED_CHECK_SECONDS = 1.0
 """How often the worker looks for partitions stranded below their end (engine.inorder)."""
-BATCH_MESSAGES = 1000
-BATCH_SECONDS = 0.01
-"""A batch of the accounts agent: at most this many messages, or what came within this."""
-REFETCH_WAIT_MS = 500
-"""How long one fetch of records the consumer skipped may wait (engine.inorder)."""
-REFETCH_QUIET_SECONDS = 30.0
-"""Warn when re-reading a hole has made no progress for this long (broker away?)."""
 
 
 class PulseWorker:
@@ -132,7 +127,7 @@ class PulseWorker:
         self.app = self._build_app()
         self.clients = Clients(settings)
         self._in_order = InOrder(self._start_offsets)
-        self._waiting: dict[str, Any] = {}  # agent -> its input queue while it waits, or None
+        self.batches = InputBatches(self.app, self._in_order, self.clients, self.metrics)
         self._swept: dict[int, int] = {}
         """partition -> last tick boundary swept (µs); in memory, since ticks are per account"""
         self._wire()
@@ -310,13 +305,13 @@ class PulseWorker:
         """Seek the consumer back to the cursor of a partition whose last records it
         dropped with nothing after them to reveal the hole (engine.inorder.Stranded)."""
         app = self.app
-        if app.in_recovery or not self._waiting:
+        if app.in_recovery or not self.batches.waiting:
             return
         consumer = cast(Any, app.consumer)
         sources = {*self.input_kinds, *self.internal_topics}
         owned = [tp for tp in consumer.assignment() if tp.topic in sources]
         fetched = consumer._get_active_partitions()
-        queues = list(self._waiting.values())  # every agent waits, with nothing queued
+        queues = list(self.batches.waiting.values())  # every agent waits, with nothing queued
         idle = len(queues) == len(AGENTS) and all(q is not None and q.empty() for q in queues)
         if idle and any(self._in_order.cursor(tp) is None for tp in owned):
             await self._in_order.start(owned)  # no record of theirs reached an agent yet
@@ -390,124 +385,9 @@ class PulseWorker:
 
     # -- agents -----------------------------------------------------------------------
 
-    async def _batches(
-        self, agent: str, stream: faust.StreamT[bytes]
-    ) -> AsyncIterator[tuple[list[Any], dict[TP, int]]]:
-        """An agent's input in batches, each partition's records in offset order and
-        each once (engine.inorder), with the offsets to commit once the agent has
-        settled the batch. faust acknowledges its batch when the agent asks for the
-        next one; records faust skipped are read again here and come as batches of
-        their own, before the record that revealed them."""
-        batches = cast(faust.Stream[bytes], stream).take_events(BATCH_MESSAGES, BATCH_SECONDS)
-        queue = cast(Any, stream).channel.queue
-        self._waiting[agent] = queue
-        assigned = self.app.consumer.assignment
-        async for events in batches:
-            self._waiting[agent] = None  # busy with a batch (engine.inorder.Stranded)
-            ready: list[Any] = []
-            done: dict[TP, int] = {}
-            owned = assigned()
-            for event in events:
-                message = event.message
-                tp, offset = message.tp, message.offset
-                if tp not in owned:  # queued before a rebalance took it: its owner reads it
-                    self.metrics.input_skipped.labels(topic=tp.topic, why="revoked").inc()
-                    continue
-                verdict = await self._in_order.check(tp, offset, assigned)
-                while verdict is Verdict.AHEAD:
-                    if tp not in assigned():  # revoked meanwhile: its new owner reads it
-                        break
-                    if ready:  # what came before the hole goes first
-                        yield ready, done
-                        ready, done = [], {}
-                    start = self._in_order.next_offset(tp)
-                    async for chunk in self._refetch(agent, tp, start, offset):
-                        yield chunk, {tp: chunk[-1].message.offset + 1}
-                    verdict = await self._in_order.check(tp, offset, assigned)
-                if verdict is Verdict.PROCESS:
-                    ready.append(event)
-                    done[tp] = offset + 1
-                else:
-                    why = "seen" if verdict is Verdict.SEEN else "revoked"
-                    self.metrics.input_skipped.labels(topic=tp.topic, why=why).inc()
-            yield ready, done
-            self._waiting[agent] = queue
-
-    async def _refetch(self, agent: str, tp: TP, start: int, stop: int) -> AsyncIterator[list[Any]]:
-        """The partition's records from ``start`` up to ``stop``, which faust's consumer
-        skipped, read with the agent's own client, in chunks of at most a batch; the
-        partition's cursor moves past each chunk (engine.inorder). Records deleted by
-        retention before this group read them are logged and passed over. Waits out a
-        broker that is away, as faust's consumer would."""
-        log.warning(
-            "%s[%d]: the consumer skipped offsets %d to %d; reading them again",
-            tp.topic,
-            tp.partition,
-            start,
-            stop - 1,
-        )
-        kafka_tp = TopicPartition(tp.topic, tp.partition)
-        reader = await self.clients.reader(agent)
-        reader.assign([kafka_tp])
-        reader.seek(kafka_tp, start)
-        position, progressed = start, time.monotonic()
-        try:
-            while position < stop:
-                try:
-                    fetched = await reader.getmany(
-                        kafka_tp, timeout_ms=REFETCH_WAIT_MS, max_records=BATCH_MESSAGES
-                    )
-                    records = [r for r in fetched.get(kafka_tp, ()) if position <= r.offset < stop]
-                    first = records[0].offset if records else await reader.position(kafka_tp)
-                except BROKER_ERRORS as exc:
-                    log.warning("reading %s[%d] again: %r; retrying", tp.topic, tp.partition, exc)
-                    await asyncio.sleep(1.0)
-                    reader.seek(kafka_tp, position)
-                    continue
-                if first > position:  # only when records are gone, or on markers
-                    self._passed_over(tp, position, min(first, stop))
-                    position = min(first, stop)
-                    self._in_order.moved(tp, position)
-                if records:
-                    position = records[-1].offset + 1
-                    self._in_order.moved(tp, position)
-                    self.metrics.input_refetched.labels(topic=tp.topic).inc(len(records))
-                    progressed = time.monotonic()
-                    yield [self._event_of(tp, record) for record in records]
-                elif time.monotonic() - progressed > REFETCH_QUIET_SECONDS:
-                    log.warning(
-                        "%s[%d]: offset %d not readable for %.0f s; still trying",
-                        tp.topic,
-                        tp.partition,
-                        position,
-                        REFETCH_QUIET_SECONDS,
-                    )
-                    progressed = time.monotonic()
-        finally:
-            reader.pause(kafka_tp)  # no fetching in the background until the next hole
-
-    def _passed_over(self, tp: TP, start: int, stop: int) -> None:
-        """Offsets a re-read found gone: deleted by retention before this group read
-        them (or, harmlessly, transaction markers)."""
-        log.error(
-            "%s[%d]: offsets %d to %d are no longer on the broker (retention deleted them "
-            "before this group read them); going on from %d",
-            tp.topic,
-            tp.partition,
-            start,
-            stop - 1,
-            stop,
-        )
-        self.metrics.input_skipped.labels(topic=tp.topic, why="deleted").inc(stop - start)
-
-    def _event_of(self, tp: TP, record: Any) -> Any:
-        """A record read by one of our own clients, as the faust event an agent handles."""
-        message = cast(Any, self.app.consumer)._to_message(tp, record)
-        return faust.Event(self.app, record.key, record.value, record.headers, message)
-
     async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         checkpoint = Checkpoint(fresh(), self._in_order, self.store)
-        async for events, done in self._batches("accounts", stream):
+        async for events, done in self.batches.of("accounts", stream):
             for event in events:
                 self.store.begin(event)
                 if await self._guarded(event, self._on_account_message):
@@ -559,7 +439,7 @@ class PulseWorker:
 
     async def _users_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         checkpoint = Checkpoint(fresh(), self._in_order)
-        async for events, done in self._batches("users", stream):
+        async for events, done in self.batches.of("users", stream):
             for event in events:
                 _current_event.set(weakref.ref(event))  # the tables' partition
                 await self._guarded(event, self._on_user_message)

@@ -1,5 +1,5 @@
 """Records faust's consumer skipped are read again by the worker's own client, in order,
-before the record that revealed the hole (engine.inorder, Worker._batches), against
+before the record that revealed the hole (engine.inorder, engine.transport.batches), against
 the real broker."""
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ async def drain(worker: PulseWorker, tp: TP, batches: list[list[Any]]) -> list[l
     """The offsets of each batch the agent gets; the worker owns ``tp`` alone."""
     worker.app.consumer.assignment = lambda: {tp}  # type: ignore[method-assign]
     got = []
-    async for events, done in worker._batches("accounts", Batches(batches)):  # type: ignore[arg-type]
+    async for events, done in worker.batches.of("accounts", Batches(batches)):  # type: ignore[arg-type]
         offsets = [event.message.offset for event in events]
         # each event carries its own record, whoever read it
         assert [event.value for event in events] == [f"v{o}".encode() for o in offsets]
@@ -104,7 +104,7 @@ async def events_of(worker: PulseWorker, tp: TP, offsets: list[int]) -> list[Any
         fetched = await reader.getmany(kafka_tp, timeout_ms=1000)
         for record in fetched.get(kafka_tp, []):
             if record.offset in offsets:
-                wanted[record.offset] = worker._event_of(tp, record)
+                wanted[record.offset] = worker.batches.event_of(tp, record)
     return [wanted[o] for o in offsets]
 
 
