@@ -64,7 +64,7 @@ from engine.routing import partition_for
 from engine.runtime.checkpoint import Checkpoint
 from engine.runtime.clock import CLOCK_NUDGE_SECONDS
 from engine.runtime.event_clock import WATERMARK_HEADER, EventClock
-from engine.runtime.publisher import OUTPUT_KINDS, Publisher, origin_header, send
+from engine.runtime.publisher import OUTPUT_KINDS, Publisher, origin_header, origin_text, send
 from engine.runtime.store import AccountStore
 from engine.runtime.users import UserDirectory
 from engine.runtime.views import rewrite_views
@@ -563,12 +563,10 @@ class PulseWorker:
             now = EPOCH + state.clock_us * _MICROSECOND
         self.driver.schedule.arrive(published, micros(model.occurred_at))
         await self._tick(published, state, micros(now), wall)
-        outcome = self.processor.apply(state, model, now)
-        for rejection in outcome.rejections:
-            if rejection.kind == "duplicate":
-                self.publisher.count_in(kind, "duplicate")
-                continue
-            await self.publisher.dead_letter(message, key, value, rejection.kind, rejection.message)
+        outcome = self.processor.apply(
+            state, model, now, source=origin_text(message), original=value
+        )
+        await self.publisher.refused(outcome.rejections, kind, message, key, value)
         self.publisher.count_in(kind, model.type)
         await self.publisher.publish(outcome, published, message.timestamp, wall)
         self._save(key, message.partition, published, state)
@@ -638,6 +636,9 @@ class PulseWorker:
         swept, as a replay ticks it) and publish what they give."""
         outcomes = self.driver.catch_up(state, published, upto_us)
         for outcome in outcomes:
+            if outcome.rejections:  # of held messages released by the tick
+                key = encode_key(state.account_id)
+                await self.publisher.refused(outcome.rejections, None, key=key)
             await self.publisher.publish(outcome, published, None, wall)
         return bool(outcomes)
 

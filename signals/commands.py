@@ -86,6 +86,18 @@ class Commands:
             reason = f"component: {command.component!r} is not a health component ({known})"
         return None if reason is None else Rejection("invalid_command", command.command_id, reason)
 
+    @staticmethod
+    def unknown_account(state: AccountState, command: Command) -> Rejection | None:
+        """A command about an account Pulse has no event of before it (in event time):
+        nobody can have acted on what Pulse said of it. Checked as the command is
+        applied, in event-time order, live and in a replay alike."""
+        if 0 <= state.first_us <= micros(command.occurred_at):
+            return None
+        reason = (
+            f"account_id: Pulse has no event of account {command.account_id!r} before this command"
+        )
+        return Rejection("invalid_command", command.command_id, reason)
+
     def apply(self, state: AccountState, command: Command) -> Note:
         """Change the state as the command says; ``refusal`` must have found nothing.
 

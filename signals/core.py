@@ -8,8 +8,9 @@ live or in a replay.
 
 from __future__ import annotations
 
+from binascii import b2a_base64
 from bisect import insort
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
@@ -72,6 +73,8 @@ _EVENT_TYPES: Final[dict[str, type[AccountEvent]]] = {
 
 _MICROSECOND: Final = timedelta(microseconds=1)
 OVERRIDES: Final = (OverrideSet, OverrideCleared)
+_Held = tuple[AccountEvent, list[Any]]
+"""An event to fold, with what the engine said of its message when it was held."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +189,19 @@ class SignalProcessor:
 
     # -- the engine's entry points -------------------------------------------------------
 
-    def apply(self, state: AccountState, event: AccountEvent, now: datetime) -> Outcome:
-        """Fold one event (held first if a reorder window is set) and evaluate what it touched."""
+    def apply(
+        self,
+        state: AccountState,
+        event: AccountEvent,
+        now: datetime,
+        *,
+        source: str | None = None,
+        original: bytes | None = None,
+    ) -> Outcome:
+        """Fold one event (held first if a reorder window is set) and evaluate what it touched.
+
+        ``source`` and ``original`` say where the message came from: a command held for
+        the reorder window keeps them, so that a refusal on its release names them."""
         if event.account_id != state.account_id:
             msg = (
                 f"event {event.event_id} is for account {event.account_id!r}, "
@@ -196,13 +210,15 @@ class SignalProcessor:
             raise SignalsError(msg)
         window = self.config.reorder_window
         if not window:
-            return self._process(state, [event], now)
+            return self._process(state, [(event, [])], now)
         if event.occurred_at < now - self.config.lateness_bound:
-            return self._process(state, [event], now)
+            return self._process(state, [(event, [])], now)
         refused = self._refused_on_arrival(state, event)
         if refused is not None:  # said now, while the engine still has the message to show
             return Outcome(state, rejections=(refused,))
         entry = [micros(event.occurred_at), event.event_id, event.model_dump(mode="json")]
+        if isinstance(event, CommandBase) and source is not None and original is not None:
+            entry += [source, b2a_base64(original, newline=False).decode()]
         insort(state.pending, entry, key=lambda held: (held[0], held[1]))
         return self._process(state, self._release(state, now), now, held=True)
 
@@ -266,8 +282,9 @@ class SignalProcessor:
 
     # -- internals -------------------------------------------------------------------
 
-    def _release(self, state: AccountState, now: datetime) -> list[AccountEvent]:
-        """Held events whose reorder window has passed, in event-time order."""
+    def _release(self, state: AccountState, now: datetime) -> list[_Held]:
+        """Held events whose reorder window has passed, in event-time order, each with
+        what the engine said of its message (a command's source and bytes, or nothing)."""
         pending = state.pending
         if not pending:
             return []
@@ -276,10 +293,12 @@ class SignalProcessor:
         while count < len(pending) and pending[count][0] <= cutoff:
             count += 1
         ready, state.pending = pending[:count], pending[count:]
-        return [_EVENT_TYPES[raw["type"]].model_validate(raw) for _, _, raw in ready]
+        return [
+            (_EVENT_TYPES[raw["type"]].model_validate(raw), extra) for _, _, raw, *extra in ready
+        ]
 
     def _process(
-        self, state: AccountState, events: list[AccountEvent], now: datetime, *, held: bool = False
+        self, state: AccountState, events: list[_Held], now: datetime, *, held: bool = False
     ) -> Outcome:
         """Fold and evaluate events in order.
 
@@ -292,13 +311,15 @@ class SignalProcessor:
         notes: list[Note] = []
         health: HealthScore | None = None
         bound = self.config.lateness_bound
-        for event in events:
+        for event, extra in events:
             at = min(now, event.occurred_at + bound) if held else now
             if isinstance(event, CommandBase):
                 touched = self._command(state, event, at, notes)
             else:
                 touched = self.folder.apply(state, event, at)
             if isinstance(touched, Rejection):
+                if extra:
+                    touched = replace(touched, source=extra[0], original_b64=extra[1])
                 rejections.append(touched)
                 continue
             occurred_us = micros(event.occurred_at)
@@ -340,7 +361,7 @@ class SignalProcessor:
     ) -> int | Rejection:
         """Check, admit (lateness, dedup by command id) and apply a command: the facets
         it changed, for the rules to look again (an override moves the health score)."""
-        refused = self.commands.refusal(command)
+        refused = self.commands.refusal(command) or self.commands.unknown_account(state, command)
         if refused is None:
             refused = self.folder.admit(state, command, now)
         if refused is not None:

@@ -41,3 +41,8 @@ class Rejection:
     kind: RejectionKind
     event_id: str
     message: str
+    source: str | None = None
+    """For a held command refused on release: where its message entered, as the engine
+    said when it arrived (opaque to the core), so it can still be dead-lettered."""
+    original_b64: str | None = None
+    """That message's bytes (base64), likewise."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from binascii import a2b_base64
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from engine.metrics import Metrics
 from engine.view import account_view
 from signals.core import Outcome, SignalProcessor
 from signals.driver import worth_publishing
+from signals.errors import Rejection
 from signals.state import from_micros, micros
 from topics.catalogue import TopicKind
 from topics.codec import dead_letter, encode, encode_key
@@ -52,9 +54,14 @@ def origin(message: Any) -> tuple[str, int, int]:
     return message.topic, message.partition, message.offset
 
 
-def origin_header(message: Any) -> tuple[str, bytes]:
+def origin_text(message: Any) -> str:
+    """``origin`` as "topic:partition:offset"."""
     topic, partition, offset = origin(message)
-    return ORIGIN_HEADER, f"{topic}:{partition}:{offset}".encode()
+    return f"{topic}:{partition}:{offset}"
+
+
+def origin_header(message: Any) -> tuple[str, bytes]:
+    return ORIGIN_HEADER, origin_text(message).encode()
 
 
 async def send(topic: Any, **message: Any) -> None:
@@ -159,6 +166,33 @@ class Publisher:
     ) -> None:
         """Send a message that cannot be used to the dead-letter topic, with its reason."""
         await self.dead_letter_from(origin(message), key, value, kind, reason)
+
+    async def refused(
+        self,
+        rejections: Iterable[Rejection],
+        kind: str | None,
+        message: Any | None = None,
+        key: bytes | None = None,
+        value: bytes | None = None,
+    ) -> None:
+        """Dead-letter what the core refused (duplicates are only counted, under the input
+        ``kind`` when known): a held command with the message it came in
+        (``Rejection.source``), anything else with ``message``, the one being handled."""
+        for rejection in rejections:
+            if rejection.kind == "duplicate":
+                if kind is not None:
+                    self.count_in(kind, "duplicate")
+            elif rejection.source is not None:
+                topic, partition, offset = rejection.source.rsplit(":", 2)
+                original = a2b_base64(rejection.original_b64 or "")
+                entered = (topic, int(partition), int(offset))
+                await self.dead_letter_from(
+                    entered, key, original, rejection.kind, rejection.message
+                )
+            elif message is not None:
+                await self.dead_letter(message, key, value, rejection.kind, rejection.message)
+            else:
+                log.error("refused with no message to dead-letter: %s", rejection)
 
     async def dead_letter_from(
         self,

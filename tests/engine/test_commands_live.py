@@ -132,6 +132,12 @@ async def test_snooze_override_and_feedback_from_the_cli_reach_the_live_worker(
             "cmd-typo",
         ),
     ]
+    # An account Pulse has never seen: refused on release, dead-lettered as it came in.
+    nobody = (
+        *("snooze", "acct-nobody", snoozed.rule_id, "--reason", "wrong account"),
+        *("--at", _at(start + timedelta(days=3)), "--until", _at(start + timedelta(days=9))),
+    )
+    given.append(pulse(*nobody))
     for done in given:
         assert done.returncode == 0, done.stderr
         assert "sent to " + topic_name(TopicKind.COMMANDS, prefix) in done.stdout
@@ -150,7 +156,7 @@ async def test_snooze_override_and_feedback_from_the_cli_reach_the_live_worker(
         ],
     )
     commands = [("commands", decode_input(TopicKind.COMMANDS, v)) for v in got[commands_topic]]
-    assert len(commands) == 5
+    assert len(commands) == 6
     expected = {
         t.trigger_id: orjson.loads(encode(t))
         for t in replay([*events, *commands], config, rules, until=until).triggers
@@ -171,9 +177,14 @@ async def test_snooze_override_and_feedback_from_the_cli_reach_the_live_worker(
     assert snoozed.trigger_id not in published
 
     letters = [orjson.loads(v) for v in got[topic_name(TopicKind.DEAD_LETTER, prefix)]]
-    refused = [d for d in letters if d["error_kind"] == "invalid_command"]
-    assert len(refused) == 1, letters
-    assert "no_such_rule" in refused[0]["error_message"]
+    refused = sorted(
+        (d["error_message"], d["source_topic"])
+        for d in letters
+        if d["error_kind"] == "invalid_command"
+    )
+    assert [topic for _, topic in refused] == [commands_topic, commands_topic], letters
+    assert refused[0][0].startswith("account_id: Pulse has no event of account 'acct-nobody'")
+    assert "no_such_rule" in refused[1][0]
 
     scores = [
         s["score"]

@@ -249,12 +249,13 @@ def _batch(rng: random.Random) -> Batch:
 
 
 def _refused_command(letter: dict[str, Any]) -> bool:
-    """A well-formed command naming a rule or health component that is not in force: the
-    decoder cannot know, the core refuses it (signals.commands), with the field's name."""
+    """A well-formed command naming a rule or health component that is not in force, or
+    an account with no event before it: the decoder cannot know, the core refuses it
+    (signals.commands), with the field's name."""
     return (
         letter["error_kind"] == "invalid_command"
         and ".commands." in letter["source_topic"]
-        and letter["error_message"].startswith(("rule_id: ", "component: "))
+        and letter["error_message"].startswith(("rule_id: ", "component: ", "account_id: "))
     )
 
 

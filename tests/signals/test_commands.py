@@ -174,16 +174,29 @@ def test_feedback_needs_a_trigger_id_as_published() -> None:
         )
 
 
-def test_a_command_is_not_data_the_account_is_judged_on(processor: SignalProcessor) -> None:
+def test_a_command_is_not_data_and_needs_an_account_pulse_has_seen(
+    processor: SignalProcessor,
+) -> None:
     state = AccountState(ACCOUNT)
-    processor.apply(state, snooze("c1", at(0), at(5)), now=at(0))
+    unknown = processor.apply(state, snooze("c1", at(0), at(5)), now=at(0))
+    assert [r.kind for r in unknown.rejections] == ["invalid_command"]
+    assert unknown.rejections[0].message.startswith("account_id: Pulse has no event")
     assert state.first_us == -1
     assert state.seen == 0
+    processor.apply(state, login(at(1)), now=at(1))
+    # Still none before it in event time: a replay applies it where it stands.
+    early = processor.apply(state, snooze("c2", at(0, 20), at(5)), now=at(1))
+    assert [r.kind for r in early.rejections] == ["invalid_command"]
+    known = processor.apply(state, snooze("c3", at(1, 13), at(5)), now=at(1, 13))
+    assert known.rejections == ()
+    assert state.seen != 0  # the login's; the snooze added no data
 
 
 def test_under_a_reorder_window_refusals_come_on_arrival_not_on_release() -> None:
     """A held message's refusal must come while the engine still has the message to
-    dead-letter: a bad command, and a usage quantity that is not a number."""
+    dead-letter: a bad command, and a usage quantity that is not a number. A refusal
+    that depends on what came before in event time comes on release, and names the
+    message it came in."""
     from datetime import timedelta
 
     from tests.signals.factories import usage
@@ -196,7 +209,17 @@ def test_under_a_reorder_window_refusals_come_on_arrival_not_on_release() -> Non
     assert [r.kind for r in bad_rule.rejections] == ["invalid_command"]
     bad_count = processor.apply(state, usage("API Calls", at(1), eid="u1", count="many"), now=at(0))
     assert [r.kind for r in bad_count.rejections] == ["invalid_quantity"]
-    good = processor.apply(state, snooze("c2", at(1), at(9)), now=at(0))
+    # A snooze before the account's first event: held, refused on release with its source.
+    early = processor.apply(
+        state, snooze("c0", at(0, 13), at(9)), now=at(0, 13), source="t:0:7", original=b"{}"
+    )
+    assert early.rejections == ()
+    # Released when a later message moves the clock past it: its own source, not the login's.
+    released_early = processor.apply(state, login(at(0, 14)), now=at(0, 14))
+    assert [(r.kind, r.event_id, r.source, r.original_b64) for r in released_early.rejections] == [
+        ("invalid_command", "c0", "t:0:7", "e30=")
+    ]
+    good = processor.apply(state, snooze("c2", at(1), at(9)), now=at(1))
     assert good.rejections == ()
     assert state.pending
     released = processor.tick(state, at(2))
