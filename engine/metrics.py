@@ -73,7 +73,7 @@ class Metrics:
         self.api_writes = Counter(
             "pulse_api_writes_total",
             "HTTP writes (commands) by endpoint and outcome: accepted, unauthorised, "
-            "forbidden, invalid, unknown_account, unavailable",
+            "forbidden, wrong_deployment, invalid, unknown_account, unavailable",
             ["endpoint", "outcome"],
             registry=registry,
         )

@@ -48,11 +48,16 @@ class WorkerProcess:
         return self.request("GET", path, token=token)
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, token: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
         """Any request to the worker's web server: (status, body), (0, b"") if unreachable."""
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", data=body, method=method
+            f"http://127.0.0.1:{self.port}{path}", data=body, method=method, headers=headers or {}
         )
         if body is not None:
             request.add_header("Content-Type", "application/json")

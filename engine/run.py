@@ -92,6 +92,7 @@ def build(settings: Settings) -> PulseWorker:
     writes = CommandWrites(
         worker.app,
         topic=topic_name(TopicKind.COMMANDS, settings.topic_prefix),
+        deployment=settings.topic_prefix,
         read_token=token,
         write_token=write,
         commands=worker.processor.commands,

@@ -6,7 +6,8 @@ configured every write is refused (403): writes are never open by default. A com
 is answered 202 once the broker has it (acks from all in-sync replicas); the worker
 applies it in order with the account's events. A rule or health component not in
 force, or a field out of range, is 422 with the field; an account with no view yet
-is 404. Every answer is counted in ``pulse_api_writes_total{endpoint, outcome}``.
+is 404. A request naming another deployment in ``X-Pulse-Deployment`` is 403. Every
+answer is counted in ``pulse_api_writes_total{endpoint, outcome}``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from topics.errors import PulseValidationError
 from topics.models import Command
 
 MAX_BODY_BYTES = 64 * 1024
+DEPLOYMENT_HEADER = "X-Pulse-Deployment"
+"""A client that talks to several deployments names the one it means (its topic
+prefix); a write that reaches another is refused (403) before anything else."""
 
 
 class _Refused(Exception):
@@ -47,6 +51,7 @@ class CommandWrites:
         app: faust.App,
         *,
         topic: str,
+        deployment: str,
         read_token: str | None,
         write_token: str | None,
         commands: Commands,
@@ -56,6 +61,7 @@ class CommandWrites:
     ) -> None:
         self.app = app
         self.topic = topic
+        self.deployment = deployment
         self.read_token, self.write_token = read_token, write_token
         self.commands = commands
         self.redis, self.redis_prefix = redis, redis_prefix
@@ -63,6 +69,10 @@ class CommandWrites:
 
     def authorise(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")
+        meant = request.headers.get(DEPLOYMENT_HEADER)
+        if meant is not None and meant != self.deployment:
+            reason = f"this is deployment {self.deployment!r}, not {meant!r}"
+            raise _Refused(403, "wrong_deployment", reason)
         if self.write_token is not None and bearer_authorised(header, self.write_token):
             return
         if not header:
@@ -137,6 +147,7 @@ class CommandWrites:
             "command_id": command.command_id,
             "type": command.type,
             "account_id": command.account_id,
+            "deployment": self.deployment,
             "topic": self.topic,
             "partition": sent.partition,
             "offset": sent.offset,

@@ -265,6 +265,10 @@ async def test_http_writes_need_the_write_token_and_reach_the_account(
     assert write("POST", path, snooze, None) == 401
     assert write("POST", path, snooze, "wrong") == 401
     assert write("POST", path, snooze, READ) == 403
+    wrong, _ = worker.request(
+        "POST", path, orjson.dumps(snooze), WRITE, {"X-Pulse-Deployment": "someone-else"}
+    )
+    assert wrong == 403
     assert write("POST", path, snooze | {"rule_id": "no_such_rule"}, WRITE) == 422
     assert write("POST", path, snooze | {"until": "soon"}, WRITE) == 422
     assert write("POST", "/accounts/nobody/snoozes", snooze, WRITE) == 404
@@ -294,5 +298,6 @@ async def test_http_writes_need_the_write_token_and_reach_the_account(
     assert _metric(metrics, "pulse_api_writes", endpoint="snoozes", outcome="accepted") == 1
     assert _metric(metrics, "pulse_api_writes", outcome="unauthorised") == 2
     assert _metric(metrics, "pulse_api_writes", outcome="forbidden") == 1
+    assert _metric(metrics, "pulse_api_writes", outcome="wrong_deployment") == 1
     assert _metric(metrics, "pulse_api_writes", outcome="invalid") == 2
     assert _metric(metrics, "pulse_api_writes", outcome="unknown_account") == 1
