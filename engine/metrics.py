@@ -73,7 +73,8 @@ class Metrics:
         self.api_writes = Counter(
             "pulse_api_writes_total",
             "HTTP writes (commands) by endpoint and outcome: accepted, unauthorised, "
-            "forbidden, wrong_deployment, invalid, unknown_account, unavailable",
+            "forbidden, wrong_deployment, invalid, unknown_account, unknown_trigger, "
+            "unavailable",
             ["endpoint", "outcome"],
             registry=registry,
         )

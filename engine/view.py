@@ -46,6 +46,7 @@ def account_view(
             for name, value in component.metrics.items()
         },
         "open_triggers": [t["trigger_id"] for t in recent if t["open"]],
+        "trigger_ids": [entry[0] for entry in state.fired],
         "recent_triggers": recent,
         "latest_explanations": [t.explanation for t in fired][-3:],
         "snoozes": [

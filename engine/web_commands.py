@@ -5,9 +5,10 @@ the read token is refused (403), no or a wrong token is 401, and with no write t
 configured every write is refused (403): writes are never open by default. A command
 is answered 202 once the broker has it (acks from all in-sync replicas); the worker
 applies it in order with the account's events. A rule or health component not in
-force, or a field out of range, is 422 with the field; an account with no view yet
-is 404. A request naming another deployment in ``X-Pulse-Deployment`` is 403. Every
-answer is counted in ``pulse_api_writes_total{endpoint, outcome}``.
+force, or a field out of range, is 422 with the field; an account with no view yet,
+or feedback on a trigger the account does not remember, is 404. A request naming
+another deployment in ``X-Pulse-Deployment`` is 403. Every answer is counted in
+``pulse_api_writes_total{endpoint, outcome}``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from engine.web import bearer_authorised
 from signals.commands import Commands
 from topics.codec import encode, encode_key
 from topics.errors import PulseValidationError
-from topics.models import Command
+from topics.models import Command, TriggerFeedback
 
 MAX_BODY_BYTES = 64 * 1024
 DEPLOYMENT_HEADER = "X-Pulse-Deployment"
@@ -98,13 +99,26 @@ class CommandWrites:
             raise _Refused(400, "invalid", "the body must be a JSON object")
         return body
 
-    async def known_account(self, account_id: str) -> None:
+    async def known(self, command: Command) -> None:
+        """The account has a view, and feedback names one of the triggers it remembers."""
+        account_id = command.account_id
         try:
             view = await read_account(self.redis, account_id, prefix=self.redis_prefix)
         except (RedisError, OSError) as exc:
             raise _Refused(503, "unavailable", f"account view unavailable: {exc}") from None
         if view is None:
             raise _Refused(404, "unknown_account", f"no account {account_id!r} is known")
+        remembered = orjson.loads(view).get("trigger_ids")
+        if (
+            isinstance(command, TriggerFeedback)
+            and remembered is not None  # views written before they listed them
+            and command.trigger_id not in remembered
+        ):
+            reason = (
+                f"no trigger {command.trigger_id!r} among the {len(remembered)} account "
+                f"{account_id!r} remembers"
+            )
+            raise _Refused(404, "unknown_trigger", reason)
 
     async def command(
         self, request: web.Request, kind: str, fields: Callable[[dict[str, Any]], dict[str, Any]]
@@ -119,7 +133,7 @@ class CommandWrites:
         refused = self.commands.refusal(command)  # as the worker would dead-letter it
         if refused is not None:
             raise _Refused(422, "invalid", refused.message)
-        await self.known_account(command.account_id)
+        await self.known(command)
         return command
 
     async def give(

@@ -278,6 +278,7 @@ async def test_http_writes_need_the_write_token_and_reach_the_account(
     feedback = {"account_id": account, "verdict": "play_started", "author": "csm@example.com"}
     feedback["occurred_at"] = _at(end)
     assert write("POST", f"/triggers/{trigger['trigger_id']}/feedback", feedback, WRITE) == 202
+    assert write("POST", f"/triggers/{'0' * 32}/feedback", feedback, WRITE) == 404
     # Commands wait for the data's clock (event clock): later events carry it past them.
     later = clock_events(end + timedelta(days=1), PARTITIONS, tag="later")
     closing = [(TopicKind.ACCOUNTS, key, value) for key, value in later]
@@ -301,3 +302,4 @@ async def test_http_writes_need_the_write_token_and_reach_the_account(
     assert _metric(metrics, "pulse_api_writes", outcome="wrong_deployment") == 1
     assert _metric(metrics, "pulse_api_writes", outcome="invalid") == 2
     assert _metric(metrics, "pulse_api_writes", outcome="unknown_account") == 1
+    assert _metric(metrics, "pulse_api_writes", outcome="unknown_trigger") == 1
