@@ -32,6 +32,7 @@ from tests.engine.test_worker import (
 )
 from topics.catalogue import TopicKind, topic_name
 from topics.codec import decode_input, encode
+from topics.models import RuleSnoozed, Trigger
 
 
 def _at(moment: datetime) -> str:
@@ -303,3 +304,86 @@ async def test_http_writes_need_the_write_token_and_reach_the_account(
     assert _metric(metrics, "pulse_api_writes", outcome="invalid") == 2
     assert _metric(metrics, "pulse_api_writes", outcome="unknown_account") == 1
     assert _metric(metrics, "pulse_api_writes", outcome="unknown_trigger") == 1
+
+
+async def test_a_snooze_posted_over_http_holds_the_rule_until_its_date_then_it_fires(
+    kafka_bootstrap: str,
+    worker_factory: Callable[..., WorkerProcess],
+    signals_config: Path,  # noqa: F811
+) -> None:
+    config, rules = read_config(signals_config), read_rules(signals_config.parent / "rules.yaml")
+    records = simulated(accounts=12, days=30)
+    events = [(kind.value, decode_input(kind, value)) for kind, _, value in records]
+    end = max(event.occurred_at for _, event in events)
+    start = min(event.occurred_at for _, event in events)
+
+    def snoozed(trigger: Trigger) -> RuleSnoozed:
+        return RuleSnoozed(
+            command_id="cmd-http-snooze",
+            occurred_at=trigger.fired_at - timedelta(days=1),
+            account_id=trigger.account_id,
+            author="csm@example.com",
+            rule_id=trigger.rule_id,
+            until=trigger.fired_at + timedelta(days=3),
+            reason="renewal call booked",
+        )
+
+    def refires(trigger: Trigger) -> bool:
+        """Replayed with the snooze, the rule is quiet until its date and fires after."""
+        again = replay([*events, ("commands", snoozed(trigger))], config, rules, until=end)
+        same = [
+            t
+            for t in again.triggers
+            if (t.account_id, t.rule_id) == (trigger.account_id, trigger.rule_id)
+            and t.fired_at >= trigger.fired_at - timedelta(days=1)
+        ]
+        return bool(same) and same[0].fired_at >= trigger.fired_at + timedelta(days=3)
+
+    plain = replay(events, config, rules, until=end).triggers
+    target = next(
+        t
+        for t in plain
+        if t.kind == "churn_risk" and t.fired_at > start + timedelta(days=8) and refires(t)
+    )
+    snooze = snoozed(target)
+
+    worker = worker_factory(**signals_env(signals_config), PULSE_API_WRITE_TOKEN=WRITE)
+    worker.start()
+    prefix = worker.env["PULSE_TOPIC_PREFIX"]
+    split = target.fired_at - timedelta(days=2)
+    before = [r for r, (_, e) in zip(records, events, strict=True) if e.occurred_at < split]
+    after = [r for r, (_, e) in zip(records, events, strict=True) if e.occurred_at >= split]
+    await produce(kafka_bootstrap, prefix, before)
+    deadline = time.monotonic() + 60
+    while worker.get(f"/accounts/{target.account_id}")[0] != 200:
+        assert time.monotonic() < deadline, f"no view of {target.account_id}"
+        await asyncio.sleep(0.5)
+    body = orjson.loads(snooze.model_dump_json())
+    body = {k: v for k, v in body.items() if k not in ("type", "account_id")}
+    status, answer = worker.request(
+        "POST", f"/accounts/{target.account_id}/snoozes", orjson.dumps(body), WRITE
+    )
+    assert status == 202, answer
+    await produce(kafka_bootstrap, prefix, after)
+
+    commands_topic = topic_name(TopicKind.COMMANDS, prefix)
+    got = await collect(kafka_bootstrap, [*output_topics(prefix), commands_topic])
+    commands = [("commands", decode_input(TopicKind.COMMANDS, v)) for v in got[commands_topic]]
+    assert [c.command_id for _, c in commands] == [snooze.command_id]
+    expected = replay([*events, *commands], config, rules, until=end).triggers
+    published = {
+        (t := orjson.loads(v))["trigger_id"]: t
+        for topic in output_topics(prefix)
+        for v in got[topic]
+    }
+    assert set(published) == {t.trigger_id for t in expected}, describe(
+        published, {t.trigger_id: orjson.loads(encode(t)) for t in expected}
+    )
+    fired = sorted(
+        t["fired_at"]
+        for t in published.values()
+        if (t["account_id"], t["rule_id"]) == (target.account_id, target.rule_id)
+        and t["fired_at"] >= _at(target.fired_at - timedelta(days=1))
+    )
+    assert fired, "the rule never fired again after the snooze"
+    assert fired[0] >= _at(snooze.until), fired  # held until the date, then fired
