@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -21,26 +21,22 @@ from engine.settings import Settings
 from topics.catalogue import TopicKind, topic_name
 from topics.codec import encode, encode_key
 from topics.errors import PulseValidationError
-from topics.models import COMMAND_TYPES, Command
+from topics.models import COMMANDS_BY_TYPE, Command
 
-__all__ = ["COMMANDS", "CommandSender", "Sent", "build"]
-
-COMMANDS: dict[str, type[Any]] = {
-    model.model_fields["type"].default: model for model in COMMAND_TYPES
-}
+__all__ = ["CommandSender", "Sent", "build"]
 
 
 def build(kind: str, fields: dict[str, Any], *, now: datetime | None = None) -> Command:
     """A command of type ``kind``; a fresh ``command_id`` and ``occurred_at`` = now unless
     given. Raises PulseValidationError naming the field at fault."""
-    model = COMMANDS.get(kind)
+    model = COMMANDS_BY_TYPE.get(kind)
     if model is None:
-        raise PulseValidationError("type", f"must be one of {', '.join(sorted(COMMANDS))}")
+        raise PulseValidationError("type", f"must be one of {', '.join(sorted(COMMANDS_BY_TYPE))}")
     given = {k: v for k, v in fields.items() if v is not None}
     given.setdefault("command_id", f"cmd-{uuid.uuid4()}")
     given.setdefault("occurred_at", now or datetime.now(UTC))
     try:
-        command: Command = model.model_validate(given | {"type": kind})
+        command = cast(Command, model.model_validate(given | {"type": kind}))
     except ValidationError as exc:
         raise PulseValidationError.from_pydantic(exc) from None
     return command

@@ -14,7 +14,7 @@ import base64
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 import pydantic_core
@@ -25,7 +25,7 @@ from topics.adapters.stripe import AccountResolver, from_stripe, is_stripe
 from topics.catalogue import TopicKind
 from topics.errors import MESSAGE_FIELD, PulseValidationError
 from topics.models import (
-    COMMAND_TYPES,
+    COMMANDS_BY_TYPE,
     AccountProfile,
     BillingEvent,
     Command,
@@ -166,11 +166,6 @@ def decode_accounts(
     return _decode_own(AccountProfile, data, max_bytes, now, max_future_skew)
 
 
-_COMMANDS_BY_TYPE: dict[str, type[PulseModel]] = {
-    model.model_fields["type"].default: model for model in COMMAND_TYPES
-}
-
-
 def decode_commands(
     data: Raw,
     *,
@@ -181,11 +176,11 @@ def decode_commands(
     """A command (topics.models.commands), told apart by its ``type``."""
     message = _parse_object(data, max_bytes)
     kind = message.get("type")
-    model = _COMMANDS_BY_TYPE.get(kind) if isinstance(kind, str) else None
+    model = COMMANDS_BY_TYPE.get(kind) if isinstance(kind, str) else None
     if model is None:
-        known = ", ".join(sorted(_COMMANDS_BY_TYPE))
+        known = ", ".join(sorted(COMMANDS_BY_TYPE))
         raise PulseValidationError("type", f"must be one of {known}, got {kind!r}")
-    command: Command = _validate(model, message)  # type: ignore[assignment]
+    command = cast(Command, _validate(model, message))
     return _not_from_future(command, now, max_future_skew)
 
 

@@ -3,6 +3,7 @@
 from topics.models.base import PulseModel
 from topics.models.commands import (
     COMMAND_TYPES,
+    COMMANDS_BY_TYPE,
     Command,
     CommandBase,
     FeedbackVerdict,
@@ -32,6 +33,7 @@ from topics.models.outputs import (
 )
 
 __all__ = [
+    "COMMANDS_BY_TYPE",
     "COMMAND_TYPES",
     "AccountProfile",
     "BillingEvent",

@@ -25,6 +25,7 @@ from topics.models.base import (
 )
 
 __all__ = [
+    "COMMANDS_BY_TYPE",
     "COMMAND_TYPES",
     "Command",
     "CommandBase",
@@ -117,3 +118,7 @@ COMMAND_TYPES: tuple[type[CommandBase], ...] = (
     SnoozeLifted,
     TriggerFeedback,
 )
+COMMANDS_BY_TYPE: dict[str, type[CommandBase]] = {
+    model.model_fields["type"].default: model for model in COMMAND_TYPES
+}
+"""Each command model by the value of its ``type`` field."""
