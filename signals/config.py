@@ -92,11 +92,12 @@ def _default_components() -> dict[ComponentName, HealthComponent]:
     return {
         "product_usage": HealthComponent(
             weight=40,
-            # Relative first: against the account's own baseline (in units of noise, so
-            # a 3-seat account's quiet week is not a crisis), then a share of seats
-            # scaled for B2B, where 15-40% of seats active on a day is normal.
+            # Relative first: against the account's own baseline, in units of the spread
+            # use really has (a 3-seat account's quiet week is not a crisis, nor is a
+            # 10% dip of a 500-seat one), then a share of seats scaled for B2B, where
+            # 15-40% of seats active on a day is normal.
             metrics=scales(
-                ("usage_drop_z", -3.0, -0.5),
+                ("usage_change_z", -3.0, -0.5),
                 ("dau_share_of_seats", 0.03, 0.2),
                 ("feature_adoption_28d", 0.1, 0.5),
             ),

@@ -241,3 +241,24 @@ def usage_drop_z(state: AccountState, as_of: datetime, config: SignalsConfig) ->
     if recent is None or not baseline:
         return None
     return float((recent - baseline) / baseline**0.5)
+
+
+USAGE_SPREAD: float = 0.2
+"""How much an account's fortnightly use moves with nothing wrong, as a share of it.
+
+Usage is not a count of independent events: holidays, release weeks and project cycles
+move a fortnight's active user-days by 10-25% at every account size. Counting noise
+alone (``usage_drop_z``) calls a 10% dip of a 500-seat account "-3 sigma"."""
+
+
+@metric("usage_change_z", reads=FACET_USERS)
+def usage_change_z(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    """The last 14 days' use against the account's baseline, in units of the spread use
+    really has: counting noise plus ``USAGE_SPREAD`` of the baseline, in quadrature
+    (a negative binomial's variance). About -0.5 for a normal dip of any account, -3
+    for a 60% fall of a large one or a collapse of a small one. Health reads it."""
+    recent = memoised("active_user_days_14d", state, as_of, config)
+    baseline = memoised("active_user_days_baseline_14d", state, as_of, config)
+    if recent is None or not baseline:
+        return None
+    return float((recent - baseline) / (baseline + (USAGE_SPREAD * baseline) ** 2) ** 0.5)

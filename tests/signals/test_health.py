@@ -78,7 +78,11 @@ def test_all_green_scores_100(model: HealthModel) -> None:
 
 
 # Product usage at a quarter of each scale: 0.25 x 40 = 10 points, the rest green: 70.
-QUARTER_USAGE = {"usage_drop_z": -2.375, "dau_share_of_seats": 0.0725, "feature_adoption_28d": 0.2}
+QUARTER_USAGE = {
+    "usage_change_z": -2.375,
+    "dau_share_of_seats": 0.0725,
+    "feature_adoption_28d": 0.2,
+}
 
 
 def test_component_points_and_metrics_in_the_breakdown(model: HealthModel) -> None:

@@ -357,6 +357,16 @@ CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
         (1 - 14) / 14**0.5,
     ),
     ("usage_drop_z", [login(at(13))], NOW, None),
+    # Counting noise plus a 20% spread of the baseline: a collapse of a small account
+    # still reads as one, an ordinary wobble does not.
+    ("usage_change_z", TEAM, NOW, (35 - 23) / (23 + (0.2 * 23) ** 2) ** 0.5),
+    (
+        "usage_change_z",
+        [login(at(d), f"u{d % 2}") for d in range(-29, -1)] + [login(at(5))],
+        NOW,
+        (1 - 14) / (14 + 2.8**2) ** 0.5,
+    ),
+    ("usage_change_z", [login(at(13))], NOW, None),
     ("unpaid_since_day", SEATS, NOW, None),
     (
         "unpaid_since_day",
@@ -517,3 +527,24 @@ def test_a_steady_account_reads_level_at_a_midnight_tick(folder: StateFolder) ->
     assert evaluate("active_user_days_14d", state, midnight, folder.config) == 28
     assert evaluate("usage_vs_baseline", state, midnight, folder.config) == 0
     assert evaluate("usage_drop_z", state, midnight, folder.config) == 0
+
+
+def test_an_ordinary_dip_of_a_large_account_is_not_a_fall(folder: StateFolder) -> None:
+    """100 users active every day, then 90 (a 10% dip: a holiday, a release week): in
+    units of counting noise alone that is several sigma; in units of the spread usage
+    really has, it is a wobble. A fall of 60% reads as one in both."""
+
+    def fold(recent_users: int) -> AccountState:
+        state = AccountState(ACCOUNT)
+        for day in range(-45, 13):
+            users = recent_users if day >= -1 else 100
+            for user in range(users):
+                event = login(at(day), user=f"u{user}")
+                assert not isinstance(folder.apply(state, event, now=event.occurred_at), Rejection)
+        return state
+
+    dip, fall, when = fold(90), fold(40), at(13, 0)
+
+    assert evaluate("usage_drop_z", dip, when, folder.config) < -3  # counting noise alone
+    assert -1 < evaluate("usage_change_z", dip, when, folder.config) < 0  # type: ignore[operator]
+    assert evaluate("usage_change_z", fall, when, folder.config) < -2.5  # type: ignore[operator]
