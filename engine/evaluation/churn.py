@@ -93,6 +93,9 @@ class ChurnQuality:
     """Retained accounts alerted at any time: the recall a rule firing at random gets."""
     chance_quarter: float | None
     chance_horizon: float | None
+    chance_ahead: float | None
+    """Retained accounts alerted in the horizon but at least the minimum lead before their
+    observation ended: what ``recall_ahead`` a rule firing at random gets."""
     precision_by_account: float | None
     precision_by_alert: float | None
     lift: float | None
@@ -165,6 +168,7 @@ def churn_quality(
         chance_period=ratio(sum(1 for _, fired in retained if fired), len(retained)),
         chance_quarter=_chance_in_window(retained, timedelta(days=settings.quarter_days)),
         chance_horizon=_chance_last(retained, horizon),
+        chance_ahead=_chance_last(retained, horizon, lead),
         precision_by_account=precision,
         precision_by_alert=ratio(by_alert_hits, by_alert_total),
         lift=None if precision is None or not base_rate else precision / base_rate,
@@ -179,15 +183,18 @@ def churn_quality(
 
 
 def _chance_last(
-    retained: list[tuple[Outcome, list[datetime]]], horizon: timedelta
+    retained: list[tuple[Outcome, list[datetime]]],
+    horizon: timedelta,
+    lead: timedelta = timedelta(0),
 ) -> float | None:
-    """Share of retained accounts alerted in the horizon before their observation ended."""
+    """Share of retained accounts alerted in the horizon before their observation ended,
+    at least ``lead`` before it ended."""
     if any(o.observed_until is None for o, _ in retained):
         return None
     hits = 0
     for outcome, fired in retained:
         end = outcome.observed_until
-        hits += end is not None and any(t >= end - horizon for t in fired)
+        hits += end is not None and any(end - horizon <= t <= end - lead for t in fired)
     return ratio(hits, len(retained))
 
 

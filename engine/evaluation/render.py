@@ -98,6 +98,12 @@ def _summary(report: EvaluationReport) -> list[str]:
             met=_below(pulse.chance_horizon, pulse.recall),
         ),
         row(
+            f"  {lead_days:.0f}-{horizon:.0f} d before their end (chance of an early catch)",
+            lambda q: _pct(q.chance_ahead),
+            "< early catch",
+            met=_early_beats_chance(pulse),
+        ),
+        row(
             f"  in a quarter ({report.settings.quarter_days:.0f} d)",
             lambda q: _pct(q.chance_quarter),
         ),
@@ -138,6 +144,14 @@ def _summary(report: EvaluationReport) -> list[str]:
 
 def _csms(csms: int | None) -> str:
     return "" if csms is None else f" ({csms} CSMs)"
+
+
+def _early_beats_chance(quality: ChurnQuality) -> bool | None:
+    """Whether alerts catch churn ahead more often than they land on retained accounts
+    in the same stretch: otherwise an early catch is what alerting at random gets."""
+    if quality.chance_ahead is None or quality.recall_ahead is None:
+        return None
+    return quality.recall_ahead > quality.chance_ahead
 
 
 def _below(chance: float | None, recall: float | None) -> bool | None:

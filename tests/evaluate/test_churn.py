@@ -81,6 +81,24 @@ def test_recall_ahead_also_counted_over_churn_watched_long_enough_to_be_caught_a
     assert q.recall_ahead_watchable == pytest.approx(1 / 2)
 
 
+def test_chance_of_an_early_catch_counts_retained_alerts_lead_to_horizon_before_the_end() -> None:
+    # Horizon 30, lead 10: retained accounts end on day 90, so [60, 80] is the stretch in
+    # which an alert on a churned account would have been an early catch. E's day-85
+    # alert is too late, D's day-5 alert too early; F's day-70 alert counts, as does
+    # G's alert on day 60 exactly.
+    alerts = [
+        *ALERTS,
+        Alert("F", "r", "churn_risk", day(70)),
+        Alert("G", "r", "churn_risk", day(60)),
+        Alert("H", "r", "churn_risk", day(81)),
+    ]
+    q = churn_quality(alerts, OUTCOMES, population(OUTCOMES, 2), SETTINGS)
+    assert q.chance_ahead == pytest.approx(2 / 5)
+    assert q.chance_horizon == pytest.approx(4 / 5)  # E, F, G, H
+    base = churn_quality(ALERTS, OUTCOMES, population(OUTCOMES, 2), SETTINGS)
+    assert base.chance_ahead == 0
+
+
 def test_a_rule_firing_on_everyone_has_full_recall_and_no_lift() -> None:
     everyone = [
         Alert(account, "always", "churn_risk", day(n))
