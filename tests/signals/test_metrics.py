@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 import pytest
@@ -141,6 +142,22 @@ CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
     ("ticket_trend", _opened(-20, 4) + _opened(10, 2), NOW, 2.0),
     ("ticket_trend", _opened(10, 2), NOW, 2.0),
     ("tickets_vs_prior_4w", _opened(-20, 8) + _opened(10, 3), NOW, 0.5),
+    # How improbable a week is at the prior rate: P(6 or more | 2 a week) = 1.7%.
+    (
+        "tickets_surprise_7d",
+        _opened(-20, 8) + _opened(10, 6),
+        NOW,
+        -math.log10(1 - math.exp(-2) * (1 + 2 + 2 + 4 / 3 + 2 / 3 + 4 / 15)),
+    ),
+    ("tickets_surprise_7d", _opened(-20, 8), NOW, 0.0),  # no tickets this week
+    ("tickets_surprise_7d", [], NOW, None),
+    # Urgent ones: none before, so the floor of a quarter a week; normal ones do not count.
+    (
+        "urgent_tickets_surprise_7d",
+        _opened(-20, 8) + _opened(10, 3, "urgent"),
+        NOW,
+        -math.log10(1 - math.exp(-0.25) * (1 + 0.25 + 0.25**2 / 2)),
+    ),
     ("mrr", SEATS, NOW, 1000.0),
     ("mrr", [], NOW, None),
     (

@@ -94,8 +94,10 @@ def test_the_scenario_exercises_a_variety_of_rules() -> None:
     joined = {entry[1] for entry in fired if entry[5:] == ["joined"]}
     assert joined >= {"detractor", "payment_failed"}
     assert "promoter" not in {entry[1] for entry in fired}
+    # The defaults judge tickets against four weeks of history, which these 12 days
+    # lack: an event rule and a tick rule (days past due) still fire.
     default_triggers, _ = REFERENCE["defaults"]
-    assert {t.rule_id for t in default_triggers} >= {"ticket_spike"}
+    assert {t.rule_id for t in default_triggers} >= {"payment_failed", "promoter"}
 
 
 @settings(max_examples=30, deadline=None)
