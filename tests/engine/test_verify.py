@@ -28,15 +28,18 @@ from topics.codec import dead_letter, encode
 from topics.models import InputEvent
 
 EVENTS: list[tuple[str, InputEvent]] = [
-    ("billing", subscription(at(0), seats=10, eid="sub")),
+    ("billing", subscription(at(-2, 9), seats=10, eid="sub")),
+    # three days unpaid at the tick of day 2: the first churn-risk trigger
+    ("billing", billing("payment_failed", at(-2, 10), eid="pay-1", invoice_id="in1")),
     ("usage", login(at(0, 9), eid="login-1")),
     ("usage", login(at(1, 9), user="u2", eid="login-2")),
     ("feedback", nps(2, at(1, 15), respondent="r1", eid="nps-1")),
     ("usage", usage("Signed In", at(2), account="beta", eid="beta-1")),
     ("tickets", ticket("opened", at(2, 11), "t0", priority="urgent", eid="ticket-0")),
     ("tickets", ticket("opened", at(2, 12), "t1", priority="high", eid="ticket-01")),
-    ("tickets", ticket("opened", at(2, 13), "t2", priority="urgent", eid="ticket-1")),  # spike
-    # a higher severity than the spike's: a second alert in the same conversation
+    # three urgent tickets in a first week: a spike only once the account has a history
+    ("tickets", ticket("opened", at(2, 13), "t2", priority="urgent", eid="ticket-1")),
+    # a higher severity than the payment's: a second alert in the same conversation
     ("billing", billing("subscription_updated", at(2, 14), eid="cancel-1", cancel_at=at(30))),
     ("usage", usage("Signed In", at(3, 1), account="beta", user="b2", eid="beta-2")),
 ]
