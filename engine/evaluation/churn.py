@@ -125,10 +125,17 @@ def churn_quality(
     leads: list[float] = []
     retained: list[tuple[Outcome, list[datetime]]] = []
     for account, outcome in outcomes.items():
-        fired = times.get(account, [])
+        every = times.get(account, [])
+        # Alerts while a notice the account later withdrew stood repeat what it said: no
+        # forecast, as after a notice that held (neither a catch nor a false alarm).
+        fired = (
+            [t for t in every if not outcome.under_notice(t)]
+            if outcome.withdrawn_notices
+            else every
+        )
         cancelled = outcome.cancelled_at
         if cancelled is None:
-            alerts_on_paid += len(fired)
+            alerts_on_paid += len(every)
             alerted += bool(fired)
             by_alert_total += len(fired)
             retained.append((outcome, fired))
@@ -137,7 +144,7 @@ def churn_quality(
         if outcome.trial:
             trial_caught += bool(window)
             continue
-        alerts_on_paid += len(fired)
+        alerts_on_paid += len(every)
         before = [t for t in fired if t < cancelled]
         alerted += bool(before)
         by_alert_total += len(before)

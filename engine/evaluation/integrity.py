@@ -30,8 +30,9 @@ class Integrity:
     """Churn-risk triggers fired once the subscription had ended (or during a lapse)."""
     after_cancellation_by_rule: dict[str, int]
     churn_after_notice: int
-    """Churn-risk triggers between a scheduled cancellation's notice and its end: not
-    errors, but not catches either (the customer had already decided)."""
+    """Churn-risk triggers between a scheduled cancellation's notice and its end (or its
+    withdrawal): not errors, but not catches or false alarms either (the customer had
+    said it)."""
     after_notice_by_rule: dict[str, int]
 
 
@@ -64,7 +65,7 @@ def integrity(triggers: Iterable[Trigger], outcomes: Mapping[str, Outcome]) -> I
         outcome = outcomes[trigger.account_id]
         if outcome.cancelled_by(trigger.fired_at):
             after[trigger.rule_id] += 1
-        elif outcome.cancelled_at is not None and trigger.fired_at >= outcome.cancelled_at:
+        elif outcome.under_notice(trigger.fired_at):
             after_notice[trigger.rule_id] += 1
     return Integrity(
         incomplete=sum(incomplete.values()),

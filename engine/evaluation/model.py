@@ -56,6 +56,8 @@ class Outcome:
     """The subscription was a trial when it cancelled: a trial lapse, not paid churn."""
     lapses: tuple[tuple[datetime, datetime], ...] = ()
     """Cancellations later reversed: (subscription ended, reactivated)."""
+    withdrawn_notices: tuple[tuple[datetime, datetime], ...] = ()
+    """Scheduled cancellations later withdrawn: (notice, withdrawal)."""
     expansions: tuple[datetime, ...] = ()
     persona: str | None = None
     csm_owner: str | None = None
@@ -74,6 +76,13 @@ class Outcome:
         if self.observed_from is None or self.observed_until is None:
             return 0.0
         return max(0.0, days(self.observed_from, self.observed_until))
+
+    def under_notice(self, at: datetime) -> bool:
+        """The account had told it would leave at ``at``: a pending notice, or one it
+        later withdrew. An alert then repeats what the customer said; it is no forecast."""
+        if self.cancelled_at is not None and at >= self.cancelled_at:
+            return True
+        return any(notice <= at <= withdrawn for notice, withdrawn in self.withdrawn_notices)
 
     def cancelled_by(self, at: datetime) -> bool:
         """The subscription had ended at ``at`` (for good, or during a later reversed lapse)."""

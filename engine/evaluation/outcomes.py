@@ -114,6 +114,7 @@ class _Subscription:
     ended_at: datetime | None = None
     cancelled_trial: bool = False
     lapses: list[tuple[datetime, datetime]] = field(default_factory=list)
+    withdrawn: list[tuple[datetime, datetime]] = field(default_factory=list)
     expansions: list[datetime] = field(default_factory=list)
     csm_owner: str | None = None
 
@@ -136,6 +137,7 @@ class _Subscription:
             ended_at=self.ended_at,
             trial=self.cancelled_trial if self.cancelled_at is not None else self.trial,
             lapses=tuple(self.lapses),
+            withdrawn_notices=tuple(self.withdrawn),
             expansions=tuple(self.expansions),
             csm_owner=self.csm_owner,
         )
@@ -169,6 +171,8 @@ class _Subscription:
             self.notice_at = self.notice_at or event.occurred_at
             self.cancel_at = event.cancel_at or self.cancel_at
         elif event.cancel_scheduled is False:
+            if self.notice_at is not None:
+                self.withdrawn.append((self.notice_at, event.occurred_at))
             self.notice_at = self.cancel_at = None
         says = _names_trial(event)
         trial_after = self.trial_plan if says is None else says

@@ -299,8 +299,8 @@ def _integrity(report: EvaluationReport) -> list[str]:
     lines += [f"    {rule}: {n}" for rule, n in checks.after_cancellation_by_rule.items()]
     if checks.churn_after_notice:
         lines.append(
-            "  churn-risk triggers after a cancellation notice, before it took effect (not "
-            f"errors, not catches): {checks.churn_after_notice}"
+            "  churn-risk triggers while a cancellation notice stood, before it took effect "
+            f"or was withdrawn (not errors, not catches): {checks.churn_after_notice}"
         )
         lines += [f"    {rule}: {n}" for rule, n in checks.after_notice_by_rule.items()]
     return lines

@@ -99,6 +99,28 @@ def test_chance_of_an_early_catch_counts_retained_alerts_lead_to_horizon_before_
     assert base.chance_ahead == 0
 
 
+def test_alerts_while_a_withdrawn_notice_stood_are_neither_catches_nor_false_alarms() -> None:
+    # D gave notice on day 30 and withdrew it on day 40: its day-35 alert repeats what it
+    # said; its day-5 alert still counts. F's only alert fell in its notice: F is not
+    # counted as alerted, nor in the chance level. Volume counts every alert.
+    outcomes = {
+        **OUTCOMES,
+        "D": observed(0, 90, withdrawn_notices=((day(30), day(40)),)),
+        "F": observed(0, 90, withdrawn_notices=((day(75), day(78)),)),
+    }
+    alerts = [
+        *ALERTS,
+        Alert("D", "r", "churn_risk", day(35)),
+        Alert("F", "r", "churn_risk", day(76)),
+    ]
+    q = churn_quality(alerts, outcomes, population(outcomes, 2), SETTINGS)
+    base = churn_quality(ALERTS, OUTCOMES, population(OUTCOMES, 2), SETTINGS)
+    assert q.alerted_accounts == base.alerted_accounts == 4
+    assert q.precision_by_account == base.precision_by_account
+    assert (q.chance_period, q.chance_horizon) == (base.chance_period, base.chance_horizon)
+    assert q.alerts == base.alerts + 2
+
+
 def test_a_rule_firing_on_everyone_has_full_recall_and_no_lift() -> None:
     everyone = [
         Alert(account, "always", "churn_risk", day(n))

@@ -137,7 +137,12 @@ def test_a_scheduled_cancellation_is_decided_at_its_notice(outcomes: dict[str, O
     checked = integrity([trigger("notice", "r", 30), trigger("notice", "r", 61)], outcomes)
     assert (checked.churn_after_notice, checked.churn_after_cancellation) == (1, 1)
     assert checked.after_notice_by_rule == {"r": 1}
-    assert outcomes["withdrawn"].cancelled_at is None
+    withdrawn = outcomes["withdrawn"]
+    assert withdrawn.cancelled_at is None
+    assert withdrawn.withdrawn_notices == ((day(10), day(15)),)
+    # An alert while the notice stood repeats what the customer said: not a false alarm.
+    checked = integrity([trigger("withdrawn", "r", 12), trigger("withdrawn", "r", 16)], outcomes)
+    assert (checked.churn_after_notice, checked.churn_after_cancellation) == (1, 0)
 
 
 def test_user_only_usage_resolves_through_the_group_call(outcomes: dict[str, Outcome]) -> None:
