@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 
 from bench import ceiling, pulse, purecore
-from bench.peers.run import run_peer
+from bench.peers.run import QUICK_STALL_SECONDS, STALL_SECONDS, run_peer
 from bench.population import (
     Population,
     account_index,
@@ -204,7 +204,13 @@ class Suite:
             folder = self.folder / f"peer-{name}"
             folder.mkdir(parents=True, exist_ok=True)
             peers[name] = await run_peer(
-                module, name, self.settings, population, folder=folder, say=self.say
+                module,
+                name,
+                self.settings,
+                population,
+                folder=folder,
+                say=self.say,
+                stall_seconds=QUICK_STALL_SECONDS if self.args.quick else STALL_SECONDS,
             )
             self.say(f"  peer {name}: {peers[name]['events_per_s']:,} events/s")
         return peers

@@ -11,6 +11,7 @@ Run by the suite: ``python -m bench.peers.faust_job --bootstrap ... --input usag
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -100,7 +101,9 @@ def main() -> None:
     args = parse_args(__doc__ or "")
     app = build(args, Tracker(args.expect))
     sys.argv = [sys.argv[0]]  # faust's command line must not see the suite's arguments
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    # faust's log goes to the peer's log file, which the suite shows when the peer stalls
+    level = os.environ.get("BENCH_PEER_LOGLEVEL", "info")
+    faust.Worker(app, loglevel=level, quiet=True).execute_from_commandline()
 
 
 if __name__ == "__main__":

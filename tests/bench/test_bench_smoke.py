@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 # Every section of the suite (issue 8) and the figures it must carry, as paths into the JSON.
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -45,6 +46,7 @@ def test_core_benchmark_prints_its_table() -> None:
     assert "state bytes, typical" in result.stdout
 
 
+@pytest.mark.timeout(600)  # as long as the subprocess may take; a stalled peer is restarted
 def test_suite_quick_run_fills_every_section(kafka_bootstrap: str, tmp_path: Path) -> None:
     """`python -m bench --quick` (what CI runs): every section present, every figure a number."""
     out = tmp_path / "bench.json"
