@@ -148,14 +148,14 @@ class Metrics:
         self.input_refetched = Counter(
             "pulse_input_refetched_total",
             "Input records faust's consumer skipped, read again by the worker's own client "
-            "and processed in order (engine.inorder)",
+            "and processed in order (engine.transport.inorder)",
             ["topic"],
             registry=registry,
         )
         self.input_stranded = Counter(
             "pulse_input_stranded_total",
             "Seeks back to a partition's next unprocessed offset: records were on the "
-            "broker but reached no agent (engine.inorder.Stranded)",
+            "broker but reached no agent (engine.transport.inorder.Stranded)",
             ["topic"],
             registry=registry,
         )

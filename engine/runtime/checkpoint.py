@@ -21,8 +21,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Protocol
 
-from engine.delivery import Deliveries, DeliveryFailed
-from engine.inorder import InOrder
+from engine.transport.delivery import Deliveries, DeliveryFailed
+from engine.transport.inorder import InOrder
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from typing import Any
 
 from faust.types import TP
 
-from engine.faust_app import committed_offset, highwater
 from engine.runtime.clock import Announcer, Heard, Mark, confirm, holding_back
 from engine.runtime.store import AccountStore
 from engine.transport.clients import BROKER_ERRORS, Clients
+from engine.transport.faust_app import committed_offset, highwater
 from signals.state import EPOCH, micros
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ Triggers to their kind's topic; a health snapshot when it is worth publishing
 (signals.driver's rule: a band change, a move of enough points, at least daily);
 dead letters with their reason and where the message first entered Pulse; the
 account's view to the Redis projection. Every message produced joins the sending
-agent's deliveries (engine.delivery), so a batch is acknowledged only once the
+agent's deliveries (engine.transport.delivery), so a batch is acknowledged only once the
 broker has what it produced.
 """
 
@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.delivery import track
 from engine.envelope import Published
 from engine.metrics import Metrics
+from engine.transport.delivery import track
 from engine.view import account_view
 from signals.core import Outcome, SignalProcessor
 from signals.driver import worth_publishing
@@ -65,7 +65,7 @@ def origin_header(message: Any) -> tuple[str, bytes]:
 
 
 async def send(topic: Any, **message: Any) -> None:
-    """Produce, and track the message until the batch settles (engine.delivery)."""
+    """Produce, and track the message until the batch settles (engine.transport.delivery)."""
     track(await topic.send(**message))
 
 

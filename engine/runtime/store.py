@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from engine.delivery import TrackedTable
 from engine.envelope import Published, pack, unpack
 from engine.routing import partition_for
+from engine.transport.delivery import TrackedTable
 from signals.state import AccountState
 
 Loaded = tuple[Published, AccountState]

@@ -17,10 +17,10 @@ from typing import Any
 
 import orjson
 
-from engine.delivery import TrackedTable, deliveries
 from engine.routing import partition_for
 from engine.runtime.checkpoint import settle_or_exit
 from engine.runtime.publisher import Publisher, origin, send
+from engine.transport.delivery import TrackedTable, deliveries
 from signals.driver import link_wins
 from signals.state import micros
 from topics.codec import decode_usage, encode, encode_key

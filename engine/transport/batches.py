@@ -1,7 +1,7 @@
 """An agent's input in batches: in offset order, each record once, holes read again.
 
 faust's consumer hands an agent batches of events; after a rebalance or a fetch
-error it may skip records or deliver some twice (engine.inorder says which). This
+error it may skip records or deliver some twice (engine.transport.inorder says which). This
 module turns faust's batches into the batches an agent may process: each partition's
 records in offset order and each once, with the offsets to commit once the agent has
 settled the batch. Records faust skipped are read again with the agent's own client
@@ -22,10 +22,10 @@ import faust
 from aiokafka import TopicPartition
 from faust.types import TP
 
-from engine.faust_app import event_from_record
-from engine.inorder import InOrder, Verdict
 from engine.metrics import Metrics
 from engine.transport.clients import BROKER_ERRORS, Clients
+from engine.transport.faust_app import event_from_record
+from engine.transport.inorder import InOrder, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ BATCH_MESSAGES = 1000
 BATCH_SECONDS = 0.01
 """A batch of the accounts agent: at most this many messages, or what came within this."""
 REFETCH_WAIT_MS = 500
-"""How long one fetch of records the consumer skipped may wait (engine.inorder)."""
+"""How long one fetch of records the consumer skipped may wait (engine.transport.inorder)."""
 REFETCH_QUIET_SECONDS = 30.0
 """Warn when re-reading a hole has made no progress for this long (broker away?)."""
 
@@ -50,13 +50,13 @@ class InputBatches:
         self.metrics = metrics
         self.waiting: dict[str, Any] = {}
         """agent -> its input queue while it waits for a batch, or None while it is busy
-        with one (the stranded-partition watchdog asks, engine.inorder.Stranded)"""
+        with one (the stranded-partition watchdog asks, engine.transport.inorder.Stranded)"""
 
     async def of(
         self, agent: str, stream: faust.StreamT[bytes]
     ) -> AsyncIterator[tuple[list[Any], dict[TP, int]]]:
         """An agent's input in batches, each partition's records in offset order and
-        each once (engine.inorder), with the offsets to commit once the agent has
+        each once (engine.transport.inorder), with the offsets to commit once the agent has
         settled the batch. faust acknowledges its batch when the agent asks for the
         next one; records faust skipped are read again here and come as batches of
         their own, before the record that revealed them."""
@@ -65,7 +65,7 @@ class InputBatches:
         self.waiting[agent] = queue
         assigned = self.app.consumer.assignment
         async for events in batches:
-            self.waiting[agent] = None  # busy with a batch (engine.inorder.Stranded)
+            self.waiting[agent] = None  # busy with a batch (engine.transport.inorder.Stranded)
             ready: list[Any] = []
             done: dict[TP, int] = {}
             owned = assigned()
@@ -98,7 +98,7 @@ class InputBatches:
     async def _refetch(self, agent: str, tp: TP, start: int, stop: int) -> AsyncIterator[list[Any]]:
         """The partition's records from ``start`` up to ``stop``, which faust's consumer
         skipped, read with the agent's own client, in chunks of at most a batch; the
-        partition's cursor moves past each chunk (engine.inorder). Records deleted by
+        partition's cursor moves past each chunk (engine.transport.inorder). Records deleted by
         retention before this group read them are logged and passed over. Waits out a
         broker that is away, as faust's consumer would."""
         log.warning(

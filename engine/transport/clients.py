@@ -2,8 +2,9 @@
 
 - a prober (end and first offsets): faust's consumer runs in its own thread, and
   asking it from inside an agent can wait on a fetch that waits on the agent;
-- an admin client (the group's committed offsets, engine.inorder's cursors);
-- one reader per agent, for records faust's consumer skipped (engine.inorder).
+- an admin client (the group's committed offsets: where engine.transport.inorder's
+  cursors start);
+- one reader per agent, for records faust's consumer skipped (engine.transport.inorder).
 
 A client whose start failed is stopped and started again at the next use.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from faust.types import TP
 
 from engine.kafka import client_kwargs
 from engine.settings import Settings
@@ -77,6 +79,30 @@ class Clients:
                     )
                 )
             return reader
+
+    async def start_offsets(self, tps: list[TP]) -> dict[TP, int]:
+        """Where each partition's cursor starts: the group's committed offset, or the
+        partition's first offset when the group never committed one. Waits out a broker
+        that is away (nothing can be processed or produced without it anyway)."""
+        while True:
+            try:
+                admin = await self.admin()
+                committed = await admin.list_consumer_group_offsets(
+                    self.settings.app_id, partitions=[TopicPartition(*tp) for tp in tps]
+                )
+                starts: dict[TP, int] = {}
+                for tp in tps:
+                    meta = committed.get(TopicPartition(*tp))
+                    if meta is not None and meta.offset >= 0:
+                        starts[tp] = meta.offset
+                never = [TopicPartition(*tp) for tp in tps if tp not in starts]
+                if never:
+                    firsts = await (await self.prober()).beginning_offsets(never)
+                    starts.update({TP(t.topic, t.partition): o for t, o in firsts.items()})
+                return starts
+            except BROKER_ERRORS as exc:
+                log.warning("committed offsets unknown, asking again in 1 s: %r", exc)
+                await asyncio.sleep(1.0)
 
     async def close(self) -> None:
         """Stop them all (at shutdown, once faust's consumer is gone)."""

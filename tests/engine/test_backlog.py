@@ -9,7 +9,7 @@ id and content, every account's final state) against the replay of the same inpu
 The workers use the production store (RocksDB) with a cache of a few states, so most
 loads read the table, and batches mix partitions: faust's RocksDB store once read a
 key from the store of whichever partition the batch's last event came from, found
-nothing, and the account started afresh (engine.delivery.TrackedTable.get_in).
+nothing, and the account started afresh (engine.transport.delivery.TrackedTable.get_in).
 """
 
 from __future__ import annotations

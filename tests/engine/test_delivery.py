@@ -1,4 +1,4 @@
-"""engine.delivery: an agent waits for every message it produced before acknowledging."""
+"""engine.transport.delivery: an agent waits for every message it produced before acknowledging."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from engine.delivery import Deliveries, DeliveryFailed, deliveries, fresh, track
+from engine.transport.delivery import Deliveries, DeliveryFailed, deliveries, fresh, track
 
 
 async def test_settle_waits_until_every_message_is_acknowledged() -> None:

@@ -1,5 +1,5 @@
 """Putting back records faust fetched but never delivered, or threw away after
-delivering them (engine.faust_app): which offsets are read again, the queue that
+delivering them (engine.transport.faust_app): which offsets are read again, the queue that
 reports what faust clears from it, and the seek that does it, against the real
 broker."""
 
@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.types import TP
 from mode.utils.queues import FlowControlEvent
 
-from engine.faust_app import PuttingBackQueue, rewind, undelivered
+from engine.transport.faust_app import PuttingBackQueue, rewind, undelivered
 from tests.conftest import TopicFactory
 
 A, B = TP("a", 0), TP("b", 1)

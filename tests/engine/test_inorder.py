@@ -1,10 +1,10 @@
-"""engine.inorder: each input offset processed once and in order; commits cover only that."""
+"""engine.transport.inorder: each input offset processed once and in order; commits cover only that."""
 
 from __future__ import annotations
 
 from faust.types import TP
 
-from engine.inorder import InOrder, Stranded, Verdict
+from engine.transport.inorder import InOrder, Stranded, Verdict
 
 USAGE0 = TP("usage", 0)
 USAGE1 = TP("usage", 1)

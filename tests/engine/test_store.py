@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from engine.delivery import TrackedTable
+from engine.transport.delivery import TrackedTable
 from engine.envelope import Published, pack, unpack
 from engine.routing import partition_for
 from engine.runtime.store import AccountStore

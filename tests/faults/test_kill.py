@@ -2,8 +2,8 @@
 at the end nothing is lost, missed or invented (engine.verify), duplicates are counted.
 
 What it found: commits covering table writes still in faust's send buffer
-(engine.delivery), and faust's consumer committing past records it had dropped
-(engine.inorder). A failure prints the seed (FAULTS_SEED=... reruns the same kill
+(engine.transport.delivery), and faust's consumer committing past records it had dropped
+(engine.transport.inorder). A failure prints the seed (FAULTS_SEED=... reruns the same kill
 points; timing still varies) and the verifier's report; FAULTS_LOGLEVEL=info and
 PULSE_KEEP_TOPICS=1 keep what is needed to look into it."""
 

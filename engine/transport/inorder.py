@@ -25,7 +25,7 @@ offset past the seek, so the re-read records are dropped again), and its
 the SIGKILL test stalled that way in CI.
 
 A partition's commit offset is its cursor as of the last batch whose outputs and
-state the broker acknowledged (``committable``, read by engine.faust_app's consumer)
+state the broker acknowledged (``committable``, read by engine.transport.faust_app's consumer)
 and never faust's own reckoning of acknowledgements and gaps.
 """
 

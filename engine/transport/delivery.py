@@ -135,3 +135,24 @@ class _PartitionEvent:
 
     def __init__(self, partition: int) -> None:
         self.message = SimpleNamespace(partition=partition)
+
+
+def tracked_table(app: faust.App, name: str, partitions: int) -> TrackedTable:
+    """A table of bytes whose changelog writes the writing agent waits for; what
+    ``app.Table`` does, with our table class."""
+    table = TrackedTable(
+        app,
+        name=name,
+        default=None,
+        beacon=app.tables.beacon,
+        partitions=partitions,
+        key_type=bytes,
+        value_type=bytes,
+    )
+    return cast(TrackedTable, app.tables.add(table))
+
+
+def bind_event(event: Any) -> None:
+    """Make ``event`` faust's current event, whose partition its tables read and write
+    (the workaround of ``TrackedTable.set_for``, for an agent that uses plain access)."""
+    _current_event.set(weakref.ref(event))

@@ -1,5 +1,5 @@
 """The faust app a worker runs: faust's, with a consumer that commits what the agents
-say was processed (engine.inorder) and fetches without dawdling.
+say was processed (engine.transport.inorder) and fetches without dawdling.
 
 faust builds its aiokafka consumer with ``fetch_max_wait_ms=1500`` written into the
 code, with no setting to change it. aiokafka keeps at most one fetch in flight per
@@ -27,7 +27,7 @@ whenever flow control resumes (twice in each rebalance's recovery), expecting th
 to committed offsets to bring the records back. But the seek runs before the last
 clear, so records fetched after it and queued before the clear were dropped, and when
 nothing came after them on their partition no later record revealed the hole either.
-Pulse's agents skip re-read records themselves (engine.inorder) and leave records of
+Pulse's agents skip re-read records themselves (engine.transport.inorder) and leave records of
 partitions no longer assigned to their new owner, so their queues (``InputTopic``) are
 not cleared.
 
@@ -43,7 +43,7 @@ with later records arriving, restored a table missing some of them.
 ``_Consumer.getmany`` seeks each such partition back to its first undelivered record
 (``undelivered``); only ever backwards, so a seek that came meanwhile is never
 skipped past, and whatever is read twice is skipped (recovery keeps the offsets it
-applied; the agents, engine.inorder). The same goes for events faust threw away
+applied; the agents, engine.transport.inorder). The same goes for events faust threw away
 after delivery, from the changelog queue it clears whenever flow resumes
 (``PuttingBackQueue``): until they are read again, later records of their partition
 are held back, or recovery would apply those and skip the lost ones for good.
@@ -105,7 +105,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def _seek_all_to_committed(self) -> dict[aiokafka.TopicPartition, int | None]:
         """Every assigned partition of a topic the agents read (the ones faust commits)
         to its committed offset, or to its first offset when the group never committed
-        one: where engine.inorder's cursors start. Other partitions (table changelogs,
+        one: where engine.transport.inorder's cursors start. Other partitions (table changelogs,
         positioned by recovery) are sought only where aiokafka would, to a committed
         offset above 0. Returns the committed offsets as aiokafka does (None: none)."""
         consumer = self._ensure_consumer()
@@ -247,7 +247,7 @@ class _Consumer(faust_aiokafka.Consumer):
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         """No gaps: Pulse reads no compacted or transactional topic through its agents,
-        so a jump in offsets is records this consumer dropped (engine.inorder)."""
+        so a jump in offsets is records this consumer dropped (engine.transport.inorder)."""
 
     def _new_offset(self, tp: TP) -> int | None:
         committable = cast(PulseApp, self.app).committable
