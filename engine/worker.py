@@ -161,10 +161,27 @@ class PulseWorker:
             max_bytes=s.max_message_bytes,
             headers=kind_headers(TopicKind.USAGE),
         )
-        # One agent reads every account-keyed topic, so one account's state is never
-        # loaded by two coroutines at once (faust runs agents concurrently).
+        self.clock = self._event_clock()
+        self.accounts = AccountPath(
+            s,
+            self.processor,
+            self.driver,
+            self.store,
+            self.publisher,
+            clock=self.clock,
+            metrics=self.metrics,
+            input_kinds=self.input_kinds,
+            ticks_topic=self.internal_topics[2],
+            account_events=self.account_events,
+            user_events=self.user_events,
+        )
+        self._wire_agents_and_timers()
+
+    def _event_clock(self) -> EventClock:
+        """Each agent partition's clock: which topics move it, which detours carry
+        watermarks, who announces to whom."""
         accounts = [f"accounts:{p}" for p in range(self.partitions)]
-        self.clock = EventClock(
+        return EventClock(
             lambda: self.app.consumer,
             self.clients,
             self.store,
@@ -187,19 +204,11 @@ class PulseWorker:
             },
             partitions=self.partitions,
         )
-        self.accounts = AccountPath(
-            s,
-            self.processor,
-            self.driver,
-            self.store,
-            self.publisher,
-            clock=self.clock,
-            metrics=self.metrics,
-            input_kinds=self.input_kinds,
-            ticks_topic=self.internal_topics[2],
-            account_events=self.account_events,
-            user_events=self.user_events,
-        )
+
+    def _wire_agents_and_timers(self) -> None:
+        app, s = self.app, self.settings
+        # One agent reads every account-keyed topic, so one account's state is never
+        # loaded by two coroutines at once (faust runs agents concurrently).
         # The agents' topics keep their queues when flow control resumes
         # (engine.transport.faust_app).
         sources = InputTopic(app, topics=[*self.input_kinds, *self.internal_topics[::2]], **_RAW)

@@ -9,9 +9,9 @@ from typing import Any, NoReturn
 import pytest
 from faust.types import TP
 
+from engine.runtime.checkpoint import EXIT_UNDELIVERED, Checkpoint
 from engine.transport.delivery import Deliveries
 from engine.transport.inorder import InOrder
-from engine.runtime.checkpoint import EXIT_UNDELIVERED, Checkpoint
 
 TOPIC = TP("pulse.usage.v1", 0)
 

@@ -1,4 +1,5 @@
-"""engine.transport.inorder: each input offset processed once and in order; commits cover only that."""
+"""engine.transport.inorder: each input offset processed once and in order; commits cover
+only that."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Records faust's consumer skipped are read again by the worker's own client, in order,
-before the record that revealed the hole (engine.transport.inorder, engine.transport.batches), against
-the real broker."""
+before the record that revealed the hole (engine.transport.inorder,
+engine.transport.batches), against the real broker."""
 
 from __future__ import annotations
 

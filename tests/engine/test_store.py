@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from engine.transport.delivery import TrackedTable
 from engine.envelope import Published, pack, unpack
 from engine.routing import partition_for
 from engine.runtime.store import AccountStore
+from engine.transport.delivery import TrackedTable
 from signals.state import AccountState
 
 PARTITIONS = 3
