@@ -43,7 +43,31 @@ def health_green_for_weeks(ctx: RuleContext, params: Mapping[str, float]) -> Ver
     return Verdict(holds=True, facts=(fact,))
 
 
+def health_red_for_days(ctx: RuleContext, params: Mapping[str, float]) -> Verdict:
+    """Red now and at every daily score of the last N days, scored on the first of them.
+
+    A score that dips into red for a day or two on a noisy week is not a fall; one that
+    stays red for a week is. The daily history holds judged scores only."""
+    days = int(params.get("days", 7))
+    red_below = ctx.config.health.yellow_from
+    health = ctx.health
+    if health is None or health.provisional or health.score is None or health.score >= red_below:
+        return FALSE
+    today = ctx.as_of.toordinal()
+    first = today - days
+    history = ctx.state.health_history
+    if first not in history:
+        return FALSE
+    highest = max(history[d] for d in range(first, today) if d in history)
+    if highest >= red_below:
+        return FALSE
+    detail = "highest daily score in the window"
+    fact = Fact("health_score", max(highest, health.score), red_below, "<", f"{days}d", detail)
+    return Verdict(holds=True, facts=(fact,))
+
+
 _PREDICATES = {
     "health_green_for_weeks": Predicate(health_green_for_weeks, frozenset({"health_score"})),
+    "health_red_for_days": Predicate(health_red_for_days, frozenset({"health_score"})),
 }
 PREDICATES: Final[Mapping[str, Predicate]] = MappingProxyType(_PREDICATES)
