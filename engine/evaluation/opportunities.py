@@ -4,6 +4,9 @@
   days after the trigger.
 - Advocacy: right when the account had not cancelled by 90 days after it and had no
   churn-risk trigger within 30 days either side of it: never ask an account at risk.
+  Most accounts stay, so most asks are right by that measure even at random: the
+  chance is the same judgement applied to an ask of every observed account every week
+  (CHANCE_STEP), and the lift is the precision by trigger over it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from datetime import datetime, timedelta
 
 from engine.evaluation.model import EvaluationSettings, Outcome, ratio
 from topics.models import Trigger
+
+CHANCE_STEP = timedelta(days=7)
+"""How often a pretend ask is made of every observed account, for the advocacy chance."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,10 @@ class AdvocacyQuality:
     precision_by_trigger: float | None
     precision_by_account: float | None
     """Triggered accounts all of whose advocacy triggers were right."""
+    chance: float | None = None
+    """Share of right asks had every observed account been asked every week."""
+    lift: float | None = None
+    """Precision by trigger over the chance."""
 
 
 def expansion_quality(
@@ -95,12 +105,17 @@ def advocacy_quality(
             asks.append(trigger)
         elif trigger.kind == "churn_risk":
             churn[trigger.account_id].append(trigger.fired_at)
+
+    def judge(account: str, at: datetime) -> tuple[bool, bool]:
+        """(cancels within the window after ``at``, a churn-risk alert near it)."""
+        cancelled = outcomes[account].cancelled_at
+        cancels = cancelled is not None and cancelled <= at + cancel_window
+        return cancels, any(abs(t - at) <= near for t in churn[account])
+
     cancelled_after = churn_near = right = 0
     wrong_accounts: set[str] = set()
     for ask in asks:
-        cancelled = outcomes[ask.account_id].cancelled_at
-        cancels = cancelled is not None and cancelled <= ask.fired_at + cancel_window
-        at_risk = any(abs(t - ask.fired_at) <= near for t in churn[ask.account_id])
+        cancels, at_risk = judge(ask.account_id, ask.fired_at)
         cancelled_after += cancels
         churn_near += at_risk
         if cancels or at_risk:
@@ -108,11 +123,29 @@ def advocacy_quality(
         else:
             right += 1
     accounts = {ask.account_id for ask in asks}
+    by_chance = [not any(judge(a, at)) for a, at in _weekly_asks(outcomes)]
+    chance = ratio(sum(by_chance), len(by_chance))
+    precision = ratio(right, len(asks))
     return AdvocacyQuality(
         triggers=len(asks),
         accounts=len(accounts),
         cancelled_after=cancelled_after,
         churn_alert_near=churn_near,
-        precision_by_trigger=ratio(right, len(asks)),
+        precision_by_trigger=precision,
         precision_by_account=ratio(len(accounts - wrong_accounts), len(accounts)),
+        chance=chance,
+        lift=None if precision is None or not chance else precision / chance,
     )
+
+
+def _weekly_asks(outcomes: Mapping[str, Outcome]) -> Iterable[tuple[str, datetime]]:
+    """Every observed account at its first event and every CHANCE_STEP after, while
+    observed."""
+    for account, outcome in sorted(outcomes.items()):
+        start, until = outcome.observed_from, outcome.observed_until
+        if start is None or until is None:
+            continue
+        at = start
+        while at <= until:
+            yield account, at
+            at += CHANCE_STEP

@@ -286,6 +286,8 @@ def _opportunities(report: EvaluationReport) -> list[str]:
         f"{settings.advocacy_churn_alert_days:.0f} d either side); wrong: "
         f"{adv.cancelled_after} followed by cancellation, {adv.churn_alert_near} next to a "
         "churn-risk alert",
+        f"  chance {_pct(adv.chance)} (the same judgement of an ask of every account every "
+        f"week), lift by trigger {_num(adv.lift, '{:.2f}x')}",
     ]
     return lines
 

@@ -58,3 +58,10 @@ def test_advocacy_asks_only_accounts_that_stay_and_are_not_at_risk() -> None:
     assert (q.cancelled_after, q.churn_alert_near) == (1, 1)
     assert q.precision_by_trigger == pytest.approx(4 / 6)
     assert q.precision_by_account == pytest.approx(3 / 5)
+    # Weekly pretend asks while observed: A, C, D 29 each (days 0..196), B 15 (0..98),
+    # E 22 (0..147). Wrong: B's from day 14 (it cancels on day 100, within 90 d: days
+    # 14..98, 13 asks), E's from day 63 (days 63..147, 13 asks), C's
+    # within 30 d of day 75 (days 49..105, 9 asks) and D's of day 81 (days 56..105, 8).
+    total = 3 * 29 + 15 + 22
+    assert q.chance == pytest.approx((total - 13 - 13 - 9 - 8) / total)
+    assert q.lift == pytest.approx((4 / 6) / q.chance)
