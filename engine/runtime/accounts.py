@@ -106,17 +106,23 @@ class AccountPath:
         except PulseIgnored as exc:
             self.publisher.ignore(kind.value, exc)
             return
-        headers = [*kind_headers(kind), origin_header(message)]
         if isinstance(model, UserLink) or model.account_id is None:
             user = encode_key(str(model.user_id))
-            await send(self.user_events, key=user, value=value, headers=headers)
+            await send(self.user_events, key=user, value=value, headers=self._detour(kind, message))
             return
         account = encode_key(model.account_id)
         partitions = self.settings.topic_partitions
         if key != account or message.partition != partition_for(account, partitions):
+            headers = self._detour(kind, message)
             await send(self.account_events, key=account, value=value, headers=headers)
             return
         await self._apply(message, account, value, model, kind=kind.value, wall=wall)
+
+    @staticmethod
+    def _detour(kind: TopicKind, message: Any) -> list[tuple[str, bytes]]:
+        """A detoured message's headers: its kind and where it came from (read only for
+        detours: an applied message's origin is read once, in ``_apply``)."""
+        return [*kind_headers(kind), origin_header(message)]
 
     def kind_of(self, message: Any) -> TopicKind:
         kind = self.input_kinds.get(message.topic)

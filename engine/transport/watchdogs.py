@@ -10,7 +10,7 @@ Each reads faust or aiokafka state that has no public interface:
 - the stranded-partition check (engine.transport.inorder.Stranded) reads the consumer's
   high-water marks and seeks it back with ``seek_back`` (engine.transport.faust_app).
 
-tests/engine/test_watchdogs.py checks each of those names against the installed
+tests/engine/test_layout.py checks each of those names against the installed
 faust-streaming and aiokafka, so an upgrade that moves one fails there, not in
 production.
 """
