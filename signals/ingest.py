@@ -187,14 +187,20 @@ class StateFolder:
         occurred = event.occurred_at
         if occurred < now - self.config.lateness_bound:
             return Rejection("late", event.event_id, _late_message(occurred, now, self.config))
-        self.prune(state, now)
+        # By event time, not ``now``: when an event is applied depends on the reader (a
+        # replay's clock runs ahead of a partition's), and data the event's metrics still
+        # read must not be gone because it was applied a few hours after its day.
+        self.prune(state, min(occurred, now))
         eid = fingerprint(event_hash(event.event_id))
         if not _remember_id(state, eid, occurred.toordinal(), self.config.dedup_capacity):
             return Rejection("duplicate", event.event_id, "event id already applied")
         return None
 
     def prune(self, state: AccountState, now: datetime) -> None:
-        """Drop what no metric or dedup check can need any more; runs once per new day."""
+        """Drop what no metric or dedup check can need any more; runs once per new day of
+        the account's event time (``now``: an admitted event's time, or a tick's). Ids
+        are kept for the lateness bound behind it, at least as long as the lateness
+        check, behind the reader's clock, can accept an event."""
         today = now.toordinal()
         if today <= state.pruned_day:
             return

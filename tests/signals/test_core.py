@@ -232,3 +232,31 @@ def test_a_held_event_released_after_a_long_leap_of_the_clock_is_not_late() -> N
 
     assert [r.kind for r in released.rejections] == []
     assert state.last_login_us > 0
+
+
+def test_when_an_event_is_applied_within_the_lateness_bound_changes_no_score() -> None:
+    """Issue 17's soak: 2 of 206 account states differed from the replay in their health
+    history. A day's events applied a few hours after midnight (a partition's clock
+    released them late; the replay's ran ahead) pruned the account's data by the
+    reader's day, not the account's: the training 119 days before fell out of the
+    window one day early and the day's scores lost their engagement component."""
+    from signals.rules import default_rules
+
+    events: list[AccountEvent] = [
+        subscription(at(0, 1)),
+        profile(at(0, 2), executive_sponsor=True),
+        usage("Training Completed", at(0)),
+    ]
+    for day in range(1, 125):
+        events += [login(at(day), user=f"u{day % 3}"), usage("Report Run", at(day, 14))]
+
+    def history(delay: timedelta) -> dict[int, float]:
+        processor, state = SignalProcessor(SignalsConfig(), default_rules()), AccountState(ACCOUNT)
+        for event in events:
+            processor.apply(state, event, event.occurred_at + delay)
+        return state.health_history
+
+    at_once = history(timedelta(microseconds=1))
+    assert len(at_once) > 50, "health was scored day by day: there is something to compare"
+    assert history(timedelta(hours=20)) == at_once
+    assert history(timedelta(days=6)) == at_once

@@ -222,5 +222,7 @@ def test_now_advancing_within_the_bound_does_not_change_facts() -> None:
     for event in events:
         folder.apply(fixed, event, now=at(6))
         folder.apply(moving, event, now=event.occurred_at + timedelta(hours=1))
+    assert moving == fixed, "what is kept follows the events' time, not the reader's"
     folder.prune(moving, at(6))
+    folder.prune(fixed, at(6))
     assert moving == fixed
