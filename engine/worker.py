@@ -28,11 +28,9 @@ table once per batch, not once per event: the encoded state and its changelog
 message were most of a worker's cost. The batch is acknowledged only after
 those writes.
 
-Every message is handled inside a try: an exception dead-letters that message
-with the reason and the worker goes on (faust acknowledges a message whose
-handler raised, so letting it escape would silently drop it). The failed
-message's accounts roll back to their last written state, and the batch's
-earlier messages for them are dead-lettered too, so nothing is lost unseen.
+What each agent does with a batch is engine.runtime.pipeline's, the same object the
+in-memory harness drives in tests (tests/engine/memory.py); this module wires it to
+faust: the app, its agents and timers, rebalances, and the batch commit.
 """
 
 from __future__ import annotations
@@ -40,8 +38,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -49,26 +48,20 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from engine.metrics import Metrics
-from engine.runtime.accounts import AccountPath, kind_headers
 from engine.runtime.checkpoint import Checkpoint
 from engine.runtime.clock import CLOCK_NUDGE_SECONDS
-from engine.runtime.event_clock import EventClock
-from engine.runtime.publisher import OUTPUT_KINDS, Publisher
-from engine.runtime.store import AccountStore
-from engine.runtime.users import UserDirectory
+from engine.runtime.pipeline import Pipeline, Ports, internal_topics
 from engine.runtime.views import rewrite_views
 from engine.settings import Settings
 from engine.signals_files import read_config, read_rules
 from engine.transport.app import build_app
 from engine.transport.batches import InputBatches
-from engine.transport.clients import Clients
+from engine.transport.clients import Clients, ConsumerOffsets
 from engine.transport.delivery import bind_event, fresh, tracked_table
 from engine.transport.faust_app import InputTopic
 from engine.transport.inorder import InOrder
 from engine.transport.watchdogs import Watchdogs, readiness
 from signals.core import SignalProcessor
-from signals.driver import AccountDriver, TickSchedule
-from topics.catalogue import INPUT_KINDS, TopicKind, topic_name
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +81,8 @@ STRANDED_CHECK_SECONDS = 1.0
 
 
 class PulseWorker:
-    """Builds the faust app and holds the per-message logic its agents run."""
+    """Builds the faust app and runs the runtime's pipeline (engine.runtime.pipeline) in
+    its agents."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
@@ -102,13 +96,18 @@ class PulseWorker:
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self.metrics.start_at_zero(rule.id for rule in self.processor.rules.rules)
-        # Ticks, user links and health publication, as the replay does them.
-        self.driver = AccountDriver(self.processor, TickSchedule(self.config.tick_every))
-        self.park_us = int(settings.user_park_seconds * 1_000_000)
         self.partitions = settings.topic_partitions
         self.app = build_app(settings, self.registry)
         self.clients = Clients(settings)
         self._in_order = InOrder(self.clients.start_offsets)
+        self.app.committable = self._in_order.committable
+        self.pipeline = Pipeline(
+            settings, config, self.processor, self.metrics, self._ports(), monotonic=time.monotonic
+        )
+        p = self.pipeline
+        self.internal_topics, self.input_kinds = p.internal_topics, p.input_kinds
+        self.publisher, self.states, self.store = p.publisher, p.states, p.store
+        self.clock, self.users, self.accounts = p.clock, p.users, p.accounts
         self.batches = InputBatches(self.app, self._in_order, self.clients, self.metrics)
         self.watchdogs = Watchdogs(
             self.app,
@@ -119,90 +118,27 @@ class PulseWorker:
             sources=lambda: {*self.input_kinds, *self.internal_topics},
             agents=len(AGENTS),
         )
-        self._wire()
+        self._wire_agents_and_timers()
 
     # -- construction -----------------------------------------------------------------
 
-    @property
-    def internal_topics(self) -> tuple[str, str, str]:
-        """Account re-keying, user resolution and clock ticks; created by the runner."""
-        app_id = self.settings.app_id
-        return (f"{app_id}-account-events", f"{app_id}-user-events", f"{app_id}-ticks")
+    def _ports(self) -> Ports:
+        """The pipeline's topics and tables are faust's; the users detour is read as well
+        as written, so it is an input topic (engine.transport.faust_app)."""
+        app = self.app
+        user_events = internal_topics(self.settings)[1]
+        topics: dict[str, Any] = {user_events: InputTopic(app, topics=[user_events], **_RAW)}
 
-    def _wire(self) -> None:
-        app, s = self.app, self.settings
-        app.committable = self._in_order.committable
-        self.input_kinds = {topic_name(kind, s.topic_prefix): kind for kind in INPUT_KINDS}
-        self.account_events = app.topic(self.internal_topics[0], **_RAW)
-        self.user_events = InputTopic(app, topics=[self.internal_topics[1]], **_RAW)
-        self.ticks = app.topic(self.internal_topics[2], **_RAW)
-        self.outputs = {
-            kind: app.topic(topic_name(kind, s.topic_prefix), **_RAW) for kind in OUTPUT_KINDS
-        }
-        self.publisher = Publisher(
-            self.outputs,
-            self.processor,
-            self.metrics,
-            publish_points=s.health_publish_points,
-            keep_bytes=s.max_message_bytes,
-        )
-        self.states = tracked_table(app, "account-state", self.partitions)
-        self.store = AccountStore(self.states, self.partitions, s.state_cache_accounts)
-        self.links = tracked_table(app, "user-links", self.partitions)
-        self.parked = tracked_table(app, "user-parked", self.partitions)
-        self.users = UserDirectory(
-            self.links,
-            self.parked,
-            self.publisher,
-            self.account_events,
-            partitions=self.partitions,
-            park_us=self.park_us,
-            wall_clock=s.clock == "wall",
-            max_bytes=s.max_message_bytes,
-            headers=kind_headers(TopicKind.USAGE),
-        )
-        self.clock = self._event_clock()
-        self.accounts = AccountPath(
-            s,
-            self.processor,
-            self.driver,
-            self.store,
-            self.publisher,
-            clock=self.clock,
-            metrics=self.metrics,
-            input_kinds=self.input_kinds,
-            ticks_topic=self.internal_topics[2],
-            account_events=self.account_events,
-            user_events=self.user_events,
-        )
-        self._wire_agents_and_timers()
+        def topic(name: str) -> Any:
+            if name not in topics:
+                topics[name] = app.topic(name, **_RAW)
+            return topics[name]
 
-    def _event_clock(self) -> EventClock:
-        """Each agent partition's clock: which topics move it, which detours carry
-        watermarks, who announces to whom."""
-        accounts = [f"accounts:{p}" for p in range(self.partitions)]
-        return EventClock(
-            lambda: self.app.consumer,
-            self.clients,
-            self.store,
-            # Commands do not move time: a CSM's snooze given today must not carry the
-            # clock past a backlog of older events. They wait for the data's clock.
-            sources={
-                "accounts": tuple(
-                    t for t, kind in self.input_kinds.items() if kind is not TopicKind.COMMANDS
-                ),
-                "users": (),
-            },
-            detours={"accounts": {self.internal_topics[0]}, "users": {self.internal_topics[1]}},
-            senders={
-                "accounts": [*accounts, *(f"users:{p}" for p in range(self.partitions))],
-                "users": accounts,
-            },
-            announce_to={
-                "accounts": (self.user_events, self.account_events),
-                "users": (self.account_events,),
-            },
-            partitions=self.partitions,
+        return Ports(
+            topic=topic,
+            table=lambda name: tracked_table(app, name, self.partitions),
+            offsets=ConsumerOffsets(lambda: self.app.consumer, self.clients),
+            bind=bind_event,
         )
 
     def _wire_agents_and_timers(self) -> None:
@@ -211,9 +147,9 @@ class PulseWorker:
         # loaded by two coroutines at once (faust runs agents concurrently).
         # The agents' topics keep their queues when flow control resumes
         # (engine.transport.faust_app).
-        sources = InputTopic(app, topics=[*self.input_kinds, *self.internal_topics[::2]], **_RAW)
+        sources = InputTopic(app, topics=self.pipeline.account_sources, **_RAW)
         app.agent(sources, name="accounts")(self._accounts_agent)
-        app.agent(self.user_events, name="users")(self._users_agent)
+        app.agent(self.pipeline.user_events, name="users")(self._users_agent)
         nudge = s.tick_check_seconds if s.clock == "wall" else CLOCK_NUDGE_SECONDS
         app.timer(nudge)(self._send_ticks)
         app.timer(LAG_SECONDS)(self.watchdogs.report_lag)
@@ -260,71 +196,23 @@ class PulseWorker:
         self._in_order.forget()
         self.metrics.consumer_lag.clear()
         self.metrics.event_clock.clear()
-        self.store.forget()
-        self.clock.forget()
-        self.users.forget()
-        self.accounts.forget()
+        self.pipeline.forget()
 
     # -- agents -----------------------------------------------------------------------
 
     async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         checkpoint = Checkpoint(fresh(), self._in_order, self.store)
         async for events, done in self.batches.of("accounts", stream):
-            for event in events:
-                self.store.begin(event)
-                if await self._guarded(event, self.accounts.on_message):
-                    self.store.keep()
-                else:
-                    await self._roll_back(event)
+            await self.pipeline.accounts_batch(events)
             await checkpoint.commit(events, done)  # then faust acknowledges the batch
             yield None
-
-    async def _roll_back(self, failed: Any) -> None:
-        """Forget what the failed message did to its accounts (they reload from the table,
-        as of the last batch) and dead-letter the batch's earlier messages for them."""
-        for event in self.store.roll_back():
-            message = event.message
-            if self.accounts.is_clock_message(message):
-                continue
-            reason = (
-                f"rolled back: a later message of the same batch for the same account "
-                f"({failed.message.topic}[{failed.message.partition}]@{failed.message.offset}) "
-                "failed; this one was applied, then undone"
-            )
-            await self.publisher.dead_letter(message, event.key, event.value, "internal", reason)
 
     async def _users_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         checkpoint = Checkpoint(fresh(), self._in_order)
         async for events, done in self.batches.of("users", stream):
-            for event in events:
-                bind_event(event)  # the tables' partition
-                await self._guarded(event, self._on_user_message)
+            await self.pipeline.users_batch(events)
             await checkpoint.commit(events, done)
             yield None
-
-    async def _guarded(self, event: Any, handler: Any) -> bool:
-        """Handle one message; on any error dead-letter it with the reason and go on."""
-        message = event.message
-        try:
-            await handler(message, event.key, event.value)
-        except Exception as exc:
-            log.exception(
-                "internal error on %s[%d]@%d", message.topic, message.partition, message.offset
-            )
-            try:
-                await self.publisher.dead_letter(
-                    message, event.key, event.value, "internal", repr(exc)
-                )
-            except Exception:  # the agent must live on: the message stays in its topic
-                log.exception(
-                    "could not dead-letter %s[%d]@%d; it is left where it is",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                )
-                self.metrics.invalid_events.labels(reason="dead_letter_failed").inc()
-            return False
-        return True
 
     def _owned(self) -> set[int]:
         """The partitions of the accounts agent this worker owns now."""
@@ -354,14 +242,6 @@ class PulseWorker:
             written += done
         return written
 
-    async def _on_user_message(self, message: Any, key: bytes | None, value: bytes) -> None:
-        """Link users to accounts; forward resolved usage, park the rest for a while."""
-        wall = datetime.now(UTC)
-        if not self.clock.hear("users", message):
-            await self.users.receive(message, value, wall)
-        now = await self.accounts.now(("users", message.partition), wall)
-        await self.users.expire(message.partition, now)
-
     async def _send_ticks(self) -> None:
         """Nudge every partition this worker owns so its agent checks the clock.
 
@@ -373,7 +253,5 @@ class PulseWorker:
             gauge = self.metrics.event_clock.labels(agent=agent, partition=str(partition))
             gauge.set(max(clock_us, 0) / 1e6)
         for tp in assigned:
-            if tp.topic == self.ticks.get_topic_name():
-                await self.ticks.send(key=None, value=b"tick", partition=tp.partition)
-
-    # -- publishing -------------------------------------------------------------------
+            if tp.topic == self.internal_topics[2]:
+                await self.pipeline.ticks.send(key=None, value=b"tick", partition=tp.partition)

@@ -23,14 +23,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
-
-from faust.types import TP
+from typing import Any, Protocol
 
 from engine.runtime.clock import Announcer, Heard, Mark, confirm, holding_back
 from engine.runtime.store import AccountStore
-from engine.transport.clients import BROKER_ERRORS, Clients
-from engine.transport.faust_app import committed_offset, highwater
+from engine.transport.clients import BROKER_ERRORS
 from signals.state import EPOCH, micros
 
 log = logging.getLogger(__name__)
@@ -42,13 +39,26 @@ Scope = tuple[str, int]
 """(agent, partition)"""
 
 
+class Offsets(Protocol):
+    """What the clock asks of the transport about one partition of a topic it reads
+    (engine.transport.faust_app.ConsumerOffsets; an in-memory broker in tests)."""
+
+    def highwater(self, topic: str, partition: int) -> int | None:
+        """The end offset the consumer's last fetch saw; None when not known."""
+
+    def committed(self, topic: str, partition: int) -> int | None:
+        """The group's committed position (the next offset to read); None if never."""
+
+    async def end_offset(self, topic: str, partition: int) -> int:
+        """The broker's end offset, asked now (BROKER_ERRORS when it cannot say)."""
+
+
 class EventClock:
     """The clocks of the agent partitions a worker owns."""
 
     def __init__(
         self,
-        consumer: Callable[[], Any],
-        clients: Clients,
+        offsets: Offsets,
         store: AccountStore,
         *,
         sources: Mapping[str, Sequence[str]],
@@ -56,10 +66,11 @@ class EventClock:
         senders: Mapping[str, Sequence[str]],
         announce_to: Mapping[str, Sequence[Any]],
         partitions: int,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.consumer = consumer
-        """faust's consumer (asked for fetched high-waters and committed offsets)."""
-        self.clients = clients
+        self.offsets = offsets
+        self.monotonic = monotonic
+        """The clock of idle allowances and announcement pacing (seconds)."""
         self.store = store
         self.sources = sources
         """agent -> the topics whose own watermarks make its clock"""
@@ -111,7 +122,7 @@ class EventClock:
         if message is not None and message.topic in marks:
             behind.add(message.topic)
         senders = self._heard.setdefault(scope, Heard())
-        heard = senders.bound(self.senders[agent], time.monotonic())
+        heard = senders.bound(self.senders[agent], self.monotonic())
         if not marks:  # the users agent: its clock is what its senders announce
             idle = heard is None
             watermark = senders.highest() if heard is None else heard
@@ -141,7 +152,7 @@ class EventClock:
             if header == WATERMARK_HEADER:
                 sender, watermark, idle = raw.decode().split("|")
                 heard = self._heard.setdefault((agent, message.partition), Heard())
-                heard.hear(sender, int(watermark), idle=idle == "1", now=time.monotonic())
+                heard.hear(sender, int(watermark), idle=idle == "1", now=self.monotonic())
                 return True
         return False
 
@@ -151,7 +162,7 @@ class EventClock:
         'nothing behind' must not be concluded from not knowing)."""
         for topic, mark in marks.items():
             try:
-                mark.end = max(mark.end, await self.clients.end_offset(topic, partition))
+                mark.end = max(mark.end, await self.offsets.end_offset(topic, partition))
             except BROKER_ERRORS as exc:
                 log.warning("end offset of %s[%d] unknown: %r", topic, partition, exc)
                 return  # asked again on the next message
@@ -177,7 +188,7 @@ class EventClock:
         nothing at all until it announces again (when: engine.runtime.clock.Announcer).
         """
         announcer = self._announced.setdefault(sender, Announcer())
-        if not announcer.due(watermark, idle=idle, now=time.monotonic()):
+        if not announcer.due(watermark, idle=idle, now=self.monotonic()):
             return
         headers = [(WATERMARK_HEADER, f"{sender}|{watermark}|{int(idle)}".encode())]
         for topic in self.announce_to[sender.split(":", maxsplit=1)[0]]:
@@ -188,7 +199,7 @@ class EventClock:
         """The lowest watermark among topics with unread data and caught-up topics still
         within their idle allowance, or found by the broker to have more after all
         (engine.runtime.clock.holding_back)."""
-        low, ask = holding_back(marks, behind, time.monotonic())
+        low, ask = holding_back(marks, behind, self.monotonic())
         for topic in ask:
             if await self._has_more(topic, partition, marks[topic]):
                 low = min(low, marks[topic].watermark)
@@ -197,16 +208,15 @@ class EventClock:
     async def _has_more(self, topic: str, partition: int, mark: Mark) -> bool:
         """Ask the broker (not the last fetch) whether a quiet topic really ran dry."""
         try:
-            end: int | None = await self.clients.end_offset(topic, partition)
+            end: int | None = await self.offsets.end_offset(topic, partition)
         except BROKER_ERRORS as exc:  # cannot tell: keep holding the clock, ask again later
             log.warning("end offset of %s[%d] unknown: %r", topic, partition, exc)
             end = None
-        tp = TP(topic, partition)
-        consumer = self.consumer()
-        return confirm(mark, end, committed_offset(consumer, tp), highwater(consumer, tp))
+        offsets = self.offsets
+        committed = offsets.committed(topic, partition)
+        return confirm(mark, end, committed, offsets.highwater(topic, partition))
 
     def _behind(self, topic: str, partition: int, mark: Mark) -> bool:
         """Whether the last fetch (or broker query) showed messages we have not processed."""
-        tp = TP(topic, partition)
-        consumer = self.consumer()
-        return mark.behind(highwater(consumer, tp), committed_offset(consumer, tp))
+        offsets = self.offsets
+        return mark.behind(offsets.highwater(topic, partition), offsets.committed(topic, partition))

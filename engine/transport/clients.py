@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -22,6 +23,7 @@ from faust.types import TP
 
 from engine.kafka import client_kwargs
 from engine.settings import Settings
+from engine.transport.faust_app import committed_offset, highwater
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +127,22 @@ async def _started(consumer: AIOKafkaConsumer) -> AIOKafkaConsumer:
         await consumer.stop()
         raise
     return consumer
+
+
+class ConsumerOffsets:
+    """The event clock's view of the broker (engine.runtime.event_clock.Offsets): what
+    faust's consumer fetched and committed, and end offsets asked through ``Clients``."""
+
+    def __init__(self, consumer: Callable[[], Any], clients: Clients) -> None:
+        self.consumer = consumer
+        """faust's consumer (the app's, which exists only once the app runs)"""
+        self.clients = clients
+
+    def highwater(self, topic: str, partition: int) -> int | None:
+        return highwater(self.consumer(), TP(topic, partition))
+
+    def committed(self, topic: str, partition: int) -> int | None:
+        return committed_offset(self.consumer(), TP(topic, partition))
+
+    async def end_offset(self, topic: str, partition: int) -> int:
+        return await self.clients.end_offset(topic, partition)

@@ -15,7 +15,7 @@ from faust.types import TP
 from engine.envelope import Published
 from engine.runtime.event_clock import WATERMARK_HEADER, EventClock
 from engine.runtime.store import AccountStore
-from engine.transport.clients import Clients
+from engine.transport.clients import Clients, ConsumerOffsets
 from signals.state import EPOCH, AccountState, micros
 
 USAGE, BILLING = "p.usage.v1", "p.billing.v1"
@@ -69,9 +69,9 @@ class Message:
 
 
 def clock_over(consumer: Consumer, broker: Broker, store: Store, detour: Topic) -> EventClock:
+    offsets = ConsumerOffsets(lambda: consumer, cast(Clients, broker))  # the worker's adapter
     return EventClock(
-        lambda: consumer,
-        cast(Clients, broker),
+        offsets,
         cast(AccountStore, store),
         sources={"accounts": (USAGE, BILLING), "users": ()},
         detours={"accounts": {"p-account-events"}, "users": {"p-user-events"}},
