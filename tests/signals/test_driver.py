@@ -3,6 +3,7 @@ which the replay and the live worker both follow."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,12 +22,13 @@ from signals.driver import (
 )
 from signals.resolve import UserResolver
 from signals.rules import default_rules
-from signals.state import AccountState, micros
-from tests.signals.factories import ACCOUNT, at, login, usage
+from signals.state import EPOCH, AccountState, micros
+from tests.signals.factories import ACCOUNT, at, login, subscription, ticket, usage
 from topics.models import UserLink
 
 DAY = timedelta(days=1)
 DAY_US = 86_400_000_000
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass
@@ -137,3 +139,41 @@ def test_links_resolve_the_same_in_any_arrival_order(order: list[int]) -> None:
     assert [e.event_id for e in events] == ["u1"]
     assert [e.account_id for e in events] == ["b1"]
     assert [r.event_id for r in rejected] == ["u0"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=8, max_size=8))
+def test_a_clock_that_lags_its_events_by_any_amount_changes_nothing(lags: list[float]) -> None:
+    """The driver's account path (arrive, ticks due by the clock, apply, held events
+    released by ticks) gives the same triggers and state whether the reader's clock
+    keeps up with each event or lags behind it, as a partition's clock lags a replay's:
+    ``lags`` says, stretch by stretch, how far back between the last clock and the
+    event the clock stands when the event arrives (the event clock never passes an
+    event it has not read)."""
+    config = SignalsConfig(reorder_window=timedelta(microseconds=1))  # as a worker runs it
+    processor = SignalProcessor(config, default_rules())
+    events = [subscription(at(0, 1), seats=10), usage("Training Completed", at(0, 3))]
+    for day in range(1, 130):
+        events += [login(at(day, 9), user=f"u{day % 4}"), usage("Report Run", at(day, 15))]
+        if day % 17 == 0:
+            events.append(ticket("opened", at(day, 11), ticket_id=f"t{day}"))
+
+    def run(lag_of: Callable[[int], float]) -> tuple[list[str], AccountState]:
+        driver = AccountDriver(processor, TickSchedule(DAY))
+        state, memory, ids, clock = AccountState(ACCOUNT), Memory(), [], micros(at(0, 0))
+        for i, event in enumerate(events):
+            occurred = micros(event.occurred_at)
+            clock = max(clock, occurred - int(lag_of(i) * (occurred - clock)))
+            driver.schedule.arrive(memory, occurred)
+            now = EPOCH + clock * _MICROSECOND
+            ids += [t.trigger_id for o in driver.catch_up(state, memory, clock) for t in o.triggers]
+            ids += [t.trigger_id for t in processor.apply(state, event, now).triggers]
+        end = micros(at(131, 0))
+        ids += [t.trigger_id for o in driver.catch_up(state, memory, end) for t in o.triggers]
+        return ids, state
+
+    in_step = run(lambda i: 0.0)
+    assert in_step[0], "nothing fired: nothing is compared"
+    lagging = run(lambda i: lags[(i // 37) % len(lags)])
+    assert lagging[0] == in_step[0]
+    assert lagging[1] == in_step[1]
