@@ -10,12 +10,16 @@ The workers use the production store (RocksDB) with a cache of a few states, so 
 loads read the table, and batches mix partitions: faust's RocksDB store once read a
 key from the store of whichever partition the batch's last event came from, found
 nothing, and the account started afresh (engine.transport.delivery.TrackedTable.get_in).
+The second case SIGKILLs one of the two workers while they drain (twice; six times
+with PULSE_LONG_TESTS=1).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
+import signal
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -31,6 +35,7 @@ from engine.verify import OUTPUT_KINDS
 from engine.verify_cli import settings_for, verify_deployment
 from tests.conftest import WorkerProcess
 from tests.engine.test_worker import produce, signals_config, signals_env
+from tests.faults.harness import FAST_GROUP, LONG
 from topics.catalogue import TopicKind, topic_name
 from topics.codec import encode
 from topics.models import AccountProfile
@@ -75,6 +80,42 @@ async def test_two_workers_draining_a_backlog_give_the_replay(
     await produce(kafka_bootstrap, prefix, records)  # all of it before the workers start
     one.start()
     two.start()
+    settings = settings_for(one.env)
+    await _quiet(settings, quiet=15.0, within=600.0)
+    report = await verify_deployment(settings)
+    assert report.expected_triggers > 0, "the replay fires nothing: nothing is compared"
+    assert report.ok, report.summary()
+
+
+KILLS = 6 if LONG else 2
+
+
+async def test_two_workers_killed_while_draining_a_backlog_give_the_replay(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], signals_config: Path
+) -> None:
+    """The same backlog, one worker SIGKILLed now and then while both drain it and
+    started again: still the replay's triggers and states, duplicates allowed."""
+    env = {
+        **signals_env(signals_config),
+        **FAST_GROUP,
+        "PULSE_TOPIC_PARTITIONS": str(PARTITIONS),
+        "PULSE_STORE": "rocksdb://",
+        "PULSE_STATE_CACHE_ACCOUNTS": "8",
+    }
+    one, two = worker_factory(**env), worker_factory(**env)
+    prefix = one.env["PULSE_TOPIC_PREFIX"]
+    await create_catalogue(Settings(kafka_bootstrap=kafka_bootstrap), prefix, PARTITIONS)
+    await produce(kafka_bootstrap, prefix, backlog(ACCOUNTS, DAYS, seed=12))
+    one.start()
+    two.start()
+    rng = random.Random(17)
+    for _ in range(KILLS):
+        await asyncio.sleep(rng.uniform(8.0, 20.0))  # joined, recovering or draining
+        assert one.process is not None
+        assert one.process.poll() is None, one.tail()
+        one.process.send_signal(signal.SIGKILL)
+        one.process.wait(timeout=30)
+        one.start()
     settings = settings_for(one.env)
     await _quiet(settings, quiet=15.0, within=600.0)
     report = await verify_deployment(settings)
