@@ -45,7 +45,7 @@ _SKIPPED_KINDS = frozenset({"late", "unresolved_user", "invalid_quantity"})
 
 def changelog_topic(app_id: str) -> str:
     """The account-state table's changelog (faust: ``{app id}-{table}-changelog``; the
-    table is named in ``PulseWorker._wire``)."""
+    table is engine.runtime.pipeline.STATE_TABLE)."""
     return f"{app_id}-account-state-changelog"
 
 

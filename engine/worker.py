@@ -40,7 +40,6 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import faust
@@ -61,6 +60,7 @@ from engine.transport.delivery import bind_event, fresh, tracked_table
 from engine.transport.faust_app import InputTopic
 from engine.transport.inorder import InOrder
 from engine.transport.watchdogs import Watchdogs, readiness
+from engine.verify import event_clock_config
 from signals.core import SignalProcessor
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,6 @@ _RAW: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
 }
-_MICROSECOND = timedelta(microseconds=1)
 AGENTS = ("accounts", "users")
 LAG_SECONDS = 10.0
 """How often the worker reports its consumer lag (pulse_consumer_lag_messages)."""
@@ -87,10 +86,10 @@ class PulseWorker:
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
         config = read_config(settings.signals_config_file)
-        if settings.clock == "event" and not config.reorder_window:
+        if settings.clock == "event":
             # Hold each event until the clock passes it, so topics read side by side
             # are applied in event-time order (engine.runtime.accounts, ``now``).
-            config = config.model_copy(update={"reorder_window": _MICROSECOND})
+            config = event_clock_config(config)
         self.config = config
         self.processor = SignalProcessor(self.config, read_rules(settings.rules_file))
         self.registry = registry or CollectorRegistry()

@@ -41,7 +41,7 @@ Scope = tuple[str, int]
 
 class Offsets(Protocol):
     """What the clock asks of the transport about one partition of a topic it reads
-    (engine.transport.faust_app.ConsumerOffsets; an in-memory broker in tests)."""
+    (engine.transport.clients.ConsumerOffsets; an in-memory broker in tests)."""
 
     def highwater(self, topic: str, partition: int) -> int | None:
         """The end offset the consumer's last fetch saw; None when not known."""

@@ -48,10 +48,6 @@ def internal_topics(settings: Settings) -> tuple[str, str, str]:
     return (f"{app_id}-account-events", f"{app_id}-user-events", f"{app_id}-ticks")
 
 
-def _unbound(event: Any) -> None:
-    """A transport whose tables need no current event (the in-memory one)."""
-
-
 @dataclass(frozen=True)
 class Ports:
     """What the runtime needs of a transport."""
@@ -62,8 +58,9 @@ class Ports:
     table: Callable[[str], Any]
     """A table by name (engine.transport.delivery.TrackedTable's interface)."""
     offsets: Offsets
-    bind: Callable[[Any], None] = _unbound
-    """Make an event the one whose partition plain table access reads and writes."""
+    bind: Callable[[Any], None]
+    """Make an event the one whose partition plain table access (the users tables)
+    reads and writes."""
 
 
 class Pipeline:
