@@ -1,12 +1,14 @@
 """The worker's pipeline over an in-memory broker: no Kafka, no faust, same runtime.
 
 ``engine.runtime.pipeline.Pipeline`` is what a worker's agents run; here it runs over
-``MemoryBroker`` (topics as lists, tables as dicts whose writes are their changelog,
-committed offsets per partition), driven by ``MemoryWorker`` the way faust drives it:
-batches that mix partitions in an order a seeded random source chooses, tick messages
-from a timer, a checkpoint after each batch (engine.runtime.checkpoint), revocations
-that make the runtime forget, and crashes (``Crash``) between any two commit steps,
-after which a fresh worker reads on from the committed offsets and the tables.
+``MemoryBroker``: topics as lists, tables as dicts per partition with their changelog,
+committed offsets per partition. What a worker produces or writes reaches the broker
+only once acknowledged (or flushed), and is lost if the worker crashes first.
+``MemoryWorker`` drives it the way faust does: batches that mix partitions in an order
+a seeded random source chooses, tick messages from a timer, a checkpoint after each
+batch (engine.runtime.checkpoint), revocations that make the runtime forget, and
+crashes (``Crash``) before any commit step, after which a fresh worker reads on from
+the committed offsets and the tables.
 
 Kafka Streams' ``TopologyTestDriver`` and bytewax's testing source and sink do the same
 for their runtimes. The real-broker tests (test_worker.py, test_backlog.py, tests/faults)
@@ -15,10 +17,10 @@ stay: this one runs the logic, they run the transport.
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +31,7 @@ from engine.routing import partition_for
 from engine.runtime.checkpoint import Checkpoint
 from engine.runtime.pipeline import STATE_TABLE, Pipeline, Ports
 from engine.settings import Settings
-from engine.transport.delivery import fresh
+from engine.transport.delivery import fresh, track
 from engine.verify import OUTPUT_KINDS, RunOutput, event_clock_config
 from signals.config import SignalsConfig
 from signals.core import SignalProcessor
@@ -64,19 +66,90 @@ class Event:
     value: bytes
 
 
-class MemoryTable(dict[bytes, bytes]):
-    """A table that survives its worker (as a changelog would), its writes logged."""
+class Stored:
+    """A table as the broker keeps it: each partition's values, and its changelog (every
+    value that reached the broker, in order)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, partitions: int) -> None:
+        self.parts: list[dict[bytes, bytes]] = [{} for _ in range(partitions)]
         self.changelog: list[bytes] = []
 
+
+_GONE = object()
+"""A deletion not yet on the changelog."""
+
+
+class MemoryTable:
+    """One worker's view of a table: its own writes at once (its local store), the
+    broker's only once their changelog message is acknowledged (tracked, as
+    engine.transport.delivery.TrackedTable's are). A crashed worker's unacknowledged
+    writes are gone. Reads and writes go to a partition as faust's do: named
+    (``get_in``, ``set_for``'s message), or the current event's (``bind``)."""
+
+    def __init__(self, broker: MemoryBroker, stored: Stored) -> None:
+        self.broker, self.stored = broker, stored
+        self.local: list[dict[bytes, Any]] = [{} for _ in stored.parts]
+        self.partition: int | None = None
+        """The current event's partition (set by ``bind``): plain access needs it."""
+
+    def _here(self) -> int:
+        if self.partition is None:
+            raise AssertionError("plain table access with no current event (bind)")
+        return self.partition
+
     def get_in(self, partition: int, key: bytes) -> bytes | None:
-        return self.get(key)
+        value = self.local[partition].get(key, self.stored.parts[partition].get(key))
+        return None if value is _GONE else value
 
     def set_for(self, message: Any, key: bytes, value: bytes) -> None:
-        self[key] = value
-        self.changelog.append(value)
+        self._write(message.message.partition, key, value)
+
+    def _write(self, partition: int, key: bytes, value: Any) -> None:
+        self.local[partition][key] = value
+
+        def durable() -> None:
+            if value is _GONE:
+                self.stored.parts[partition].pop(key, None)
+            else:
+                self.stored.parts[partition][key] = value
+                self.stored.changelog.append(value)
+
+        track(self.broker.in_flight(durable))
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        value = self.get_in(self._here(), key)
+        return default if value is None else value
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self.get_in(self._here(), key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._write(self._here(), key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        self._write(self._here(), key, _GONE)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Every key of every partition (a faust table iterates its local stores)."""
+        for stored, local in zip(self.stored.parts, self.local, strict=True):
+            for key in {**stored, **local}:
+                if local.get(key, stored.get(key)) is not _GONE:
+                    yield key
+
+
+class _Delivery:
+    """An acknowledgement to wait for: awaited, the producer has sent everything up to
+    and including its message (a producer keeps its send order)."""
+
+    def __init__(self, broker: MemoryBroker, number: int) -> None:
+        self.broker, self.number = broker, number
+
+    def __await__(self) -> Generator[Any, None, None]:
+        self.broker.deliver(self.number)
+        yield from ()
 
 
 class MemoryTopic:
@@ -90,11 +163,13 @@ class MemoryTopic:
         value: bytes,
         partition: int | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
-    ) -> asyncio.Future[None]:
-        self.broker.produce(self.name, key, value, partition, headers)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)  # acknowledged at once: delivery failures are not modelled
-        return done
+    ) -> _Delivery:
+        """Hand the message to the producer: on the topic once acknowledged, or once
+        the producer flushes; lost if the worker crashes first."""
+        name = self.name
+        return self.broker.in_flight(
+            lambda: self.broker.produce(name, key, value, partition, headers)
+        )
 
 
 class MemoryBroker:
@@ -104,7 +179,25 @@ class MemoryBroker:
         self.partitions = partitions
         self.logs: dict[str, list[list[tuple[bytes | None, bytes, list[Any]]]]] = {}
         self.committed: dict[tuple[str, int], int] = {}
-        self.tables: dict[str, MemoryTable] = defaultdict(MemoryTable)
+        self.tables: dict[str, Stored] = defaultdict(lambda: Stored(partitions))
+        self._sent: list[tuple[int, Callable[[], None]]] = []
+        """What producers were handed and the broker has not got yet, in send order."""
+        self._numbers = itertools.count()
+
+    def in_flight(self, arrive: Callable[[], None]) -> _Delivery:
+        number = next(self._numbers)
+        self._sent.append((number, arrive))
+        return _Delivery(self, number)
+
+    def deliver(self, upto: int | None = None) -> None:
+        """The producer sends what it was handed, up to message ``upto`` (all: None)."""
+        while self._sent and (upto is None or self._sent[0][0] <= upto):
+            _, arrive = self._sent.pop(0)
+            arrive()
+
+    def crashed(self) -> None:
+        """A worker died: what its producer had not sent is lost."""
+        self._sent.clear()
 
     def log(self, topic: str, partition: int) -> list[tuple[bytes | None, bytes, list[Any]]]:
         if topic not in self.logs:
@@ -231,12 +324,14 @@ class MemoryWorker:
         self.rng = random.Random(self.plan.seed)
         self.batches = 0
         self.crashes = 0
+        self.tables: dict[str, MemoryTable] = {}
         if settings.clock == "event":  # as the worker runs it (PulseWorker.__init__)
             config = event_clock_config(config)
         ports = Ports(
             topic=lambda name: MemoryTopic(broker, name),
-            table=lambda name: broker.tables[name],
+            table=self._table,
             offsets=BrokerOffsets(broker),
+            bind=self._bind,
         )
         processor = SignalProcessor(config, rules)
         self.pipeline = Pipeline(
@@ -245,6 +340,14 @@ class MemoryWorker:
         self.owned: set[int] = set()
         self.positions: dict[tuple[str, int], int] = {}
         self.assign(owned)
+
+    def _table(self, name: str) -> MemoryTable:
+        table = self.tables[name] = MemoryTable(self.broker, self.broker.tables[name])
+        return table
+
+    def _bind(self, event: Event) -> None:
+        for table in self.tables.values():
+            table.partition = event.message.partition
 
     def assign(self, owned: Iterable[int]) -> None:
         """A rebalance: forget, then read the partitions now owned from their commits."""
@@ -328,10 +431,12 @@ class MemoryWorker:
             await pipeline.users_batch(users)
             self.crash_point("outputs")
             await Checkpoint(fresh(), _Offsets(self)).commit(users, done)  # type: ignore[arg-type]
+        self.broker.deliver()  # the producer's linger: what was handed over goes out
         return bool(accounts or users)
 
     def tick(self) -> None:
         """The worker's timer: a tick message to each ticks partition it owns."""
+        self.broker.deliver()
         for partition in sorted(self.owned):
             self.broker.produce(self.pipeline.internal_topics[2], None, b"tick", partition)
 
@@ -343,6 +448,7 @@ async def steps(workers: list[MemoryWorker]) -> bool:
         try:
             moved |= await worker.step()
         except Crash:
+            worker.broker.crashed()
             workers[i] = worker.restarted()
             moved = True
     return moved
