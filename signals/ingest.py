@@ -199,8 +199,9 @@ class StateFolder:
     def prune(self, state: AccountState, now: datetime) -> None:
         """Drop what no metric or dedup check can need any more; runs once per new day of
         the account's event time (``now``: an admitted event's time, or a tick's). Ids
-        are kept for the lateness bound behind it, at least as long as the lateness
-        check, behind the reader's clock, can accept an event."""
+        are kept for the lateness bound behind it: as long as the lateness check, behind
+        the reader's clock, can accept an event, unless an event from up to
+        ``max_future_skew`` ahead moved the account's clock past the reader's."""
         today = now.toordinal()
         if today <= state.pruned_day:
             return
