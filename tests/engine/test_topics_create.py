@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -24,6 +26,24 @@ async def prefix(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[str]:
     ours = [t for t in await kafka_admin.list_topics() if t.startswith(value + ".")]
     if ours:
         await kafka_admin.delete_topics(ours)
+
+
+async def configs_of(
+    admin: AIOKafkaAdminClient, topic: str, within: float = 15.0
+) -> dict[str, str]:
+    """A topic's configuration as the broker describes it. Just after creation the broker
+    may describe none of it yet (the topic's metadata is still propagating; seen once in
+    a full run), so ask again for a while before judging."""
+    deadline = time.monotonic() + within
+    while True:
+        described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        entries = {
+            e["config_names"]: e["config_value"]
+            for e in described[0].to_object()["resources"][0]["config_entries"]
+        }
+        if "cleanup.policy" in entries or time.monotonic() >= deadline:
+            return entries
+        await asyncio.sleep(0.5)
 
 
 def run_cli(*args: str, bootstrap: str) -> subprocess.CompletedProcess[str]:
@@ -46,14 +66,8 @@ async def test_creates_every_topic_with_catalogue_settings(
 
     assert [(r.name, r.status) for r in reports] == [(s.name, "created") for s in specs]
     health = topic_name(TopicKind.HEALTH, prefix)
-    described = await kafka_admin.describe_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, health)]
-    )
-    entries = {
-        e["config_names"]: e["config_value"]
-        for e in described[0].to_object()["resources"][0]["config_entries"]
-    }
-    assert entries["cleanup.policy"] == "compact"
+    entries = await configs_of(kafka_admin, health)
+    assert entries.get("cleanup.policy") == "compact", entries
     (topic,) = await kafka_admin.describe_topics([health])
     assert len(topic["partitions"]) == 2
 
