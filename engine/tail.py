@@ -28,6 +28,10 @@ def render(trigger: Trigger) -> str:
     """One readable block per trigger: what, who, why, and what to do."""
     health = trigger.health
     score = f"{health.score:.0f} {health.band}" if health and health.score is not None else "n/a"
+    if health and health.provisional:
+        # Rules never act on such a score (signals.health): say so, or "red" misleads.
+        missing = ", ".join(health.missing_components) or "too little history"
+        score += f" (provisional: {missing} not known yet)"
     lines = [
         f"{trigger.fired_at:%Y-%m-%d %H:%M} {trigger.kind.upper():<10} {trigger.severity:<8} "
         f"{trigger.account_id}  {trigger.rule_id} v{trigger.rule_version}"
