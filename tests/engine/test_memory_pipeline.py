@@ -11,11 +11,11 @@ cases on a real broker: test_backlog.py and tests/faults.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from engine.routing import partition_for
+from engine.demo import clock_events
 from engine.settings import Settings
 from engine.simulator import CORE_FEATURES
 from engine.simulator.generator import Simulation, SimulationConfig
@@ -35,7 +35,7 @@ from tests.engine.memory import (
 from tests.signals.factories import at, login, usage
 from topics.catalogue import INPUT_KINDS, TopicKind, topic_name
 from topics.codec import encode
-from topics.models import AccountProfile, UserLink
+from topics.models import UserLink
 
 PARTITIONS = 4
 SETTINGS = Settings(clock="event", topic_partitions=PARTITIONS, state_cache_accounts=4)
@@ -50,16 +50,7 @@ def backlog(accounts: int, days: int, seed: int) -> list[tuple[TopicKind, bytes 
     records: list[tuple[TopicKind, bytes | None, bytes]] = [
         (r.kind, r.key, r.value) for r in Simulation(config).records()
     ]
-    end = config.start + timedelta(days=days + 2)
-    for partition in range(PARTITIONS):
-        account = next(
-            f"clock-{i}"
-            for i in range(1000)
-            if partition_for(f"clock-{i}".encode(), PARTITIONS) == partition
-        )
-        profile = AccountProfile(event_id=f"{account}-end", occurred_at=end, account_id=account)
-        records.append((TopicKind.ACCOUNTS, account.encode(), encode(profile)))
-    return records
+    return records + closing_at(config.start + timedelta(days=days + 2))
 
 
 def scrambled(
@@ -159,18 +150,10 @@ async def test_a_crash_before_any_commit_step_loses_and_invents_nothing(
     assert report.ok, report.summary()
 
 
-def closing(day: float) -> list[tuple[TopicKind, bytes | None, bytes]]:
-    """One event per partition at ``day``: every partition's clock passes what came before."""
-    records: list[tuple[TopicKind, bytes | None, bytes]] = []
-    for partition in range(PARTITIONS):
-        account = next(
-            f"clock-{i}"
-            for i in range(1000)
-            if partition_for(f"clock-{i}".encode(), PARTITIONS) == partition
-        )
-        profile = AccountProfile(event_id=f"{account}-end", occurred_at=at(day), account_id=account)
-        records.append((TopicKind.ACCOUNTS, account.encode(), encode(profile)))
-    return records
+def closing_at(when: datetime) -> list[tuple[TopicKind, bytes | None, bytes]]:
+    """One event per partition at ``when`` (the demo's, engine.demo.clock_events): every
+    partition's clock passes what came before."""
+    return [(TopicKind.ACCOUNTS, key, value) for key, value in clock_events(when, PARTITIONS)]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -197,7 +180,7 @@ async def test_a_users_latest_link_by_event_time_wins_whichever_arrives_last(see
             )
         roaming = usage("Report Run", at(day + 3), user="roamer", account=None)
         records.append((TopicKind.USAGE, b"roamer", encode(roaming)))
-    records += closing(20)
+    records += closing_at(at(20))
     broker = loaded(records)
     await drain([worker(broker, range(PARTITIONS), Plan(seed=seed, batch=5, run=2))])
     report = check(broker, triggers=False)
