@@ -91,7 +91,8 @@ class Settings(BaseSettings):
     health_publish_points: float = Field(5.0, ge=0, le=100)
     """Publish a health snapshot when the score moved this much since the last one."""
     user_park_seconds: float = Field(86_400.0, ge=0)
-    """How long a usage event whose user has no account yet waits for a group call."""
+    """How long an event without an account yet waits for its link: a user's usage for a
+    group call, a Stripe customer's billing for an event or profile naming its account."""
     state_cache_accounts: int = Field(20_000, ge=1, le=10_000_000)
     """Decoded account states a worker keeps in memory (least recently used go first;
     the table keeps them all). About 10 KB each: the main term of a worker's RSS."""

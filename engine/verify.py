@@ -36,10 +36,12 @@ from topics.models import DeadLetter, HealthSnapshot, InputEvent, Trigger, UserL
 
 TRIGGER_KINDS = (TopicKind.CHURN_RISK, TopicKind.EXPANSION, TopicKind.ADVOCACY)
 OUTPUT_KINDS = (*TRIGGER_KINDS, TopicKind.HEALTH, TopicKind.DEAD_LETTER)
-EXPECTED_LETTERS = frozenset({"validation", "late", "unresolved_user", "invalid_quantity"})
+EXPECTED_LETTERS = frozenset(
+    {"validation", "late", "unresolved_user", "unresolved_customer", "invalid_quantity"}
+)
 """Dead-letter reasons about the input itself; any other reason is the worker's failure."""
 _EXAMPLES = 10
-_SKIPPED_KINDS = frozenset({"late", "unresolved_user", "invalid_quantity"})
+_SKIPPED_KINDS = frozenset({"late", "unresolved_user", "unresolved_customer", "invalid_quantity"})
 """Replay rejections that leave an event out of state by design."""
 
 

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 RejectionKind = Literal[
-    "late", "duplicate", "unresolved_user", "invalid_quantity", "invalid_command"
+    "late",
+    "duplicate",
+    "unresolved_user",
+    "unresolved_customer",
+    "invalid_quantity",
+    "invalid_command",
 ]
 
 

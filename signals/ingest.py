@@ -89,6 +89,8 @@ _PROFILE_FIELDS: Final = (
     "acv",
     "lifecycle_stage",
     "executive_sponsor",
+    "plan",
+    "seats",
 )
 
 

@@ -17,10 +17,11 @@ from signals.config import SignalsConfig
 from signals.core import Outcome, SignalProcessor
 from signals.driver import AccountDriver, TickSchedule
 from signals.errors import Rejection
-from signals.resolve import UserResolver
+from signals.ingest import AccountEvent
+from signals.resolve import UserResolver, customer_link
 from signals.rules import RuleSet
 from signals.state import EPOCH, AccountState, micros
-from topics.models import InputEvent, Trigger, UsageEvent, UserLink
+from topics.models import BillingEvent, InputEvent, Trigger, UsageEvent, UserLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,28 +147,39 @@ class _Replay:
 
     def deliver(self, event: InputEvent) -> None:
         if isinstance(event, UserLink):
-            released, unresolved = self.resolver.link(event)
-            self.rejections += unresolved
-            for event_of_user in released:
-                self._apply(event_of_user)
+            self._link(event)
+            if event.account_traits is not None:  # as a worker sends it on to the account
+                self._apply(event.account_traits)
             return
-        if isinstance(event, UsageEvent):
+        learned = customer_link(event)
+        if learned is not None:  # first, as a worker's users agent learns it
+            self._link(learned)
+        if isinstance(event, UsageEvent | BillingEvent):
             resolved = self.resolver.resolve(event, self.now)
             if resolved is None:
                 return
             event = resolved
         self._apply(event)
 
+    def _link(self, link: UserLink) -> None:
+        released, unresolved = self.resolver.link(link)
+        self.rejections += unresolved
+        for event in released:
+            self._apply(event)
+
     def _apply(self, event: InputEvent) -> None:
         """As a worker applies an event: note it in the account's schedule, run the
         account's ticks due by now, then the event."""
         if isinstance(event, UserLink) or event.account_id is None:
             return
-        state = self.states.get(event.account_id)
+        self._apply_to_account(event, event.account_id)
+
+    def _apply_to_account(self, event: AccountEvent, account_id: str) -> None:
+        state = self.states.get(account_id)
         if state is None:
-            state = self.states[event.account_id] = AccountState(event.account_id)
-            self.ticks[event.account_id] = _Ticks()
-        ticks = self.ticks[event.account_id]
+            state = self.states[account_id] = AccountState(account_id)
+            self.ticks[account_id] = _Ticks()
+        ticks = self.ticks[account_id]
         self.driver.schedule.arrive(ticks, micros(event.occurred_at))
         for outcome in self.driver.catch_up(state, ticks, micros(self.now)):
             self._collect(outcome)

@@ -23,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from engine.ingest.auth import ReplayGuard, SignatureError, segment_authorised, verify_stripe
 from engine.ingest.publisher import BrokerUnavailable, Outgoing, Publisher
+from signals.resolve import identity
 from topics.adapters.segment import content_id, split_batch
 from topics.codec import decode_billing, encode_key
 from topics.errors import PulseError
@@ -111,9 +112,11 @@ class Bridge:
 
     def _stripe_key(self, body: bytes, event_id: str) -> bytes:
         try:
-            return encode_key(decode_billing(body, **self.config.stripe_options).account_id)
+            event = decode_billing(body, **self.config.stripe_options)
         except PulseError:  # ignored or invalid: the worker counts or dead-letters it
             return event_id.encode()
+        # Without an account, by its customer: the worker resolves it through a link.
+        return encode_key(event.account_id or identity(event))
 
     async def segment(self, request: web.Request) -> web.Response:
         started = time.perf_counter()

@@ -21,25 +21,28 @@ from engine.envelope import Published
 from engine.metrics import Metrics
 from engine.routing import partition_for
 from engine.runtime.event_clock import WATERMARK_HEADER, EventClock
-from engine.runtime.publisher import Publisher, origin_header, origin_text, send
+from engine.runtime.publisher import (
+    KIND_HEADER,
+    Publisher,
+    header_kind,
+    kind_headers,
+    origin_header,
+    origin_text,
+    send,
+)
 from engine.runtime.store import AccountStore
 from engine.settings import Settings
 from signals.core import SignalProcessor
 from signals.driver import AccountDriver
 from signals.ingest import AccountEvent
+from signals.resolve import identity, through_links
 from signals.state import EPOCH, AccountState, micros
 from topics.catalogue import TopicKind
-from topics.codec import decode_input, encode_key
+from topics.codec import decode_input, encode, encode_key
 from topics.errors import PulseIgnored, PulseValidationError
 from topics.models import UserLink
 
-KIND_HEADER = "pulse-kind"
 _MICROSECOND = timedelta(microseconds=1)
-
-
-def kind_headers(kind: TopicKind) -> list[tuple[str, bytes]]:
-    """The header that carries a message's input kind through a detour."""
-    return [(KIND_HEADER, kind.value.encode())]
 
 
 class AccountPath:
@@ -90,6 +93,7 @@ class AccountPath:
         if self.settings.clock == "event":
             await self.now(("accounts", message.partition), wall, message)  # count it as read
         kind = self.kind_of(message)
+        from_input = message.topic in self.input_kinds
         self.publisher.count_in(kind.value, "received")
         try:
             model = decode_input(
@@ -106,9 +110,16 @@ class AccountPath:
         except PulseIgnored as exc:
             self.publisher.ignore(kind.value, exc)
             return
-        if isinstance(model, UserLink) or model.account_id is None:
-            user = encode_key(str(model.user_id))
-            await send(self.user_events, key=user, value=value, headers=self._detour(kind, message))
+        if (
+            isinstance(model, UserLink)
+            or model.account_id is None
+            or (from_input and through_links(model))
+        ):
+            # To the users agent: links are learned and used there (signals.resolve).
+            who = encode_key(identity(model))
+            await send(self.user_events, key=who, value=value, headers=self._detour(kind, message))
+            if isinstance(model, UserLink):
+                await self._send_traits(kind, message, model)
             return
         account = encode_key(model.account_id)
         partitions = self.settings.topic_partitions
@@ -118,6 +129,18 @@ class AccountPath:
             return
         await self._apply(message, account, value, model, kind=kind.value, wall=wall)
 
+    async def _send_traits(self, kind: TopicKind, message: Any, link: UserLink) -> None:
+        """A group call's account traits go on to the account as a profile update; a
+        trait whose value Pulse cannot use is counted as ignored (the link is kept)."""
+        for trait in link.dropped_traits:
+            reason = f"{trait}: not a value Pulse can use; the rest of the call is kept"
+            self.publisher.ignore(kind.value, PulseIgnored(f"segment:{trait}", reason))
+        profile = link.account_traits
+        if profile is not None:
+            headers = self._detour(TopicKind.ACCOUNTS, message)
+            account = encode_key(profile.account_id)
+            await send(self.account_events, key=account, value=encode(profile), headers=headers)
+
     @staticmethod
     def _detour(kind: TopicKind, message: Any) -> list[tuple[str, bytes]]:
         """A detoured message's headers: its kind and where it came from (read only for
@@ -125,12 +148,9 @@ class AccountPath:
         return [*kind_headers(kind), origin_header(message)]
 
     def kind_of(self, message: Any) -> TopicKind:
-        kind = self.input_kinds.get(message.topic)
+        kind = self.input_kinds.get(message.topic) or header_kind(message)
         if kind is not None:
             return kind
-        for header, raw in message.headers or ():
-            if header == KIND_HEADER:
-                return TopicKind(raw.decode())
         msg = f"message on {message.topic} has no {KIND_HEADER} header"
         raise ValueError(msg)
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.metrics import Metrics
-from engine.runtime.accounts import AccountPath, kind_headers
+from engine.runtime.accounts import AccountPath
 from engine.runtime.event_clock import EventClock, Offsets
 from engine.runtime.publisher import OUTPUT_KINDS, Publisher
 from engine.runtime.store import AccountStore
@@ -103,7 +103,7 @@ class Pipeline:
             park_us=int(s.user_park_seconds * 1_000_000),
             wall_clock=s.clock == "wall",
             max_bytes=s.max_message_bytes,
-            headers=kind_headers(TopicKind.USAGE),
+            stripe=s.stripe_options,
         )
         self.clock = self._event_clock(ports.offsets, monotonic)
         self.accounts = AccountPath(

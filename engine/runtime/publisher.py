@@ -64,6 +64,22 @@ def origin_header(message: Any) -> tuple[str, bytes]:
     return ORIGIN_HEADER, origin_text(message).encode()
 
 
+KIND_HEADER = "pulse-kind"
+
+
+def kind_headers(kind: TopicKind) -> list[tuple[str, bytes]]:
+    """The header that carries a message's input kind through a detour."""
+    return [(KIND_HEADER, kind.value.encode())]
+
+
+def header_kind(message: Any) -> TopicKind | None:
+    """The input kind a detoured message carries in its headers, if any."""
+    for header, raw in message.headers or ():
+        if header == KIND_HEADER:
+            return TopicKind(raw.decode())
+    return None
+
+
 async def send(topic: Any, **message: Any) -> None:
     """Produce, and track the message until the batch settles (engine.transport.delivery)."""
     track(await topic.send(**message))

@@ -1,17 +1,22 @@
-"""The users agent's duties: which account a user-only event belongs to.
+"""The users agent's duties: which account a user-only or customer-only event belongs to.
 
-A group call links a user to an account; the latest by event time wins
-(signals.driver.link_wins). A usage event of a linked user is forwarded, with its
-account, to the internal account topic; one of a user with no link yet is parked
-(in a table, with the place it entered Pulse) until a link releases it or its time
-runs out (``park_us`` of event time, or of wall time under the wall clock), when it
-is dead-lettered as ``unresolved_user``. Both tables are keyed by user, so each
-partition's users are this worker's alone.
+An event without an account names an identity (``signals.resolve.identity``): a user,
+or a billing customer. A group call links a user to an account; an applied billing
+event naming both, or an account profile naming its billing customer, links the
+customer (``signals.resolve.customer_link``, sent here by the accounts agent). The
+latest link by event time wins (signals.driver.link_wins). An event whose identity is
+linked is forwarded, with its account, to the internal account topic; one without a
+link yet is parked (in a table, with the place it entered Pulse and its kind) until a
+link releases it or its time runs out (``park_us`` of event time, or of wall time
+under the wall clock), when it is dead-lettered as ``unresolved_user`` or
+``unresolved_customer``. Both tables are keyed by identity, so each partition's
+identities are this worker's alone.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,11 +24,13 @@ import orjson
 
 from engine.routing import partition_for
 from engine.runtime.checkpoint import settle_or_exit
-from engine.runtime.publisher import Publisher, origin, send
+from engine.runtime.publisher import Publisher, header_kind, kind_headers, origin, send
 from engine.transport.delivery import TrackedTable, deliveries
 from signals.driver import link_wins
+from signals.resolve import customer_link, identity, unresolved
 from signals.state import micros
-from topics.codec import decode_usage, encode, encode_key
+from topics.catalogue import TopicKind
+from topics.codec import decode_input, encode, encode_key
 from topics.models import UserLink
 
 _NEVER = 2**63
@@ -55,7 +62,7 @@ class UserDirectory:
         park_us: int,
         wall_clock: bool,
         max_bytes: int,
-        headers: list[tuple[str, bytes]],
+        stripe: Mapping[str, Any],
     ) -> None:
         self.links = links
         self.parked = parked
@@ -66,8 +73,8 @@ class UserDirectory:
         self.park_us = park_us
         self.wall_clock = wall_clock
         self.max_bytes = max_bytes
-        self.headers = headers
-        """Headers of a forwarded event (its input kind)."""
+        self.stripe = stripe
+        """How billing messages decode (``Settings.stripe_options``)."""
         self._next_expiry: dict[int, int] = {}
         """partition -> earliest deadline of its parked events (µs); 0: unknown"""
 
@@ -75,21 +82,31 @@ class UserDirectory:
         """Partitions were revoked: deadlines are found again by a scan."""
         self._next_expiry.clear()
 
+    def _decode(self, kind: TopicKind, value: bytes) -> Any:
+        return decode_input(kind, value, max_bytes=self.max_bytes, stripe=self.stripe)
+
     async def receive(self, message: Any, value: bytes, wall: datetime) -> None:
-        """A usage message of a user (a group call, or an event without an account)."""
-        model = decode_usage(value, max_bytes=self.max_bytes)
-        user = encode_key(str(model.user_id))
+        """A link, or an event without an account (a user's usage, a customer's billing)."""
+        kind = header_kind(message) or TopicKind.USAGE
+        model = self._decode(kind, value)
+        user = encode_key(identity(model))
         if isinstance(model, UserLink):
             await self._link(user, model, wall)
             return
+        learned = customer_link(model)
+        if learned is not None:  # first the customer's link, then the event, as replayed
+            await self._link(user, learned, wall)
+            await self._forward(kind, model, model.account_id)
+            return
         link = link_of(self.links.get(user))
         if link is not None:
-            await self._forward(model, link[2])
+            await self._forward(kind, model, link[2])
             return
         entries = orjson.loads(self.parked.get(user) or b"[]")
         parked_at = wall if self.wall_clock else model.occurred_at
         deadline = micros(parked_at) + self.park_us
-        entries.append([deadline, *origin(message), base64.b64encode(value).decode()])
+        raw = base64.b64encode(value).decode()
+        entries.append([deadline, *origin(message), raw, kind.value])
         self.parked[user] = orjson.dumps(entries)
         partition = message.partition
         self._next_expiry[partition] = min(self._next_expiry.get(partition, 0), deadline)
@@ -107,20 +124,21 @@ class UserDirectory:
         entries = orjson.loads(self.parked.get(user) or b"[]")
         for entry in entries:
             if at_us < entry[0]:  # its deadline: released
-                await self._forward(decode_usage(base64.b64decode(entry[4])), account)
+                kind = _entry_kind(entry)
+                await self._forward(kind, self._decode(kind, base64.b64decode(entry[4])), account)
             else:
                 await self._reject(user, entry)
         if entries:  # forwarded before they leave the table, or lost in a crash
             await settle_or_exit(deliveries())
             del self.parked[user]
 
-    async def _forward(self, event: Any, account_id: str) -> None:
+    async def _forward(self, kind: TopicKind, event: Any, account_id: str) -> None:
         resolved = event.model_copy(update={"account_id": account_id})
         await send(
             self.forward_to,
             key=encode_key(account_id),
             value=encode(resolved),
-            headers=self.headers,
+            headers=kind_headers(kind),
         )
 
     async def expire(self, partition: int, now: datetime) -> None:
@@ -150,13 +168,16 @@ class UserDirectory:
         self._next_expiry[partition] = earliest
 
     async def _reject(self, user: bytes, entry: list[Any]) -> None:
-        """Dead-letter a parked event (``[deadline, topic, partition, offset, raw]``)
-        whose user was not linked to an account in time."""
-        _, topic, origin_partition, offset, raw = entry
-        reason = (
-            f"no group call linked user {user.decode()!r} to an account within "
-            f"{timedelta(microseconds=self.park_us)}"
-        )
+        """Dead-letter a parked event (``[deadline, topic, partition, offset, raw, kind]``)
+        whose identity was not linked to an account in time."""
+        _, topic, origin_partition, offset, raw = entry[:5]
+        kind, reason = unresolved(user.decode(), timedelta(microseconds=self.park_us))
         entered = (topic, origin_partition, offset)
         value = base64.b64decode(raw)
-        await self.publisher.dead_letter_from(entered, user, value, "unresolved_user", reason)
+        await self.publisher.dead_letter_from(entered, user, value, kind, reason)
+
+
+def _entry_kind(entry: list[Any]) -> TopicKind:
+    """A parked entry's input kind (entries parked by earlier versions, usage only, have
+    none)."""
+    return TopicKind(entry[5]) if len(entry) > 5 else TopicKind.USAGE

@@ -29,9 +29,16 @@ def _billing_fact(field: str) -> Metric:
 
 
 mrr = metric("mrr", reads=FACET_SUBSCRIPTION)(_billing_fact("mrr"))
-seats_purchased = metric("seats_purchased", reads=FACET_SUBSCRIPTION)(
-    _billing_fact("seats_purchased")
-)
+
+
+@metric("seats_purchased", reads=FACET_SUBSCRIPTION | FACET_PROFILE)
+def seats_purchased(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    """Seats of the live subscriptions; where billing names none (an account not billed
+    through a connected system), the seats its profile gives (CRM, Segment group traits)."""
+    value = state.fact(state.billing, "seats_purchased")
+    if value is None:
+        value = state.fact(state.profile, "seats")
+    return None if value is None else float(value)
 
 
 @metric("days_to_renewal", reads=FACET_SUBSCRIPTION)

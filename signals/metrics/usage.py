@@ -51,13 +51,13 @@ def stickiness(state: AccountState, as_of: datetime, config: SignalsConfig) -> f
     return ratio(_avg_dau_28d(state, as_of), mau)
 
 
-@metric("seat_utilisation", reads=FACET_USERS | FACET_SUBSCRIPTION)
+@metric("seat_utilisation", reads=FACET_USERS | FACET_SUBSCRIPTION | FACET_PROFILE)
 def seat_utilisation(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
     active = memoised("active_users_28d", state, as_of, config)
     return ratio(active, memoised("seats_purchased", state, as_of, config))
 
 
-@metric("dau_share_of_seats", reads=FACET_USERS | FACET_SUBSCRIPTION)
+@metric("dau_share_of_seats", reads=FACET_USERS | FACET_SUBSCRIPTION | FACET_PROFILE)
 def dau_share_of_seats(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
     return ratio(_avg_dau_28d(state, as_of), memoised("seats_purchased", state, as_of, config))
 

@@ -334,12 +334,17 @@ class MemoryWorker:
             bind=self._bind,
         )
         processor = SignalProcessor(config, rules)
+        self.registry = CollectorRegistry()
         self.pipeline = Pipeline(
-            settings, config, processor, Metrics(CollectorRegistry()), ports, monotonic=self.time
+            settings, config, processor, Metrics(self.registry), ports, monotonic=self.time
         )
         self.owned: set[int] = set()
         self.positions: dict[tuple[str, int], int] = {}
         self.assign(owned)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """A sample of this worker's Prometheus metrics (0 when never set)."""
+        return self.registry.get_sample_value(name, labels) or 0.0
 
     def _table(self, name: str) -> MemoryTable:
         table = self.tables[name] = MemoryTable(self.broker, self.broker.tables[name])

@@ -12,7 +12,9 @@ cases on a real broker: test_backlog.py and tests/faults.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
+import orjson
 import pytest
 
 from engine.demo import clock_events
@@ -33,6 +35,7 @@ from tests.engine.memory import (
     run_output,
 )
 from tests.signals.factories import at, login, usage
+from tests.topics import payloads
 from topics.catalogue import INPUT_KINDS, TopicKind, topic_name
 from topics.codec import encode
 from topics.models import UserLink
@@ -96,7 +99,7 @@ def check(broker: MemoryBroker, *, triggers: bool = True) -> VerifyReport:
     """``pulse verify`` over the in-memory broker (``triggers``: the replay fires some)."""
     prefix = SETTINGS.topic_prefix
     inputs = {kind: broker.values(topic_name(kind, prefix)) for kind in INPUT_KINDS}
-    events, invalid = decode_inputs(inputs, SETTINGS.max_message_bytes)
+    events, invalid = decode_inputs(inputs, SETTINGS.max_message_bytes, SETTINGS.stripe_options)
     report = verify(events, run_output(broker, SETTINGS), CONFIG, RULES, invalid_inputs=invalid)
     if triggers:
         assert report.expected_triggers > 0, "the replay fires nothing: nothing is compared"
@@ -185,3 +188,101 @@ async def test_a_users_latest_link_by_event_time_wins_whichever_arrives_last(see
     await drain([worker(broker, range(PARTITIONS), Plan(seed=seed, batch=5, run=2))])
     report = check(broker, triggers=False)
     assert report.ok, report.summary()
+
+
+async def test_group_call_traits_reach_the_account_as_the_replay_applies_them() -> None:
+    """A Segment group call, keyed by its user, links the user and sends the account's
+    traits on to the account: the state the worker keeps is the replay's, with the
+    owner and seats the traits named; a trait Pulse cannot use is counted as ignored."""
+    group = {
+        "type": "group",
+        "messageId": "grp-1",
+        "userId": "ann",
+        "groupId": "initech",
+        "timestamp": at(0).isoformat(),
+        "traits": {"name": "Initech", "owner": "cara", "seats": "12", "segment": "startup"},
+    }
+    records: list[tuple[TopicKind, bytes | None, bytes]] = [
+        (TopicKind.USAGE, b"ann", orjson.dumps(group))
+    ]
+    for day in range(10):
+        ran = usage("Report Run", at(day), user="ann", account=None, eid=f"r{day}")
+        records.append((TopicKind.USAGE, b"ann", encode(ran)))
+    records += closing_at(at(14))
+    broker = loaded(records)
+    one = worker(broker, range(PARTITIONS), Plan(seed=1, batch=3))
+    await drain([one])
+    report = check(broker, triggers=False)
+    assert report.ok, report.summary()
+
+    states = run_output(broker, SETTINGS).states
+    assert states is not None
+    profile = states["initech"].profile
+    assert {k: v[2] for k, v in profile.items()} == {
+        "name": "Initech",
+        "csm_owner": "cara",
+        "seats": 12,
+    }
+    ignored = one.metric("pulse_ignored_events_total", topic="usage", type="segment:traits.segment")
+    assert ignored == 1
+
+
+def _stripe(event: dict[str, Any], eid: str, day: float) -> dict[str, Any]:
+    return event | {"id": eid, "created": int(at(day).timestamp()), "livemode": True}
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_customer_only_stripe_events_resolve_through_a_learned_link(seed: int) -> None:
+    """Invoices of a Stripe customer without account metadata, keyed by the customer as
+    the bridge keys them: the first waits (parked by the users agent) until a subscription
+    event names both customer and account; the next resolves at once; a customer never
+    linked is dead-lettered as ``unresolved_customer``. All as the replay resolves them."""
+    linked = payloads.stripe_subscription(
+        "customer.subscription.created", customer="cus_9", metadata={"account_id": "initech"}
+    )
+    records: list[tuple[TopicKind, bytes | None, bytes]] = [
+        (
+            TopicKind.BILLING,
+            b"cus_9",
+            _raw(
+                payloads.stripe_invoice("invoice.payment_failed", parent=None, customer="cus_9"),
+                "e1",
+                1,
+            ),
+        ),
+        (TopicKind.BILLING, b"initech", _raw(linked, "e2", 1.4)),
+        (
+            TopicKind.BILLING,
+            b"cus_9",
+            _raw(
+                payloads.stripe_invoice(
+                    "invoice.payment_failed", parent=None, customer="cus_9", id="in_2"
+                ),
+                "e3",
+                5,
+            ),
+        ),
+        (
+            TopicKind.BILLING,
+            b"cus_0",
+            _raw(payloads.stripe_invoice(parent=None, customer="cus_0", id="in_0"), "e4", 1),
+        ),
+    ]
+    for day in range(8):
+        ran = usage("Report Run", at(day), user="ann", account="initech", eid=f"r{day}")
+        records.append((TopicKind.USAGE, b"initech", encode(ran)))
+    records += closing_at(at(12))
+    broker = loaded(records)
+    await drain([worker(broker, range(PARTITIONS), Plan(seed=seed, batch=1 + seed))])
+    report = check(broker, triggers=False)
+    assert report.ok, report.summary()
+
+    output = run_output(broker, SETTINGS)
+    assert output.states is not None
+    assert sorted(output.states["initech"].payments) == ["in_1Pr", "in_2"]
+    letters = [(d.error_kind, d.original_key) for d in output.dead_letters]
+    assert letters == [("unresolved_customer", b"billing-customer:cus_0")]
+
+
+def _raw(event: dict[str, Any], eid: str, day: float) -> bytes:
+    return orjson.dumps(_stripe(event, eid, day))

@@ -76,6 +76,10 @@ CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
     ),
     ("seat_utilisation", TEAM, NOW, None),
     ("seat_utilisation", TEAM + SEATS, NOW, 4 / 8),
+    # Seats from the profile (CRM, Segment group traits) where billing names none ...
+    ("seat_utilisation", [*TEAM, profile(at(1), seats=16)], NOW, 4 / 16),
+    # ... and never over billing's.
+    ("seats_purchased", [*SEATS, profile(at(2), seats=16)], NOW, 8),
     ("dau_share_of_seats", [login(at(d), "a") for d in range(-14, 14)] + SEATS, NOW, 1 / 8),
     ("logins_week", _weekly_logins(10, 6), NOW, 6),
     ("logins_week", _weekly_logins(10, 6) + _logins_per_day(13, 99), NOW, 6),

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+
+import orjson
 
 from signals.config import SignalsConfig
 from signals.replay import replay
 from signals.rules import default_rules
-from tests.signals.factories import ACCOUNT, at, login, subscription, usage
+from tests.signals.factories import ACCOUNT, at, billing, login, profile, subscription, usage
+from topics.codec import decode_usage
 from topics.models import UserLink
 
 RULES = default_rules()
@@ -61,3 +65,69 @@ def test_duplicates_are_counted_not_applied() -> None:
     event = login(at(1), eid="dup")
     result = replay([("usage", event), ("usage", event)], SignalsConfig(), RULES, until=at(2))
     assert result.summary.rejections_by_kind == {"duplicate": 1}
+
+
+def test_a_group_calls_account_traits_reach_the_account_profile() -> None:
+    """A Segment group call links its user and updates its account's profile: the
+    account's triggers are for the owner the traits name."""
+    group = {
+        "type": "group",
+        "messageId": "grp-1",
+        "userId": "ann",
+        "groupId": ACCOUNT,
+        "timestamp": at(0).isoformat(),
+        "traits": {"name": "Initech", "owner": "cara", "seats": 12, "segment": "SMB"},
+    }
+    link = decode_usage(orjson.dumps(group))
+    events = [("usage", link)] + [
+        ("usage", login(at(d), user=f"u{u}", eid=f"l{d}-{u}")) for d in range(40) for u in range(3)
+    ]
+    result = replay(events, SignalsConfig(), RULES, until=at(70))
+
+    state = result.states[ACCOUNT]
+    assert state.fact(state.profile, "name") == "Initech"
+    assert state.fact(state.profile, "segment") == "smb"
+    assert state.fact(state.profile, "seats") == 12
+    assert result.triggers  # the account went quiet
+    assert {t.csm_owner for t in result.triggers} == {"cara"}
+
+
+def _invoice(when_day: float, eid: str, account: str | None, customer: str) -> tuple[str, Any]:
+    failed = billing("payment_failed", at(when_day), eid=eid, amount=99.0, invoice_id=f"in-{eid}")
+    return "billing", failed.model_copy(update={"account_id": account, "customer_id": customer})
+
+
+def test_a_customer_only_billing_event_waits_for_a_link_learned_from_another_event() -> None:
+    """An invoice naming only its Stripe customer is parked; a later subscription event
+    naming both the customer and the account links them and releases it. After that,
+    the customer's events resolve at once."""
+    started = subscription(at(2), eid="sub").model_copy(update={"customer_id": "cus_9"})
+    events = [
+        _invoice(1, "early", None, "cus_9"),
+        ("billing", started),
+        _invoice(5, "later", None, "cus_9"),
+    ]
+    result = replay(events, SignalsConfig(), RULES, until=at(8), park_for=timedelta(days=3))
+
+    assert result.rejections == ()
+    state = result.states[ACCOUNT]
+    assert sorted(state.payments) == ["in-early", "in-later"]
+
+
+def test_an_account_profile_names_its_billing_customer() -> None:
+    linked = profile(at(0), eid="crm").model_copy(update={"billing_customer_id": "cus_5"})
+    events = [("accounts", linked), _invoice(1, "inv", None, "cus_5")]
+    result = replay(events, SignalsConfig(), RULES, until=at(3))
+
+    assert result.rejections == ()
+    assert "in-inv" in result.states[ACCOUNT].payments
+
+
+def test_a_customer_never_linked_is_rejected_with_how_to_link_it() -> None:
+    events = [_invoice(1, "orphan", None, "cus_0"), ("billing", subscription(at(1)))]
+    result = replay(events, SignalsConfig(), RULES, until=at(4), park_for=timedelta(days=1))
+
+    [rejection] = result.rejections
+    assert (rejection.kind, rejection.event_id) == ("unresolved_customer", "orphan")
+    assert "'cus_0'" in rejection.message
+    assert "billing_customer_id" in rejection.message

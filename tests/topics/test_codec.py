@@ -68,7 +68,9 @@ def test_decoded_events_round_trip_through_encode(
 ) -> None:
     event = decode(orjson.dumps(payload))
 
-    assert decode(encode(event)) == event
+    # Fields, not private attributes: a group call's account traits travel as a profile
+    # of their own (UserLink.account_traits), not inside the link's Pulse shape.
+    assert decode(encode(event)).model_dump() == event.model_dump()
 
 
 def test_vendor_field_names_inside_properties_do_not_change_the_shape() -> None:

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from topics.adapters.segment import DROPPED_PROPERTIES
+from topics.adapters.segment_traits import TRAITS
 from topics.adapters.stripe_money import MONTHS_PER_INTERVAL
 from topics.codec import decode_billing, decode_usage
 from topics.errors import PulseIgnored, PulseValidationError
@@ -154,3 +155,28 @@ def _check_segment(payload: dict[str, Any], event: UsageEvent | UserLink) -> Non
                 continue
             if isinstance(value, bool | int | float) or value is None:
                 assert event.properties[key] == value, key
+
+
+def test_group_traits_pulse_reads_reach_the_account_profile() -> None:
+    """Real group calls lose none of the account traits Pulse reads: each becomes a
+    profile field of the linked account, or is named as dropped (then counted)."""
+    checked = 0
+    for source in ("segment", "rudderstack"):
+        for line in (FIXTURES / f"{source}.jsonl").read_bytes().splitlines():
+            payload = orjson.loads(line)["payload"]
+            if payload.get("type") != "group" or not payload.get("groupId"):
+                continue
+            link = decode_usage(orjson.dumps(payload))
+            assert isinstance(link, UserLink)
+            traits = payload.get("traits") or {}
+            profile = link.account_traits
+            for field, names in TRAITS.items():
+                name = next((n for n in names if traits.get(n) not in (None, "")), None)
+                if name is None:
+                    continue
+                checked += 1
+                kept = profile is not None and getattr(profile, field) is not None
+                assert kept or f"traits.{name}" in link.dropped_traits, (source, name)
+            if profile is not None:
+                assert profile.account_id == link.account_id
+    assert checked >= 2  # the Segment spec's example has a name and a plan

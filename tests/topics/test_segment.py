@@ -10,7 +10,7 @@ import pytest
 from tests.topics import payloads
 from topics.adapters.segment import from_segment
 from topics.errors import PulseValidationError
-from topics.models import UsageEvent, UserLink
+from topics.models import AccountProfile, UsageEvent, UserLink
 
 
 def test_track_maps_common_fields() -> None:
@@ -96,15 +96,26 @@ def test_page_and_screen_views_name_the_view() -> None:
     assert (screen.name, screen.properties) == ("Screen Viewed", {})
 
 
-def test_group_call_links_user_to_account() -> None:
+def test_group_call_links_user_to_account_and_carries_its_traits() -> None:
     link = from_segment(payloads.segment_group())
 
-    assert link == UserLink(
-        event_id="ajs-group-1",
-        occurred_at=datetime(2026, 10, 5, 12, tzinfo=UTC),
-        user_id="u-1",
-        account_id="acme",
+    assert (
+        link.model_dump()
+        == UserLink(
+            event_id="ajs-group-1",
+            occurred_at=datetime(2026, 10, 5, 12, tzinfo=UTC),
+            user_id="u-1",
+            account_id="acme",
+        ).model_dump()
     )
+    assert link.account_traits == AccountProfile(
+        event_id="ajs-group-1:traits",
+        occurred_at=datetime(2026, 10, 5, 12, tzinfo=UTC),
+        account_id="acme",
+        name="Acme Corp",
+        plan="enterprise",
+    )
+    assert link.dropped_traits == ()
 
 
 @pytest.mark.parametrize(

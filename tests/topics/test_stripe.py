@@ -52,6 +52,7 @@ def test_subscription_events(event_type: str, action: str, renewal: date | None)
         interval_count=1,
         subscription_id="sub_1Pq",
         subscription_status="active",
+        customer_id="cus_9s6",
     )
 
 
@@ -132,6 +133,7 @@ def test_invoice_events(event_type: str, action: str, amount: float) -> None:
         amount=amount,
         currency="EUR",
         invoice_id="in_1Pr",
+        customer_id="cus_9s6",
     )
 
 
@@ -178,18 +180,6 @@ INVALID: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
     (payloads.stripe_invoice() | {"id": None}, {}, "id", "valid string"),
     (payloads.stripe_invoice(amount_paid="12.50"), {}, "data.object.amount_paid", "minor units"),
     (payloads.stripe_invoice(currency="euro"), {}, "data.object.currency", "ISO 4217"),
-    (
-        payloads.stripe_invoice(parent=None),
-        {},
-        "data.object.metadata.account_id",
-        "none of 'cus_9s6' is in the customer -> account mapping",
-    ),
-    (
-        payloads.stripe_invoice(parent=None),
-        {"customer_accounts": {}},
-        "data.object.metadata.account_id",
-        "none of 'cus_9s6' is in the customer -> account mapping",
-    ),
     (
         payloads.stripe_invoice(parent=None, customer=None),
         {},
@@ -495,3 +485,21 @@ def test_invalid_cancellation_and_interval_fields_are_named(
 
     assert caught.value.field == field
     assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize("options", [{}, {"customer_accounts": {}}])
+def test_an_invoice_naming_only_its_customer_waits_for_the_customers_link(
+    options: dict[str, Any],
+) -> None:
+    """No account metadata and no mapping: the event names its customer, and the worker
+    resolves it through a link learned from another event (signals.resolve)."""
+    event = from_stripe(payloads.stripe_invoice(parent=None), **options)
+
+    assert (event.account_id, event.customer_id) == (None, "cus_9s6")
+
+
+def test_a_dispute_naming_only_its_charge_is_refused_without_a_mapping() -> None:
+    dispute = payloads.stripe_invoice(parent=None, customer=None, charge="ch_77")
+
+    with pytest.raises(PulseValidationError, match="none of 'ch_77' is in the customer"):
+        from_stripe(dispute)

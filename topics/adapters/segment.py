@@ -22,6 +22,8 @@ identify, group). Decisions:
   32 hex digits of the SHA-256 of the call's JSON with sorted keys, so the
   same call sent twice is the same event (and deduplicated).
 - Identify traits are read from `traits`, else `context.traits` (RudderStack).
+- A group call's traits, and an identify's company traits, update the account's
+  profile (`topics.adapters.segment_traits`); the call stays a link.
 - Page and screen names come from `name`, else `properties.name`, else `event`.
 - `alias` is counted as ignored (Pulse links users to accounts, not users to
   users); a `/v1/batch` envelope is split by `split_batch` before decoding.
@@ -36,6 +38,7 @@ from typing import Any
 import orjson
 
 from topics.adapters._paths import dig, validate
+from topics.adapters.segment_traits import with_account_traits
 from topics.errors import PulseIgnored, PulseValidationError
 from topics.models import UsageEvent, UserLink
 from topics.models.base import MAX_PROPERTIES, MAX_PROPERTY_VALUE_CHARS
@@ -207,7 +210,8 @@ def _link(message: dict[str, Any], account_id: Any, account_field: str) -> UserL
     fields, sources = _common(message)
     fields["account_id"] = account_id
     sources["account_id"] = account_field
-    return validate(UserLink, fields, sources)
+    link = validate(UserLink, fields, sources)
+    return with_account_traits(link, message, account_field)
 
 
 def _account(message: dict[str, Any]) -> tuple[Any, str]:

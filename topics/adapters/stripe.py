@@ -116,6 +116,10 @@ def from_stripe(
     fields["account_id"], sources["account_id"] = resolve_account(
         obj, customer_accounts, account_field
     )
+    customer = stripe_id(obj.get("customer"))
+    if isinstance(customer, str) and customer:
+        fields["customer_id"] = customer
+        sources["customer_id"] = "data.object.customer"
     return validate(BillingEvent, fields, sources)
 
 

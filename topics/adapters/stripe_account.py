@@ -9,7 +9,10 @@ Tried in order, the first found wins:
 4. the customer's metadata, when the customer is expanded in the payload;
 5. the caller's mapping (a setting), asked for the customer id, else the
    charge, payment intent, subscription or invoice the object names (a
-   dispute names only its charge).
+   dispute names only its charge);
+6. none: when the object names a customer, the event goes on without an account,
+   to be resolved by a link the customer got from another event (one naming both,
+   or the account's profile: ``signals.resolve``); otherwise it is refused.
 
 Properties of other shapes (descriptions, e-mail addresses) are never searched.
 """
@@ -42,7 +45,8 @@ def stripe_id(value: Any) -> Any:
 def resolve_account(
     obj: dict[str, Any], customer_accounts: AccountResolver | None, account_field: str
 ) -> tuple[Any, str]:
-    """The account id and the Stripe field it came from; a clear error when there is none."""
+    """The account id and the Stripe field it came from; None (with the customer field)
+    when only a customer is named; a clear error when there is nothing to go by."""
     for where in _COPIES:
         account_id = dig(obj, *where, "metadata", account_field)
         if account_id is not None:
@@ -74,6 +78,8 @@ def resolve_account(
             )
             if account_id is not None:
                 return account_id, f"data.object.{source}"
+    if references[0][0] == "customer":
+        return None, "data.object.customer"
     named = ", ".join(repr(ref) for _, ref in references)
     raise PulseValidationError(
         field,

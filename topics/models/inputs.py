@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, PrivateAttr, ValidationInfo, field_validator
 
 from topics.models.base import (
     Count,
@@ -71,6 +71,25 @@ class UserLink(PulseModel):
     occurred_at: EventTime
     user_id: Id
     account_id: Id
+    _traits: tuple[AccountProfile | None, tuple[str, ...]] = PrivateAttr(default=(None, ()))
+
+    @property
+    def account_traits(self) -> AccountProfile | None:
+        """The account's traits the call carried (a Segment group call's ``traits``, an
+        identify's ``traits.company``), as a partial profile of the linked account; not a
+        field of the message, so a link in Pulse's own shape never has one."""
+        return self._traits[0]
+
+    @property
+    def dropped_traits(self) -> tuple[str, ...]:
+        """Traits Pulse reads whose value it could not use (``segment: "startup"``):
+        each is left out of ``account_traits`` and counted as ignored, the link kept."""
+        return self._traits[1]
+
+    def with_traits(self, profile: AccountProfile | None, dropped: tuple[str, ...]) -> UserLink:
+        """This link carrying an account's traits (the Segment adapter's only)."""
+        self._traits = (profile, dropped)
+        return self
 
 
 class TicketEvent(PulseModel):
@@ -100,7 +119,12 @@ class BillingEvent(PulseModel):
     type: Literal["billing"] = "billing"
     event_id: Id
     occurred_at: EventTime
-    account_id: Id
+    account_id: Id | None = None
+    """The account; without one, ``customer_id`` must name the billing customer, and the
+    event waits (a bounded time) for a link from that customer to an account."""
+    customer_id: Id | None = Field(default=None, validate_default=True)
+    """The billing system's customer (Stripe ``cus_...``). An event that names both an
+    account and a customer links the two, for later events naming the customer alone."""
     action: Literal[
         "subscription_started",
         "subscription_updated",
@@ -146,6 +170,17 @@ class BillingEvent(PulseModel):
     ) = None
     """Stripe's subscription status; ``past_due`` and ``unpaid`` are payment trouble."""
 
+    @field_validator("customer_id")
+    @classmethod
+    def _needs_an_owner(cls, customer_id: str | None, info: ValidationInfo) -> str | None:
+        if (
+            customer_id is None
+            and info.data.get("account_id") is None
+            and "account_id" in info.data
+        ):
+            raise ValueError("account_id or customer_id is required")
+        return customer_id
+
 
 class SurveyResponse(PulseModel):
     """One NPS answer; the latest per respondent counts."""
@@ -173,6 +208,12 @@ class AccountProfile(PulseModel):
     acv: NonNegative | None = None
     lifecycle_stage: Literal["trial", "onboarding", "adopted", "renewal"] | None = None
     executive_sponsor: bool | None = None
+    plan: Label | None = None
+    seats: Count | None = None
+    """Seats the contract holds, as the CRM knows them: read where billing names none."""
+    billing_customer_id: Id | None = None
+    """The account's customer in the billing system (Stripe ``cus_...``): billing events
+    naming only that customer belong to this account."""
 
 
 InputEvent = (
