@@ -32,7 +32,7 @@ from signals.state import AccountState, event_hash, fingerprint, from_micros
 from topics.catalogue import TopicKind
 from topics.codec import decode_output
 from topics.errors import PulseValidationError
-from topics.models import DeadLetter, HealthSnapshot, InputEvent, Trigger, UserLink
+from topics.models import DeadLetter, HealthSnapshot, InputEvent, Trigger, UserAlias, UserLink
 
 TRIGGER_KINDS = (TopicKind.CHURN_RISK, TopicKind.EXPANSION, TopicKind.ADVOCACY)
 OUTPUT_KINDS = (*TRIGGER_KINDS, TopicKind.HEALTH, TopicKind.DEAD_LETTER)
@@ -346,7 +346,7 @@ def _lost_events(
     checked, lost = 0, []
     seen: set[tuple[str, str]] = set()
     for _, event in events:
-        if isinstance(event, UserLink) or event.account_id is None:
+        if isinstance(event, UserLink | UserAlias) or event.account_id is None:
             continue
         key = (event.account_id, event.event_id)
         if event.event_id in skipped or key in seen:

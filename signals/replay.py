@@ -13,15 +13,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from signals.attribution import Attribution
 from signals.config import SignalsConfig
 from signals.core import Outcome, SignalProcessor
 from signals.driver import AccountDriver, TickSchedule
 from signals.errors import Rejection
 from signals.ingest import AccountEvent
-from signals.resolve import UserResolver, customer_link
 from signals.rules import RuleSet
 from signals.state import EPOCH, AccountState, micros
-from topics.models import BillingEvent, InputEvent, Trigger, UsageEvent, UserLink
+from topics.models import InputEvent, Trigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def replay(
     else:
         ordered, total = (e for _, e in events), presorted
     tick_every = tick_every or config.tick_every
-    run = _Replay(SignalProcessor(config, rules), UserResolver(park_for), tick_every)
+    run = _Replay(SignalProcessor(config, rules), Attribution(park_for), tick_every)
     first = last = None
     done = 0
     for done, event in enumerate(ordered, 1):
@@ -111,11 +111,11 @@ class _Ticks:
 
 class _Replay:
     def __init__(
-        self, processor: SignalProcessor, resolver: UserResolver, tick_every: timedelta
+        self, processor: SignalProcessor, attribution: Attribution, tick_every: timedelta
     ) -> None:
         self.processor = processor
         self.driver = AccountDriver(processor, TickSchedule(tick_every))
-        self.resolver = resolver
+        self.attribution = attribution
         self.tick_every = tick_every
         self.states: dict[str, AccountState] = {}
         self.ticks: dict[str, _Ticks] = {}
@@ -135,7 +135,7 @@ class _Replay:
             for account, state in self.states.items():
                 for outcome in self.driver.catch_up(state, self.ticks[account], boundary):
                     self._collect(outcome)
-            self.rejections += self.resolver.expire(self.now)
+            self.rejections += self.attribution.expire(self.now)
             self.next_tick += self.tick_every
         self.now = max(self.now, to)
 
@@ -146,35 +146,17 @@ class _Replay:
         return dict(sorted(bands.items()))
 
     def deliver(self, event: InputEvent) -> None:
-        if isinstance(event, UserLink):
-            self._link(event)
-            if event.account_traits is not None:  # as a worker sends it on to the account
-                self._apply(event.account_traits)
-            return
-        learned = customer_link(event)
-        if learned is not None:  # first, as a worker's users agent learns it
-            self._link(learned)
-        if isinstance(event, UsageEvent | BillingEvent):
-            resolved = self.resolver.resolve(event, self.now)
-            if resolved is None:
-                return
-            event = resolved
-        self._apply(event)
-
-    def _link(self, link: UserLink) -> None:
-        released, unresolved = self.resolver.link(link)
+        routed, unresolved = self.attribution.route(event, self.now)
         self.rejections += unresolved
-        for event in released:
-            self._apply(event)
+        for each in routed:
+            self._apply(each)
 
-    def _apply(self, event: InputEvent) -> None:
+    def _apply(self, event: AccountEvent) -> None:
         """As a worker applies an event: note it in the account's schedule, run the
         account's ticks due by now, then the event."""
-        if isinstance(event, UserLink) or event.account_id is None:
+        account_id = event.account_id
+        if account_id is None:  # never: routed events have their account
             return
-        self._apply_to_account(event, event.account_id)
-
-    def _apply_to_account(self, event: AccountEvent, account_id: str) -> None:
         state = self.states.get(account_id)
         if state is None:
             state = self.states[account_id] = AccountState(account_id)

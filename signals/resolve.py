@@ -6,6 +6,11 @@ account metadata). Both resolve through links, keyed by an *identity*: the user 
 or the customer under ``CUSTOMER_PREFIX``.
 
 - A Segment ``group`` call (UserLink) links a user to an account.
+- An ``alias`` call (UserAlias) says an id is another id of a user: the id gets a
+  link to the user's account (``derived_link``), at the alias if the user has a link,
+  else at the user's next one. Only once: a worker keeps a user's links on one
+  partition and the aliased id's on another, so a later move of the user could reach
+  the id after its own later events, and the replay and a worker would disagree.
 - A billing event naming both its account and its customer, and an account profile
   naming its ``billing_customer_id``, link the customer to the account
   (``customer_link``): links learned from the events themselves.
@@ -24,8 +29,15 @@ from typing import Final
 
 from signals.driver import expired, link_wins, released
 from signals.errors import Rejection, RejectionKind
-from signals.state import micros
-from topics.models import AccountProfile, BillingEvent, InputEvent, UsageEvent, UserLink
+from signals.state import from_micros, micros
+from topics.models import (
+    AccountProfile,
+    BillingEvent,
+    InputEvent,
+    UsageEvent,
+    UserAlias,
+    UserLink,
+)
 
 __all__ = [
     "CUSTOMER_PREFIX",
@@ -57,6 +69,8 @@ def identity(event: InputEvent) -> str:
             msg = f"billing event {event.event_id} has neither account nor customer"
             raise ValueError(msg)
         return _bounded(CUSTOMER_PREFIX + event.customer_id)
+    if isinstance(event, UserAlias):
+        return event.alias_of  # where the user's link is
     if not isinstance(event, UsageEvent | UserLink):
         msg = f"{event.type} event {event.event_id} is not resolved through links"
         raise ValueError(msg)
@@ -71,7 +85,7 @@ def through_links(event: InputEvent) -> bool:
     it teaches a customer's link (``customer_link``). A worker sends these to its users
     agent, keyed by ``identity``, so that links are learned and used in one place, in
     the order the events came, as the replay does."""
-    if isinstance(event, UserLink):
+    if isinstance(event, UserLink | UserAlias):
         return True
     if isinstance(event, UsageEvent | BillingEvent) and event.account_id is None:
         return True
@@ -96,6 +110,26 @@ def customer_link(event: InputEvent) -> UserLink | None:
     )
 
 
+DERIVED: Final = "alias/"
+"""The event-id prefix of a link derived from an alias (never derived from again, so
+that ids aliased to each other cannot pass links around for ever)."""
+
+Stamp = tuple[int, str]
+"""(event time µs, event id): the order in which links and aliases win."""
+
+
+def derived_link(previous: str, alias: Stamp, link: tuple[int, str, str]) -> UserLink:
+    """The link of an aliased id: to the account of its user's ``link``, as of the later
+    of the alias and the link."""
+    at_us, event_id, account = link
+    return UserLink(
+        event_id=_bounded(f"{DERIVED}{alias[1]}/{event_id}"),
+        occurred_at=from_micros(max(alias[0], at_us)),
+        user_id=previous,
+        account_id=account,
+    )
+
+
 def _bounded(text: str) -> str:
     """``text``, or a digest of it where it would pass the 200 characters of an id."""
     if len(text) <= _MAX_ID:
@@ -113,13 +147,17 @@ class UserResolver:
         """identity -> (link time µs, link event id, account id)"""
         self.parked: dict[str, list[tuple[int, Unresolved]]] = {}
         """identity -> [(parked at µs, event)]"""
+        self.aliases: dict[str, dict[str, Stamp]] = {}
+        """user id -> {an id aliased to it, waiting for the user's link: its alias}"""
 
     def link(self, link: UserLink) -> tuple[list[Unresolved], list[Rejection]]:
         """Record a link; returns the identity's parked events it releases, attributed to
-        the account, and those that waited too long for it."""
+        the account, and those that waited too long for it; then the same for the ids
+        aliased to it that waited for a link (``derived_link``)."""
         current = self.links.get(link.user_id)
         at = micros(link.occurred_at)
-        if link_wins(None if current is None else current[:2], at, link.event_id):
+        won = link_wins(None if current is None else current[:2], at, link.event_id)
+        if won:
             self.links[link.user_id] = (at, link.event_id, link.account_id)
         account = self.links[link.user_id][2]
         events: list[Unresolved] = []
@@ -129,7 +167,23 @@ class UserResolver:
                 events.append(event.model_copy(update={"account_id": account}))
             else:
                 rejections.append(self._unresolved(link.user_id, event))
+        if won and not link.event_id.startswith(DERIVED):
+            for previous, alias in sorted(self.aliases.pop(link.user_id, {}).items()):
+                more, refused = self.link(derived_link(previous, alias, self.links[link.user_id]))
+                events += more
+                rejections += refused
         return events, rejections
+
+    def alias(self, alias: UserAlias) -> tuple[list[Unresolved], list[Rejection]]:
+        """``alias.user_id`` is another id of ``alias.alias_of``: link it to that user's
+        account (releasing what waited), or wait for the user's own next link."""
+        stamp = (micros(alias.occurred_at), alias.event_id)
+        link = self.links.get(alias.alias_of)
+        if link is None or link[1].startswith(DERIVED):  # only a user's own link is followed
+            waiting = self.aliases.setdefault(alias.alias_of, {})
+            waiting[alias.user_id] = max(stamp, waiting.get(alias.user_id, stamp))
+            return [], []
+        return self.link(derived_link(alias.user_id, stamp, link))
 
     def resolve(self, event: Unresolved, now: datetime) -> Unresolved | None:
         """The event with its account, or None when it is parked to wait for a link."""

@@ -22,6 +22,7 @@ from topics.models import (
     TicketEvent,
     Trigger,
     UsageEvent,
+    UserAlias,
     UserLink,
 )
 from topics.naming import check_topic_name
@@ -122,7 +123,7 @@ _LAYOUTS: dict[TopicKind, _Layout] = {
         _INPUT_RETENTION_MS,
         "delete",
         "account_id (UTF-8); user_id for a user-only UsageEvent",
-        (UsageEvent, UserLink),
+        (UsageEvent, UserLink, UserAlias),
     ),
     TopicKind.TICKETS: _Layout(_INPUT_RETENTION_MS, "delete", _ACCOUNT_KEY, (TicketEvent,)),
     TopicKind.BILLING: _Layout(_INPUT_RETENTION_MS, "delete", _ACCOUNT_KEY, (BillingEvent,)),

@@ -38,6 +38,7 @@ from topics.models import (
     TicketEvent,
     Trigger,
     UsageEvent,
+    UserAlias,
     UserLink,
 )
 
@@ -95,14 +96,16 @@ def decode_usage(
     max_bytes: int = MAX_MESSAGE_BYTES,
     now: datetime | None = None,
     max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
-) -> UsageEvent | UserLink:
-    """A usage message: our own UsageEvent/UserLink, or a Segment/RudderStack call."""
+) -> UsageEvent | UserLink | UserAlias:
+    """A usage message: our own UsageEvent/UserLink/UserAlias, or a Segment/RudderStack call."""
     message = _parse_object(data, max_bytes)
-    event: UsageEvent | UserLink
+    event: UsageEvent | UserLink | UserAlias
     if is_segment(message):
         event = from_segment(message)
     elif message.get("type") == "group":
         event = _validate(UserLink, message)
+    elif message.get("type") == "alias":
+        event = _validate(UserAlias, message)
     else:
         event = _validate(UsageEvent, message)
     return _not_from_future(event, now, max_future_skew)

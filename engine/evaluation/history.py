@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from engine.evaluation.model import DAY
-from signals.resolve import UserResolver
+from signals.attribution import Attribution
+from signals.ingest import AccountEvent
 from signals.state import EPOCH
 from topics.models import CommandBase, InputEvent, TriggerFeedback, UsageEvent, UserLink
 
@@ -117,7 +118,7 @@ def build_history(
     of the same event, so it has the same time and id as the one before it.
     """
     history = EventHistory()
-    resolver = UserResolver(park_for)
+    attribution = Attribution(park_for)
     next_day: datetime | None = None
     for event in _unique(events, history):
         if isinstance(event, CommandBase):  # what CSMs said, not what the account did
@@ -130,21 +131,15 @@ def build_history(
         if next_day is None:
             next_day = EPOCH + ((event.occurred_at - EPOCH) // DAY + 1) * DAY
         while next_day <= event.occurred_at:
-            history.unresolved += len(resolver.expire(next_day))
+            history.unresolved += len(attribution.expire(next_day))
             next_day += DAY
         if isinstance(event, UserLink):
             history.add(event.account_id, event)
-            released, unresolved = resolver.link(event)
-            history.unresolved += len(unresolved)
-            for event_of_user in released:
-                _add(history, event_of_user)
-        elif isinstance(event, UsageEvent):
-            resolved = resolver.resolve(event, event.occurred_at)
-            if resolved is not None:
-                _add(history, resolved)
-        else:
-            _add(history, event)
-    history.unresolved += sum(len(waiting) for waiting in resolver.parked.values())
+        routed, unresolved = attribution.route(event, event.occurred_at)
+        history.unresolved += len(unresolved)
+        for each in routed:
+            _add(history, each)
+    history.unresolved += attribution.waiting()
     for account in history.accounts.values():  # released events arrive after later ones
         account.events.sort(key=lambda e: (e.occurred_at, e.event_id))
     return history
@@ -171,6 +166,6 @@ def _unique(
         yield event
 
 
-def _add(history: EventHistory, event: InputEvent) -> None:
-    if not isinstance(event, UserLink) and event.account_id is not None:
+def _add(history: EventHistory, event: AccountEvent) -> None:
+    if event.account_id is not None:
         history.add(event.account_id, event)

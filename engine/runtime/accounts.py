@@ -40,7 +40,7 @@ from signals.state import EPOCH, AccountState, micros
 from topics.catalogue import TopicKind
 from topics.codec import decode_input, encode, encode_key
 from topics.errors import PulseIgnored, PulseValidationError
-from topics.models import UserLink
+from topics.models import UserAlias, UserLink
 
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -111,7 +111,7 @@ class AccountPath:
             self.publisher.ignore(kind.value, exc)
             return
         if (
-            isinstance(model, UserLink)
+            isinstance(model, UserLink | UserAlias)
             or model.account_id is None
             or (from_input and through_links(model))
         ):

@@ -3,7 +3,9 @@
 An event without an account names an identity (``signals.resolve.identity``): a user,
 or a billing customer. A group call links a user to an account; an applied billing
 event naming both, or an account profile naming its billing customer, links the
-customer (``signals.resolve.customer_link``, sent here by the accounts agent). The
+customer (``signals.resolve.customer_link``, sent here by the accounts agent). An
+alias arrives at its user's partition, which sends the aliased id a link to the
+user's account (``signals.resolve.derived_link``), now or at the user's next link. The
 latest link by event time wins (signals.driver.link_wins). An event whose identity is
 linked is forwarded, with its account, to the internal account topic; one without a
 link yet is parked (in a table, with the place it entered Pulse and its kind) until a
@@ -27,13 +29,16 @@ from engine.runtime.checkpoint import settle_or_exit
 from engine.runtime.publisher import Publisher, header_kind, kind_headers, origin, send
 from engine.transport.delivery import TrackedTable, deliveries
 from signals.driver import link_wins
-from signals.resolve import customer_link, identity, unresolved
+from signals.resolve import DERIVED, customer_link, derived_link, identity, unresolved
 from signals.state import micros
 from topics.catalogue import TopicKind
 from topics.codec import decode_input, encode, encode_key
-from topics.models import UserLink
+from topics.models import UserAlias, UserLink
 
 _NEVER = 2**63
+ALIASES = b"\x1faliases\x1f"
+"""Key prefix, in the links table, of the ids aliased to a user (no id starts with a
+control character)."""
 
 
 def link_of(stored: bytes | None) -> tuple[int, str, str] | None:
@@ -63,6 +68,7 @@ class UserDirectory:
         wall_clock: bool,
         max_bytes: int,
         stripe: Mapping[str, Any],
+        redirect_to: Any,
     ) -> None:
         self.links = links
         self.parked = parked
@@ -75,6 +81,8 @@ class UserDirectory:
         self.max_bytes = max_bytes
         self.stripe = stripe
         """How billing messages decode (``Settings.stripe_options``)."""
+        self.redirect_to = redirect_to
+        """The users topic itself: where an aliased id's derived links go."""
         self._next_expiry: dict[int, int] = {}
         """partition -> earliest deadline of its parked events (µs); 0: unknown"""
 
@@ -92,6 +100,9 @@ class UserDirectory:
         user = encode_key(identity(model))
         if isinstance(model, UserLink):
             await self._link(user, model, wall)
+            return
+        if isinstance(model, UserAlias):
+            await self._alias(user, model)
             return
         learned = customer_link(model)
         if learned is not None:  # first the customer's link, then the event, as replayed
@@ -116,7 +127,8 @@ class UserDirectory:
         waited less than the parking time, dead-letter the others (signals.driver)."""
         at_us = micros(wall if self.wall_clock else link.occurred_at)
         current = link_of(self.links.get(user))
-        if link_wins(current[:2] if current else None, micros(link.occurred_at), link.event_id):
+        won = link_wins(current[:2] if current else None, micros(link.occurred_at), link.event_id)
+        if won:
             value = [micros(link.occurred_at), link.event_id, link.account_id]
             self.links[user] = orjson.dumps(value)
             current = (micros(link.occurred_at), link.event_id, link.account_id)
@@ -131,6 +143,39 @@ class UserDirectory:
         if entries:  # forwarded before they leave the table, or lost in a crash
             await settle_or_exit(deliveries())
             del self.parked[user]
+        waiting = self._aliases(user)
+        if won and current and waiting and not link.event_id.startswith(DERIVED):
+            for previous, stamp in sorted(waiting.items()):
+                await self._send_link(derived_link(previous, stamp, current))
+            await settle_or_exit(deliveries())  # sent before they leave the table
+            del self.links[ALIASES + user]
+
+    def _aliases(self, user: bytes) -> dict[str, tuple[int, str]]:
+        """The ids aliased to ``user`` waiting for its link, with their alias (time µs,
+        event id)."""
+        stored = orjson.loads(self.links.get(ALIASES + user) or b"{}")
+        return {previous: (int(at), str(eid)) for previous, (at, eid) in stored.items()}
+
+    async def _alias(self, user: bytes, alias: UserAlias) -> None:
+        """``alias.user_id`` is another id of ``user``: send it a link to ``user``'s
+        account (signals.resolve.derived_link), or keep it until ``user``'s next link."""
+        stamp = (micros(alias.occurred_at), alias.event_id)
+        link = link_of(self.links.get(user))
+        if link is not None and not link[1].startswith(DERIVED):  # a user's own link only
+            await self._send_link(derived_link(alias.user_id, stamp, link))
+            return
+        waiting = self._aliases(user)
+        waiting[alias.user_id] = max(stamp, waiting.get(alias.user_id, stamp))
+        self.links[ALIASES + user] = orjson.dumps(waiting)
+
+    async def _send_link(self, link: UserLink) -> None:
+        """A derived link, to the aliased id's partition of the users topic."""
+        await send(
+            self.redirect_to,
+            key=encode_key(link.user_id),
+            value=encode(link),
+            headers=kind_headers(TopicKind.USAGE),
+        )
 
     async def _forward(self, kind: TopicKind, event: Any, account_id: str) -> None:
         resolved = event.model_copy(update={"account_id": account_id})

@@ -38,7 +38,7 @@ from tests.signals.factories import at, login, usage
 from tests.topics import payloads
 from topics.catalogue import INPUT_KINDS, TopicKind, topic_name
 from topics.codec import encode
-from topics.models import UserLink
+from topics.models import UserAlias, UserLink
 
 PARTITIONS = 4
 SETTINGS = Settings(clock="event", topic_partitions=PARTITIONS, state_cache_accounts=4)
@@ -286,3 +286,45 @@ async def test_customer_only_stripe_events_resolve_through_a_learned_link(seed: 
 
 def _raw(event: dict[str, Any], eid: str, day: float) -> bytes:
     return orjson.dumps(_stripe(event, eid, day))
+
+
+@pytest.mark.parametrize(("seed", "alias_first"), [(0, False), (1, False), (2, True), (3, True)])
+async def test_an_aliased_id_gets_its_users_account_as_the_replay_gives_it(
+    seed: int, alias_first: bool
+) -> None:
+    """Segment alias calls: an anonymous id's usage, keyed by that id, belongs to the
+    account the user it is an alias of had at the alias, through a link the users agent
+    sends from the user's partition to the id's; the user's later move leaves it."""
+    ann = UserLink(event_id="g-1", occurred_at=at(0), user_id="ann", account_id="north")
+    moved = UserLink(event_id="g-2", occurred_at=at(6), user_id="ann", account_id="south")
+    alias = UserAlias(event_id="al-1", occurred_at=at(1), user_id="anon-1", alias_of="ann")
+    if alias_first:  # the alias waits for the user's link (a day later)
+        ann = ann.model_copy(update={"occurred_at": at(2)})
+    first, second = (alias, ann) if alias_first else (ann, alias)
+    records: list[tuple[TopicKind, bytes | None, bytes]] = [
+        (TopicKind.USAGE, b"ann", encode(first)),
+        (TopicKind.USAGE, b"ann", encode(second)),
+        (TopicKind.USAGE, b"ann", encode(moved)),
+    ]
+    for day in range(10):
+        anon = usage("Signed In", at(day + 2), user="anon-1", account=None, eid=f"a{day}")
+        records.append((TopicKind.USAGE, b"anon-1", encode(anon)))
+        for account in ("north", "south"):
+            home = login(at(day), user=f"{account}-user", eid=f"{account}{day}")
+            records.append(
+                (
+                    TopicKind.USAGE,
+                    account.encode(),
+                    encode(home.model_copy(update={"account_id": account})),
+                )
+            )
+    records += closing_at(at(16))
+    broker = loaded(records)
+    await drain([worker(broker, range(PARTITIONS), Plan(seed=seed, batch=4, run=2))])
+    report = check(broker, triggers=False)
+    assert report.ok, report.summary()
+
+    states = run_output(broker, SETTINGS).states
+    assert states is not None
+    logins = {a: sum(b.counts[0] for b in states[a].buckets.values()) for a in ("north", "south")}
+    assert logins == {"north": 10 + 10, "south": 10}  # the alias took north, once

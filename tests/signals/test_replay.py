@@ -12,7 +12,7 @@ from signals.replay import replay
 from signals.rules import default_rules
 from tests.signals.factories import ACCOUNT, at, billing, login, profile, subscription, usage
 from topics.codec import decode_usage
-from topics.models import UserLink
+from topics.models import UsageEvent, UserAlias, UserLink
 
 RULES = default_rules()
 
@@ -131,3 +131,55 @@ def test_a_customer_never_linked_is_rejected_with_how_to_link_it() -> None:
     assert (rejection.kind, rejection.event_id) == ("unresolved_customer", "orphan")
     assert "'cus_0'" in rejection.message
     assert "billing_customer_id" in rejection.message
+
+
+def _alias(previous: str, user: str, when_day: float, eid: str) -> tuple[str, UserAlias]:
+    alias = UserAlias(event_id=eid, occurred_at=at(when_day), user_id=previous, alias_of=user)
+    return "usage", alias
+
+
+def _anon(when_day: float, eid: str) -> tuple[str, UsageEvent]:
+    return "usage", usage("Signed In", at(when_day), user="anon-1", account=None, eid=eid)
+
+
+def test_an_aliased_id_belongs_to_the_account_its_user_had_at_the_alias() -> None:
+    """An anonymous id's events: one before the alias waits and is released by it; one
+    after resolves at once; the user's later move does not take the id along (a worker
+    could not order the move before the id's own later events)."""
+    events = [
+        _link("ann", 0),
+        _anon(1, "before"),
+        _alias("anon-1", "ann", 1.2, "al-1"),
+        _anon(2, "after"),
+        _link("ann", 3, account="globex"),
+        _anon(4, "moved"),
+    ]
+    result = replay(events, SignalsConfig(), RULES, until=at(6))
+
+    assert result.rejections == ()
+    runs = {a: sum(b.counts[0] for b in s.buckets.values()) for a, s in result.states.items()}
+    assert runs == {ACCOUNT: 3}
+
+
+def test_an_alias_before_its_users_link_waits_for_it() -> None:
+    events = [_anon(1, "a1"), _alias("anon-1", "ann", 1.1, "al-1"), _link("ann", 1.3)]
+    result = replay(events, SignalsConfig(), RULES, until=at(3))
+
+    assert result.rejections == ()
+    assert ACCOUNT in result.states
+
+
+def test_aliases_are_not_followed_in_chains() -> None:
+    """anon-1 is an alias of anon-2, itself an alias of ann: anon-1 stays unlinked (a
+    derived link is never derived from again, so two ids aliased to each other cannot
+    pass links around for ever)."""
+    events = [
+        _link("ann", 0),
+        _alias("anon-2", "ann", 0.5, "al-2"),
+        _alias("anon-1", "anon-2", 0.6, "al-1"),
+        _alias("anon-2", "anon-1", 0.7, "al-3"),
+        _anon(1, "lost"),
+    ]
+    result = replay(events, SignalsConfig(), RULES, until=at(4), park_for=timedelta(days=1))
+
+    assert [(r.kind, r.event_id) for r in result.rejections] == [("unresolved_user", "lost")]

@@ -13,7 +13,7 @@ from topics.catalogue import (
     topic_spec,
 )
 from topics.errors import PulseValidationError
-from topics.models import Trigger, UsageEvent, UserLink
+from topics.models import Trigger, UsageEvent, UserAlias, UserLink
 
 DAY_MS = 86_400_000
 
@@ -66,7 +66,7 @@ def test_every_topic_is_keyed_by_account_and_shares_the_partition_count() -> Non
 
 
 def test_payload_models() -> None:
-    assert topic_spec(TopicKind.USAGE).value_models == (UsageEvent, UserLink)
+    assert topic_spec(TopicKind.USAGE).value_models == (UsageEvent, UserLink, UserAlias)
     assert {topic_spec(k).value_models for k in OUTPUT_KINDS[:3]} == {(Trigger,)}
 
 

@@ -18,7 +18,7 @@ from topics.adapters.segment_traits import TRAITS
 from topics.adapters.stripe_money import MONTHS_PER_INTERVAL
 from topics.codec import decode_billing, decode_usage
 from topics.errors import PulseIgnored, PulseValidationError
-from topics.models import BillingEvent, UsageEvent, UserLink
+from topics.models import BillingEvent, UsageEvent, UserAlias, UserLink
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "producers"
 
@@ -137,10 +137,13 @@ def _check_subscription(kind: str, obj: dict[str, Any], event: BillingEvent) -> 
         assert event.cancel_at is not None
 
 
-def _check_segment(payload: dict[str, Any], event: UsageEvent | UserLink) -> None:
+def _check_segment(payload: dict[str, Any], event: UsageEvent | UserLink | UserAlias) -> None:
     if payload.get("messageId"):
         assert event.event_id == str(payload["messageId"]).strip()
     user = payload.get("userId") or payload.get("anonymousId")
+    if isinstance(event, UserAlias):  # the previous id is another id of the user
+        assert (event.user_id, event.alias_of) == (payload["previousId"], user)
+        return
     assert event.user_id == (str(user).strip() if user not in (None, "") else None)
     group = payload.get("groupId") or (payload.get("context") or {}).get("groupId")
     if group is not None:

@@ -44,7 +44,8 @@ def test_cli_check_exits_1_listing_drifted_files(tmp_path: Path) -> None:
 def test_readme_maps_every_topic_to_its_schema() -> None:
     readme = render()["README.md"]
 
-    assert "| `pulse.usage.v1` | `UsageEvent.schema.json`, `UserLink.schema.json` |" in readme
+    usage = "`UsageEvent.schema.json`, `UserLink.schema.json`, `UserAlias.schema.json`"
+    assert f"| `pulse.usage.v1` | {usage} |" in readme
     assert (
         "| `pulse.health.v1` | `HealthSnapshot.schema.json` | account_id (UTF-8) | compact |"
         in readme

@@ -8,8 +8,8 @@ import pytest
 
 from tests.topics import payloads
 from topics.adapters.segment import from_segment, split_batch
-from topics.errors import PulseIgnored
-from topics.models import UsageEvent, UserLink
+from topics.errors import PulseIgnored, PulseValidationError
+from topics.models import UsageEvent, UserAlias, UserLink
 
 
 def test_a_call_without_message_id_gets_a_deterministic_id() -> None:
@@ -51,9 +51,26 @@ def test_screen_names_come_from_name_properties_or_event(
     assert event.name == name
 
 
-def test_alias_is_ignored_not_invalid() -> None:
+def test_alias_says_the_previous_id_is_another_id_of_the_user() -> None:
+    alias = from_segment(payloads.segment_track(type="alias", previousId="anon-1"))
+
+    assert isinstance(alias, UserAlias)
+    assert (alias.user_id, alias.alias_of) == ("anon-1", "u-1")
+
+
+def test_alias_of_an_anonymous_user_names_the_anonymous_id() -> None:
+    call = payloads.segment_track(type="alias", previousId="anon-1", userId=None)
+    alias = from_segment(call | {"anonymousId": "anon-2"})
+
+    assert isinstance(alias, UserAlias)
+    assert alias.alias_of == "anon-2"
+
+
+def test_alias_to_itself_is_ignored_and_without_previous_id_refused() -> None:
     with pytest.raises(PulseIgnored):
-        from_segment(payloads.segment_track(type="alias", previousId="anon-1"))
+        from_segment(payloads.segment_track(type="alias", previousId="u-1"))
+    with pytest.raises(PulseValidationError, match="previousId"):
+        from_segment(payloads.segment_track(type="alias"))
 
 
 def test_batch_envelope_splits_into_calls_with_shared_context() -> None:

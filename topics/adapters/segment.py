@@ -25,8 +25,9 @@ identify, group). Decisions:
 - A group call's traits, and an identify's company traits, update the account's
   profile (`topics.adapters.segment_traits`); the call stays a link.
 - Page and screen names come from `name`, else `properties.name`, else `event`.
-- `alias` is counted as ignored (Pulse links users to accounts, not users to
-  users); a `/v1/batch` envelope is split by `split_batch` before decoding.
+- `alias` says `previousId` is another id of the user (`userId`, else `anonymousId`):
+  it belongs to that user's account (signals.resolve); a `/v1/batch` envelope is
+  split by `split_batch` before decoding.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import orjson
 from topics.adapters._paths import dig, validate
 from topics.adapters.segment_traits import with_account_traits
 from topics.errors import PulseIgnored, PulseValidationError
-from topics.models import UsageEvent, UserLink
+from topics.models import UsageEvent, UserAlias, UserLink
 from topics.models.base import MAX_PROPERTIES, MAX_PROPERTY_VALUE_CHARS
 
 __all__ = ["from_segment", "is_segment", "split_batch"]
@@ -96,7 +97,7 @@ def content_id(message: dict[str, Any]) -> str:
     return "pulse-" + digest[:32]
 
 
-def from_segment(message: dict[str, Any]) -> UsageEvent | UserLink:
+def from_segment(message: dict[str, Any]) -> UsageEvent | UserLink | UserAlias:
     """Translate one Segment call; errors name the Segment field at fault."""
     if "batch" in message:
         raise PulseValidationError(
@@ -106,7 +107,7 @@ def from_segment(message: dict[str, Any]) -> UsageEvent | UserLink:
         )
     call = message.get("type")
     if call == "alias":
-        raise PulseIgnored("segment:alias", "alias links users to users; Pulse does not use it")
+        return _alias(message)
     if not isinstance(call, str):
         raise PulseValidationError("type", "must name a Segment call such as 'track'")
     if call == "track":
@@ -212,6 +213,17 @@ def _link(message: dict[str, Any], account_id: Any, account_field: str) -> UserL
     sources["account_id"] = account_field
     link = validate(UserLink, fields, sources)
     return with_account_traits(link, message, account_field)
+
+
+def _alias(message: dict[str, Any]) -> UserAlias:
+    """``previousId`` is another id of the user (``userId``, else ``anonymousId``)."""
+    fields, sources = _common(message)
+    previous = message.get("previousId")
+    if previous is not None and previous == fields["user_id"]:
+        raise PulseIgnored("segment:alias", "an alias of an id to itself links nothing")
+    fields.update(user_id=previous, alias_of=fields["user_id"])
+    sources.update(user_id="previousId", alias_of=sources["user_id"])
+    return validate(UserAlias, fields, sources)
 
 
 def _account(message: dict[str, Any]) -> tuple[Any, str]:

@@ -20,6 +20,7 @@ from topics.models.inputs import (
     SurveyResponse,
     TicketEvent,
     UsageEvent,
+    UserAlias,
     UserLink,
 )
 from topics.models.outputs import (
@@ -57,5 +58,6 @@ __all__ = [
     "Trigger",
     "TriggerFeedback",
     "UsageEvent",
+    "UserAlias",
     "UserLink",
 ]

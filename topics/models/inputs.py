@@ -27,6 +27,7 @@ __all__ = [
     "SurveyResponse",
     "TicketEvent",
     "UsageEvent",
+    "UserAlias",
     "UserLink",
 ]
 
@@ -90,6 +91,25 @@ class UserLink(PulseModel):
         """This link carrying an account's traits (the Segment adapter's only)."""
         self._traits = (profile, dropped)
         return self
+
+
+class UserAlias(PulseModel):
+    """Two ids of one person (a Segment / RudderStack ``alias`` call): ``user_id``, the
+    previous id (often an anonymous one), belongs to the account ``alias_of`` belongs to,
+    for as long as that is its latest link."""
+
+    type: Literal["alias"] = "alias"
+    event_id: Id
+    occurred_at: EventTime
+    user_id: Id
+    alias_of: Id
+
+    @field_validator("alias_of")
+    @classmethod
+    def _not_itself(cls, alias_of: str, info: ValidationInfo) -> str:
+        if alias_of == info.data.get("user_id"):
+            raise ValueError("an id cannot be an alias of itself")
+        return alias_of
 
 
 class TicketEvent(PulseModel):
@@ -217,5 +237,12 @@ class AccountProfile(PulseModel):
 
 
 InputEvent = (
-    UsageEvent | UserLink | TicketEvent | BillingEvent | SurveyResponse | AccountProfile | Command
+    UsageEvent
+    | UserLink
+    | UserAlias
+    | TicketEvent
+    | BillingEvent
+    | SurveyResponse
+    | AccountProfile
+    | Command
 )

@@ -25,6 +25,7 @@ from topics.models import (
     TicketEvent,
     Trigger,
     UsageEvent,
+    UserAlias,
     UserLink,
 )
 
@@ -35,6 +36,7 @@ SCHEMA_DIR = Path(__file__).parent
 MODELS: tuple[type[PulseModel], ...] = (
     UsageEvent,
     UserLink,
+    UserAlias,
     TicketEvent,
     BillingEvent,
     SurveyResponse,
