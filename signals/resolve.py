@@ -31,6 +31,7 @@ from signals.driver import expired, link_wins, released
 from signals.errors import Rejection, RejectionKind
 from signals.state import from_micros, micros
 from topics.models import (
+    RESERVED_USER_PREFIX,
     AccountProfile,
     BillingEvent,
     InputEvent,
@@ -49,8 +50,8 @@ __all__ = [
     "unresolved",
 ]
 
-CUSTOMER_PREFIX: Final = "billing-customer:"
-"""Identities of billing customers, apart from user ids."""
+CUSTOMER_PREFIX: Final = RESERVED_USER_PREFIX
+"""Identities of billing customers, apart from user ids (which may not start with it)."""
 _MAX_ID: Final = 200
 
 Unresolved = UsageEvent | BillingEvent
@@ -102,7 +103,8 @@ def customer_link(event: InputEvent) -> UserLink | None:
         return None
     if customer is None or event.account_id is None:
         return None
-    return UserLink(
+    # Built, not validated: the customer's identity is in the namespace user ids may not use.
+    return UserLink.model_construct(
         event_id=_bounded(f"{event.event_id}:customer"),
         occurred_at=event.occurred_at,
         user_id=_bounded(CUSTOMER_PREFIX + customer),
@@ -222,7 +224,7 @@ def unresolved(key: str, park_for: timedelta) -> tuple[RejectionKind, str]:
         customer = key.removeprefix(CUSTOMER_PREFIX)
         return "unresolved_customer", (
             f"billing customer {customer!r} was not linked to an account within {park_for}: "
-            "no event named both (metadata.account_id on the customer or subscription), "
+            "no event named both (metadata.account_id on the subscription), "
             "no account profile names it as billing_customer_id, and it is not in "
             "PULSE_STRIPE_CUSTOMER_ACCOUNTS"
         )

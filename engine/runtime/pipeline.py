@@ -104,7 +104,6 @@ class Pipeline:
             wall_clock=s.clock == "wall",
             max_bytes=s.max_message_bytes,
             stripe=s.stripe_options,
-            redirect_to=self.user_events,
         )
         self.clock = self._event_clock(ports.offsets, monotonic)
         self.accounts = AccountPath(

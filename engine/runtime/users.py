@@ -68,7 +68,6 @@ class UserDirectory:
         wall_clock: bool,
         max_bytes: int,
         stripe: Mapping[str, Any],
-        redirect_to: Any,
     ) -> None:
         self.links = links
         self.parked = parked
@@ -81,8 +80,6 @@ class UserDirectory:
         self.max_bytes = max_bytes
         self.stripe = stripe
         """How billing messages decode (``Settings.stripe_options``)."""
-        self.redirect_to = redirect_to
-        """The users topic itself: where an aliased id's derived links go."""
         self._next_expiry: dict[int, int] = {}
         """partition -> earliest deadline of its parked events (µs); 0: unknown"""
 
@@ -144,7 +141,10 @@ class UserDirectory:
             await settle_or_exit(deliveries())
             del self.parked[user]
         waiting = self._aliases(user)
-        if won and current and waiting and not link.event_id.startswith(DERIVED):
+        own = current is not None and current[:2] == (micros(link.occurred_at), link.event_id)
+        if own and current and waiting and not link.event_id.startswith(DERIVED):
+            # ``own``, not only ``won``: redelivered after a crash between the link's
+            # write and these sends, the link no longer wins, yet they are still owed.
             for previous, stamp in sorted(waiting.items()):
                 await self._send_link(derived_link(previous, stamp, current))
             await settle_or_exit(deliveries())  # sent before they leave the table
@@ -169,9 +169,13 @@ class UserDirectory:
         self.links[ALIASES + user] = orjson.dumps(waiting)
 
     async def _send_link(self, link: UserLink) -> None:
-        """A derived link, to the aliased id's partition of the users topic."""
+        """A derived link, on its way to the aliased id's partition. By the account topic:
+        the accounts agent sends every link on to the users topic, and that way each hop
+        is one the event clock's watermarks cover (users -> accounts -> users), so the
+        aliased id's partition cannot expire what the link would release before it
+        arrives. A users partition writing to another directly would be outside them."""
         await send(
-            self.redirect_to,
+            self.forward_to,
             key=encode_key(link.user_id),
             value=encode(link),
             headers=kind_headers(TopicKind.USAGE),

@@ -294,10 +294,11 @@ async def test_an_aliased_id_gets_its_users_account_as_the_replay_gives_it(
 ) -> None:
     """Segment alias calls: an anonymous id's usage, keyed by that id, belongs to the
     account the user it is an alias of had at the alias, through a link the users agent
-    sends from the user's partition to the id's; the user's later move leaves it."""
+    sends from the user's partition to the id's (``ann`` and ``anon-3`` are on different
+    partitions); the user's later move leaves it."""
     ann = UserLink(event_id="g-1", occurred_at=at(0), user_id="ann", account_id="north")
     moved = UserLink(event_id="g-2", occurred_at=at(6), user_id="ann", account_id="south")
-    alias = UserAlias(event_id="al-1", occurred_at=at(1), user_id="anon-1", alias_of="ann")
+    alias = UserAlias(event_id="al-1", occurred_at=at(1), user_id="anon-3", alias_of="ann")
     if alias_first:  # the alias waits for the user's link (a day later)
         ann = ann.model_copy(update={"occurred_at": at(2)})
     first, second = (alias, ann) if alias_first else (ann, alias)
@@ -307,8 +308,8 @@ async def test_an_aliased_id_gets_its_users_account_as_the_replay_gives_it(
         (TopicKind.USAGE, b"ann", encode(moved)),
     ]
     for day in range(10):
-        anon = usage("Signed In", at(day + 2), user="anon-1", account=None, eid=f"a{day}")
-        records.append((TopicKind.USAGE, b"anon-1", encode(anon)))
+        anon = usage("Signed In", at(day + 2), user="anon-3", account=None, eid=f"a{day}")
+        records.append((TopicKind.USAGE, b"anon-3", encode(anon)))
         for account in ("north", "south"):
             home = login(at(day), user=f"{account}-user", eid=f"{account}{day}")
             records.append(

@@ -8,6 +8,7 @@ import pytest
 
 from tests.topics import payloads
 from topics.adapters.segment import from_segment
+from topics.errors import PulseValidationError
 from topics.models import UserLink
 
 
@@ -118,3 +119,10 @@ def test_the_same_call_twice_is_the_same_profile_update() -> None:
     assert long_id is not None
     assert first.event_id == again.event_id == "ajs-group-1:traits"
     assert len(long_id.event_id) <= 200
+
+
+def test_a_user_id_in_the_billing_customers_namespace_is_refused() -> None:
+    """Billing customers resolve as ids under a reserved prefix: a group call may not
+    claim one (its invoices would go to the caller's account)."""
+    with pytest.raises(PulseValidationError, match="reserved"):
+        from_segment(payloads.segment_group(userId="billing-customer:cus_9"))

@@ -117,7 +117,13 @@ def from_stripe(
         obj, customer_accounts, account_field
     )
     customer = stripe_id(obj.get("customer"))
-    if isinstance(customer, str) and customer:
+    # A customer id Pulse cannot keep (Stripe allows 255 characters, Pulse's ids 200) is
+    # left out where the account is known: only an event without one needs it.
+    if (
+        isinstance(customer, str)
+        and customer
+        and (len(customer) <= 200 or not fields["account_id"])
+    ):
         fields["customer_id"] = customer
         sources["customer_id"] = "data.object.customer"
     return validate(BillingEvent, fields, sources)

@@ -14,6 +14,7 @@ from topics.models.commands import (
     TriggerFeedback,
 )
 from topics.models.inputs import (
+    RESERVED_USER_PREFIX,
     AccountProfile,
     BillingEvent,
     InputEvent,
@@ -36,6 +37,7 @@ from topics.models.outputs import (
 __all__ = [
     "COMMANDS_BY_TYPE",
     "COMMAND_TYPES",
+    "RESERVED_USER_PREFIX",
     "AccountProfile",
     "BillingEvent",
     "Command",

@@ -21,6 +21,7 @@ from topics.models.base import (
 from topics.models.commands import Command
 
 __all__ = [
+    "RESERVED_USER_PREFIX",
     "AccountProfile",
     "BillingEvent",
     "InputEvent",
@@ -43,6 +44,20 @@ def _currency(value: str) -> str:
 
 Currency = Annotated[str, AfterValidator(_currency)]
 
+RESERVED_USER_PREFIX = "billing-customer:"
+"""Pulse resolves billing customers as ids under this prefix (signals.resolve): no
+producer's user id may start with it, or a group call could claim a customer's billing."""
+
+
+def _not_reserved(user_id: str) -> str:
+    if user_id.startswith(RESERVED_USER_PREFIX):
+        msg = f"user ids starting with {RESERVED_USER_PREFIX!r} are reserved"
+        raise ValueError(msg)
+    return user_id
+
+
+UserId = Annotated[Id, AfterValidator(_not_reserved)]
+
 
 class UsageEvent(PulseModel):
     """One product-usage event (a Segment `track`), attributed to an account, a user or both."""
@@ -52,7 +67,7 @@ class UsageEvent(PulseModel):
     occurred_at: EventTime
     account_id: Id | None = None
     # Validated even when omitted so that "neither owner" is reported on a named field.
-    user_id: Id | None = Field(default=None, validate_default=True)
+    user_id: UserId | None = Field(default=None, validate_default=True)
     name: Label
     properties: Properties = Field(default_factory=dict)
 
@@ -70,7 +85,7 @@ class UserLink(PulseModel):
     type: Literal["group"] = "group"
     event_id: Id
     occurred_at: EventTime
-    user_id: Id
+    user_id: UserId
     account_id: Id
     _traits: tuple[AccountProfile | None, tuple[str, ...]] = PrivateAttr(default=(None, ()))
 
@@ -101,8 +116,8 @@ class UserAlias(PulseModel):
     type: Literal["alias"] = "alias"
     event_id: Id
     occurred_at: EventTime
-    user_id: Id
-    alias_of: Id
+    user_id: UserId
+    alias_of: UserId
 
     @field_validator("alias_of")
     @classmethod
