@@ -128,38 +128,50 @@ class Worker:
     async def consume_all(self, ends: Ends, say: Say) -> float:
         """Wait until the worker has handled every message up to ``ends`` (and what it
         re-keyed on the way); returns when (monotonic) that was first seen."""
-        total = sum(sum(p.values()) for p in ends.values())
-        began = last_change = last_said = time.monotonic()
-        last_read, internal_before = -1, None
-        partitions = self.settings.topic_partitions
-        while True:
-            await asyncio.sleep(POLL_SECONDS)
-            self.check_alive()
-            now = time.monotonic()
-            offsets = await asyncio.to_thread(self.read_offsets)
-            read = sum(
-                min(offsets.get((t, p), -1) + 1, end)
-                for t, parts in ends.items()
-                for p, end in parts.items()
+        return await consume_all([self], ends, say)
+
+
+async def consume_all(workers: list[Worker], ends: Ends, say: Say) -> float:
+    """Wait until the workers (of one consumer group) together have handled every message
+    up to ``ends`` and what they re-keyed on the way; returns when (monotonic) that was
+    first seen. A partition that moved between them counts as far as either got."""
+    total = sum(sum(p.values()) for p in ends.values())
+    began = last_change = last_said = time.monotonic()
+    last_read, internal_before = -1, None
+    first = workers[0]
+    partitions = first.settings.topic_partitions
+    label = "+".join(w.label for w in workers)
+    while True:
+        await asyncio.sleep(POLL_SECONDS)
+        offsets: dict[tuple[str, int], int] = {}
+        for worker in workers:
+            worker.check_alive()
+            for key, offset in (await asyncio.to_thread(worker.read_offsets)).items():
+                offsets[key] = max(offset, offsets.get(key, -1))
+        now = time.monotonic()
+        read = sum(
+            min(offsets.get((t, p), -1) + 1, end)
+            for t, parts in ends.items()
+            for p, end in parts.items()
+        )
+        if read != last_read:
+            last_read, last_change = read, now
+        behind = _behind(offsets, ends)
+        caught_up = internal_before is not None and _behind(offsets, internal_before) == 0
+        if behind == 0 and caught_up:
+            return now
+        internal_before = await end_offsets(first.settings, first.internal_topics, partitions)
+        if now - last_said >= 5:
+            last_said = now
+            rate = read / max(now - began, 1e-9)
+            say(f"  pulse worker {label}: {read:,} / {total:,} input events ({rate:,.0f}/s)")
+        if now - last_change > STALL_SECONDS and behind:
+            tails = "\n".join(w.process.tail() for w in workers if w.process)
+            msg = (
+                f"Pulse worker {label} made no progress for {STALL_SECONDS:.0f} s "
+                f"({read:,} of {total:,} input events):\n{tails}"
             )
-            if read != last_read:
-                last_read, last_change = read, now
-            behind = _behind(offsets, ends)
-            caught_up = internal_before is not None and _behind(offsets, internal_before) == 0
-            if behind == 0 and caught_up:
-                return now
-            internal_before = await end_offsets(self.settings, self.internal_topics, partitions)
-            if now - last_said >= 5:
-                last_said = now
-                rate = read / max(now - began, 1e-9)
-                say(f"  pulse worker: {read:,} / {total:,} input events ({rate:,.0f}/s)")
-            if now - last_change > STALL_SECONDS and behind:
-                msg = (
-                    f"Pulse worker {self.label} made no progress for {STALL_SECONDS:.0f} s "
-                    f"({read:,} of {total:,} input events):\n"
-                    f"{self.process.tail() if self.process else ''}"
-                )
-                raise RuntimeError(msg)
+            raise RuntimeError(msg)
 
 
 def _behind(offsets: dict[tuple[str, int], int], ends: Ends) -> int:
@@ -193,6 +205,31 @@ async def throughput(
         "store": "rocksdb://",
         "clock": "event",
         "redis_view": True,
+    }
+
+
+async def scale_out(
+    settings: Settings, population: Population, folder: Path, say: Say
+) -> dict[str, Any]:
+    """Two workers of one consumer group (each its own process, store and port) on the
+    population, from the first ready to the last message: events per second. The
+    group's rebalance when the second joins is part of the time, as in a deployment."""
+    workers = [Worker(settings, population.prefix, folder / name, "scale") for name in "ab"]
+    for worker in workers[1:]:  # one group: the label gives the app id
+        worker.label = f"scale-{worker.folder.name}"
+    try:
+        started = await asyncio.gather(*(asyncio.to_thread(w.start) for w in workers))
+        ready = time.monotonic() - max(started) + min(started)
+        done = await consume_all(workers, population.ends, say)
+    finally:
+        for worker in workers:
+            worker.stop()
+    seconds = done - ready
+    return {
+        "workers": len(workers),
+        "events": population.events,
+        "seconds": round(seconds, 2),
+        "events_per_s": round(population.events / seconds),
     }
 
 

@@ -1,4 +1,5 @@
-"""The suite's table: every figure beside its target from issue 8, and the ratio."""
+"""The suite's table: every figure beside its target (issue 8's, as issue 20 updated
+them), and the ratio."""
 
 from __future__ import annotations
 
@@ -83,17 +84,20 @@ def _throughput(results: dict[str, Any]) -> list[Row]:
     quix = _get(results, "peers", "quix", "events_per_s")
     faust = _get(results, "peers", "faust", "events_per_s")
     typical = _get(results, "core", "typical_account", "events_per_s")
+    two = _get(results, "scale", "events_per_s")
     return [
         Row("1 ceiling: raw aiokafka getmany, events/s", _num(ceiling)),
         _at_least(
             "2 pure core: decode+validate+signals, events/s",
             _get(results, "core", "events_per_s"),
-            100_000,
-            ">= 100,000",
+            50_000,
+            ">= 50,000 (aim 100,000)",
         ),
         Row("  pure core, one typical account (bench.core), events/s", _num(typical)),
         Row("3 Pulse worker end to end (Redis view on), events/s", _num(worker)),
-        _ratio("  Pulse / ceiling", worker, ceiling, 0.5),
+        _ratio("  Pulse / ceiling", worker, ceiling, 0.05),
+        Row("  two Pulse workers, one group, events/s", _num(two)),
+        _ratio("  two workers / one", two, worker, 1.8),
         Row("4 Quix Streams peer, events/s", _num(quix)),
         _ratio("  Pulse / Quix Streams", worker, quix, 1.0),
         Row("  faust peer (one table write per event), events/s", _num(faust)),

@@ -53,7 +53,7 @@ from bench.report import render, rows
 from engine.settings import Settings, load_settings
 from engine.simulator.generator import Record, SimulationConfig
 
-SECTIONS = ("ceiling", "core", "pulse", "peers", "latency", "memory", "recovery")
+SECTIONS = ("ceiling", "core", "pulse", "scale", "peers", "latency", "memory", "recovery")
 LIGHT_EVENTS_PER_ACCOUNT = 4
 LATENCY_PROBE_SHARE = 1 / 20
 EVENTS_PER_ACCOUNT_DAY = 4.5
@@ -180,6 +180,9 @@ class Suite:
         await self.section("core", lambda: asyncio.to_thread(self._core, records))
         await self.section(
             "pulse", lambda: pulse.throughput(settings, population, folder / "e2e", self.say)
+        )
+        await self.section(
+            "scale", lambda: pulse.scale_out(settings, population, folder / "scale", self.say)
         )
         await self.section("peers", lambda: self._peers(population))
         await self.section("latency", self._latency)

@@ -16,6 +16,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "ceiling": ("events_per_s",),
     "core": ("events_per_s", "typical_account.events_per_s", "state_bytes.p50"),
     "pulse": ("events_per_s", "rss_bytes"),
+    "scale": ("workers", "events_per_s"),
     "peers": ("quix.events_per_s", "faust.events_per_s"),
     "latency": ("rate_per_s", "p50_ms", "p95_ms", "p99_ms"),
     "memory": ("state_bytes.p50", "state_bytes.mean", "rss.0.rss_bytes", "rss.1.rss_bytes"),
