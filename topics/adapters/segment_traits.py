@@ -55,13 +55,21 @@ def with_account_traits(link: UserLink, message: dict[str, Any], account_field: 
         "occurred_at": link.occurred_at,
         "account_id": link.account_id,
     }
-    kept: dict[str, Any] = {}
-    dropped: list[str] = []
+    read: dict[str, tuple[str, Any]] = {}
     for field, names in TRAITS.items():
         name = next((n for n in names if traits.get(n) not in (None, "")), None)
-        if name is None:
-            continue
-        value = _word(traits[name]) if field in _WORDS else traits[name]
+        if name is not None:
+            read[field] = (name, _word(traits[name]) if field in _WORDS else traits[name])
+    if not read:
+        return link
+    try:  # usually every trait is fine: one validation
+        whole = AccountProfile.model_validate(base | {f: v for f, (_, v) in read.items()})
+        return link.with_traits(whole, ())
+    except ValidationError:
+        pass
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for field, (name, value) in read.items():
         try:
             AccountProfile.model_validate({**base, field: value})
         except ValidationError:
