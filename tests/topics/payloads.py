@@ -209,6 +209,16 @@ def segment_track(**changes: Any) -> dict[str, Any]:
     } | changes
 
 
+def segment_identify(**changes: Any) -> dict[str, Any]:
+    return {
+        "type": "identify",
+        "messageId": "m-1",
+        "userId": "u-1",
+        "timestamp": T0,
+        "traits": {"email": "a@b.test"},
+    } | changes
+
+
 def segment_group(**changes: Any) -> dict[str, Any]:
     return {
         "type": "group",

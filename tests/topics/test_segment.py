@@ -127,13 +127,7 @@ def test_group_call_links_user_to_account_and_carries_its_traits() -> None:
     ],
 )
 def test_identify_with_an_account_is_a_user_link(where: dict[str, Any]) -> None:
-    message = {
-        "type": "identify",
-        "messageId": "m-1",
-        "userId": "u-1",
-        "timestamp": payloads.T0,
-        "traits": {"email": "a@b.test"},
-    } | where
+    message = payloads.segment_identify(**where)
 
     link = from_segment(message)
 

@@ -83,13 +83,8 @@ def test_user_traits_in_context_never_name_the_account() -> None:
 
 
 def test_identify_company_traits_describe_the_company_account() -> None:
-    message = {
-        "type": "identify",
-        "messageId": "m-1",
-        "userId": "u-1",
-        "timestamp": payloads.T0,
-        "traits": {"name": "Jane Doe", "company": {"id": "acme", "name": "Acme", "plan": "pro"}},
-    }
+    company = {"id": "acme", "name": "Acme", "plan": "pro"}
+    message = payloads.segment_identify(traits={"name": "Jane Doe", "company": company})
     profile = _link(message).account_traits
 
     assert profile is not None
@@ -97,14 +92,9 @@ def test_identify_company_traits_describe_the_company_account() -> None:
 
 
 def test_identify_traits_of_the_user_are_not_the_account_profile() -> None:
-    message = {
-        "type": "identify",
-        "messageId": "m-1",
-        "userId": "u-1",
-        "timestamp": payloads.T0,
-        "context": {"groupId": "acme"},
-        "traits": {"name": "Jane Doe", "plan": "personal"},
-    }
+    message = payloads.segment_identify(
+        context={"groupId": "acme"}, traits={"name": "Jane Doe", "plan": "personal"}
+    )
 
     assert _link(message).account_traits is None
 
