@@ -79,6 +79,17 @@ class Shard:
 
 
 @dataclass(frozen=True, slots=True)
+class Elsewhere:
+    """An event of an account another shard applies, which the reader need not decode:
+    a shard needs only its time (the clock ticks by it) and its account (accounts are
+    ticked in first-seen order). Only events that go straight to their account may be
+    passed so (not ``signals.resolve.through_links``)."""
+
+    occurred_at: datetime
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ShardResult:
     """One shard's replay, each output with its ``Position``, ready to merge."""
 
@@ -123,7 +134,7 @@ def replay(
 
 
 def replay_shard(
-    events: Iterable[tuple[str, InputEvent]],
+    events: Iterable[tuple[str, InputEvent] | Elsewhere],
     config: SignalsConfig,
     rules: RuleSet,
     shard: Shard | None,
@@ -136,13 +147,21 @@ def replay_shard(
     presorted: int | None = None,
 ) -> ShardResult:
     """``replay`` of one shard's accounts (all of them with ``None``); ``merge`` the
-    shards' results for the replay of all."""
-    ordered: Iterable[InputEvent]
+    shards' results for the replay of all. A presorted input may pass other shards'
+    accounts' events as ``Elsewhere``."""
+    ordered: Iterable[InputEvent | Elsewhere]
     if presorted is None:
-        ordered = sorted((e for _, e in events), key=lambda e: (e.occurred_at, e.event_id))
-        total = len(ordered)
+        decoded = []
+        for each in events:
+            if isinstance(each, Elsewhere):
+                msg = "events passed as Elsewhere need an input in event-time order (presorted)"
+                raise ValueError(msg)
+            decoded.append(each[1])
+        decoded.sort(key=lambda e: (e.occurred_at, e.event_id))
+        ordered, total = decoded, len(decoded)
     else:
-        ordered, total = (e for _, e in events), presorted
+        ordered = (e if isinstance(e, Elsewhere) else e[1] for e in events)
+        total = presorted
     tick_every = tick_every or config.tick_every
     run = _Replay(SignalProcessor(config, rules), Attribution(park_for), tick_every, shard)
     first = last = None
@@ -152,7 +171,10 @@ def replay_shard(
         last = event.occurred_at
         run.input = done
         run.advance(event.occurred_at)
-        run.deliver(event)
+        if isinstance(event, Elsewhere):
+            run.rank(event.account_id)
+        else:
+            run.deliver(event)
         if progress is not None and done % progress_every == 0:
             progress(done, total)
     if last is not None:
@@ -305,8 +327,7 @@ class _Replay:
             return
         state = self.states.get(account_id)
         if state is None:
-            if account_id not in self.ranks:
-                self.ranks[account_id] = len(self.ranks)
+            self.rank(account_id)
             if self.shard is not None and not self.shard.owns(account_id):
                 return
             state = self.states[account_id] = AccountState(account_id)
@@ -316,6 +337,11 @@ class _Replay:
         for outcome in self.driver.catch_up(state, ticks, micros(self.now)):
             self._collect(outcome)
         self._collect(self.processor.apply(state, event, self.now))
+
+    def rank(self, account_id: str) -> None:
+        """Note an account's first appearance: its rank orders the ticks of accounts."""
+        if account_id not in self.ranks:
+            self.ranks[account_id] = len(self.ranks)
 
     def _refused(self, rejections: list[Rejection]) -> None:
         """Attribution's own rejections: every shard attributes, shard 0 keeps them."""

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from engine.evaluation.history import EventHistory, build_history
 from engine.evaluation.outcomes import Truth, TruthAccount
 from engine.event_file import SortedEventFile
+from engine.forked import available_cores
 from topics.models import Trigger
 
 _TRIGGER_TOPICS = frozenset({"triggers.churn-risk", "triggers.expansion", "triggers.advocacy"})
@@ -57,9 +58,11 @@ def read_events(
     path: Path, stripe: Mapping[str, Any] | None = None, progress: IO[str] | None = None
 ) -> EventsFile:
     """A replay-format events file (`pulse simulate --out`), in any shape replay accepts,
-    read in bounded memory (an external sort); `stripe`: the deployment's Stripe
-    options, as replay and the worker read them."""
-    with SortedEventFile(path, progress=progress, stripe=stripe) as events:
+    read in bounded memory (an external sort, the file's parts decoded on every core);
+    `stripe`: the deployment's Stripe options, as replay and the worker read them."""
+    with SortedEventFile(
+        path, progress=progress, stripe=stripe, processes=available_cores()
+    ) as events:
         report = events.report
         if not events.events and report.invalid:
             msg = f"{path}: no event could be read ({', '.join(report.examples.values())})"
