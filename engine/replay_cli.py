@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.event_file import InputReport, SortedEventFile, decode_line
+from engine.forked import available_cores
+from engine.replay_processes import processes_arg, replay_in_processes
 from engine.settings import SettingsError, load_settings
 from engine.signals_files import SignalsFileError, read_config, read_rules
 from signals.errors import SignalsError
-from signals.replay import ReplayResult, replay
+from signals.replay import ReplayResult
 from topics.codec import encode
 from topics.errors import PulseIgnored, PulseValidationError
 
@@ -86,18 +88,25 @@ def _command(args: argparse.Namespace) -> int:
         rules = read_rules(args.rules)
         progress = sys.stderr if args.progress else None
         stripe = load_settings().stripe_options
-        with SortedEventFile(args.events, progress=progress, stripe=stripe) as events:
+        with SortedEventFile(
+            args.events, progress=progress, stripe=stripe, processes=args.processes
+        ) as events:
             report = events.report
             if progress:
-                print(f"pulse replay: replaying {events.events:,} events", file=progress)
+                print(
+                    f"pulse replay: replaying {events.events:,} events "
+                    f"in {args.processes} process{'es' if args.processes > 1 else ''}",
+                    file=progress,
+                )
 
             def on_progress(done: int, total: int) -> None:
                 print(f"pulse replay: {done:,}/{total:,} events replayed", file=sys.stderr)
 
-            result = replay(
+            result = replay_in_processes(
                 events,
                 config,
                 rules,
+                processes=args.processes,
                 tick_every=timedelta(seconds=args.tick_every) if args.tick_every else None,
                 progress=on_progress if progress else None,
                 presorted=events.events,
@@ -138,6 +147,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--tick-every",
         type=float,
         help="event-time clock tick in seconds (default: the config's tick_every, 1 day)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=processes_arg,
+        default=available_cores(),
+        help="processes to split the accounts over; the output is the same with any "
+        "number (default: this machine's cores, %(default)s)",
     )
     parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress on stderr"

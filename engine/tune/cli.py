@@ -25,13 +25,14 @@ from engine.evaluation.history import build_history
 from engine.evaluation.model import Alert, EvaluationSettings
 from engine.evaluation.outcomes import outcomes_from_events, with_truth
 from engine.event_file import SortedEventFile
+from engine.forked import available_cores
+from engine.replay_processes import processes_arg, replay_in_processes
 from engine.settings import SettingsError, load_settings
 from engine.signals_files import SignalsFileError, read_config, read_rules
 from engine.tune.sweep_run import Row, choose, run_sweep
 from engine.tune.variants import DEFAULT_FACTORS, Setting, sweep
 from signals.config import SignalsConfig
 from signals.errors import SignalsError
-from signals.replay import replay
 from signals.rules import Rule, RuleSet, load_rules
 
 
@@ -97,7 +98,9 @@ def _command(args: argparse.Namespace) -> int:
             return 2
         progress = sys.stderr if args.progress else None
         stripe = load_settings().stripe_options
-        with SortedEventFile(args.events, progress=progress, stripe=stripe) as events:
+        with SortedEventFile(
+            args.events, progress=progress, stripe=stripe, processes=args.processes
+        ) as events:
             return _tune(
                 args, config=config, rules=rules, rule=rule, events=events, started=started
             )
@@ -150,6 +153,7 @@ def _tune(
         scoring=(outcomes, people, evaluation),
         progress=on_progress if args.progress else None,
         presorted=events.events,
+        processes=args.processes,
     )
     chosen = choose(rows, args.budget) if args.budget is not None else None
     print(table(rows, chosen))
@@ -169,7 +173,9 @@ def _tune(
     else:
         print("\n" + text)
     tuned = load_rules(text, str(args.out or "tuned rules"))
-    check = replay(events, config, tuned, presorted=events.events)
+    check = replay_in_processes(
+        events, config, tuned, processes=args.processes, presorted=events.events
+    )
     alerts = [Alert.of(t) for t in check.triggers if t.revision_of is None]
     quality = churn_quality(alerts, outcomes, people, evaluation)
     print(
@@ -215,6 +221,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--horizon-days", type=float, default=120.0, help="recall horizon (120)")
     parser.add_argument("--csms", type=int, help="CSMs sharing the alerts")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+    parser.add_argument(
+        "--processes",
+        type=processes_arg,
+        default=available_cores(),
+        help="processes to split the replays' accounts over (default: this machine's "
+        "cores, %(default)s)",
+    )
     parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress on stderr"
     )

@@ -16,10 +16,10 @@ from datetime import timedelta
 
 from engine.evaluation.churn import ChurnQuality, Population, churn_quality
 from engine.evaluation.model import Alert, EvaluationSettings, Outcome
+from engine.replay_processes import replay_in_processes
 from engine.tune.variants import Setting
 from signals import conversation
 from signals.config import SignalsConfig
-from signals.replay import replay
 from signals.rules import RuleSet
 from signals.state import SEVERITIES, micros
 from topics.models import InputEvent, Trigger
@@ -57,6 +57,7 @@ def run_sweep(
     scoring: tuple[dict[str, Outcome], Population, EvaluationSettings],
     progress: Callable[[int, int], None] | None = None,
     presorted: int | None = None,
+    processes: int = 1,
 ) -> list[Row]:
     """Replay once with every setting's variant, then score each setting."""
     variants = [s.rule for s in settings if s.rule is not None]
@@ -64,10 +65,11 @@ def run_sweep(
     silent = config.model_copy(
         update={"lifecycle": config.lifecycle.model_copy(update={"churn_episode": timedelta(0)})}
     )
-    result = replay(
+    result = replay_in_processes(
         events,
         silent,
         RuleSet(rules=(*others, *variants)),
+        processes=processes,
         progress=progress,
         presorted=presorted,
     )

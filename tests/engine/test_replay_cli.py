@@ -50,15 +50,24 @@ def quarter(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_large_replay_is_byte_identical_across_runs(quarter: Path) -> None:
+def test_large_replay_is_byte_identical_across_runs_and_processes(quarter: Path) -> None:
     lines = (quarter / "events.jsonl").read_bytes().count(b"\n")
     assert lines >= 100_000
 
     first = pulse(
         "replay", "events.jsonl", "--config", "signals.yaml", "--out", "a.jsonl", cwd=quarter
     )
+    # and with the accounts split over processes: the same bytes, the same summary
     second = pulse(
-        "replay", "events.jsonl", "--config", "signals.yaml", "--out", "b.jsonl", cwd=quarter
+        "replay",
+        "events.jsonl",
+        "--config",
+        "signals.yaml",
+        "--out",
+        "b.jsonl",
+        "--processes",
+        "3",
+        cwd=quarter,
     )
 
     assert first.returncode == 0, first.stderr
@@ -71,6 +80,8 @@ def test_large_replay_is_byte_identical_across_runs(quarter: Path) -> None:
     assert {t["kind"] for t in triggers} == {"churn_risk", "expansion", "advocacy"}
     assert all(t["emitted_at"] is None for t in triggers)
     assert "replaying" in first.stderr  # progress on stderr
+    assert "in 3 processes" in second.stderr
+    assert second.stdout.replace("b.jsonl", "a.jsonl") == first.stdout
     summary = first.stdout
     assert f"wrote {len(triggers):,} triggers" in summary
     assert "final health bands:" in summary
