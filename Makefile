@@ -47,7 +47,7 @@ demo: venv up ## stream a simulated quarter (1,000 accounts) through a live work
 smoke: venv up ## the foundation check: a real faust worker moving messages through the broker
 	$(PULSE) smoke
 
-bench: venv up ## the benchmark suite (issue 8): ceiling, core, worker, peers, latency, memory, recovery
+bench: venv up ## the benchmark suite (issue 8): ceiling, core, replay, worker, peers, latency, memory, recovery
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ci: test ## exactly what CI runs (.ci/run also stops the stack afterwards)

@@ -94,6 +94,7 @@ def _throughput(results: dict[str, Any]) -> list[Row]:
             ">= 50,000 (aim 100,000)",
         ),
         Row("  pure core, one typical account (bench.core), events/s", _num(typical)),
+        *_replay(results.get("replay") or {}),
         Row("3 Pulse worker end to end (Redis view on), events/s", _num(worker)),
         _ratio("  Pulse / ceiling", worker, ceiling, 0.05),
         Row("  two Pulse workers, one group, events/s", _num(two)),
@@ -102,6 +103,32 @@ def _throughput(results: dict[str, Any]) -> list[Row]:
         _ratio("  Pulse / Quix Streams", worker, quix, 1.0),
         Row("  faust peer (one table write per event), events/s", _num(faust)),
         _ratio("  Pulse / faust peer", worker, faust, None),
+    ]
+
+
+def _replay(replay: dict[str, Any]) -> list[Row]:
+    """`pulse replay` of the population on one process and on every core."""
+    cores = replay.get("cores") or 0
+    one, every = replay.get("processes_1") or {}, replay.get(f"processes_{cores}") or {}
+    return [
+        _at_least(
+            f"  pulse replay on {cores} cores, events/s",
+            every.get("events_per_s"),
+            50_000,
+            ">= 50,000 on two cores",
+        ),
+        _ratio(
+            f"  replay on {cores} cores / on one",
+            every.get("events_per_s"),
+            one.get("events_per_s"),
+            None,
+        ),
+        _at_most(
+            f"  replay on {cores} cores, peak RSS of all its processes, MiB",
+            (every.get("peak_rss_bytes") or 0) / 2**20 or None,
+            GIB / 2**20,
+            "<= 1,024 (a year)",
+        ),
     ]
 
 

@@ -5,7 +5,8 @@ makes, with its late, duplicate and malformed messages) is produced once to topi
 of its own, and the same events are then read by:
 
 1. a raw aiokafka consumer (the ceiling);
-2. the pure core, no Kafka, one core (decode, validation, signals);
+2. the pure core, no Kafka, one core (decode, validation, signals), and `pulse replay`
+   of the same events on one core and on every core (bench/replay.py);
 3. one Pulse worker, end to end, with the Redis view on;
 4. the same per-account job in Quix Streams and as straightforward faust code
    (bench/peers/);
@@ -37,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from bench import ceiling, pulse, purecore
+from bench import ceiling, pulse, purecore, replay
 from bench.peers.run import QUICK_STALL_SECONDS, STALL_SECONDS, run_peer
 from bench.population import (
     Population,
@@ -53,7 +54,7 @@ from bench.report import render, rows
 from engine.settings import Settings, load_settings
 from engine.simulator.generator import Record, SimulationConfig
 
-SECTIONS = ("ceiling", "core", "pulse", "scale", "peers", "latency", "memory", "recovery")
+SECTIONS = ("ceiling", "core", "replay", "pulse", "scale", "peers", "latency", "memory", "recovery")
 LIGHT_EVENTS_PER_ACCOUNT = 4
 LATENCY_PROBE_SHARE = 1 / 20
 EVENTS_PER_ACCOUNT_DAY = 4.5
@@ -178,6 +179,10 @@ class Suite:
         settings, folder = self.settings, self.folder
         await self.section("ceiling", lambda: ceiling.raw_consumer(settings, population))
         await self.section("core", lambda: asyncio.to_thread(self._core, records))
+        await self.section(
+            "replay",
+            lambda: asyncio.to_thread(replay.replay_rates, records, folder / "replay", self.say),
+        )
         await self.section(
             "pulse", lambda: pulse.throughput(settings, population, folder / "e2e", self.say)
         )

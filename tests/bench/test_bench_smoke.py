@@ -15,6 +15,7 @@ import pytest
 REQUIRED: dict[str, tuple[str, ...]] = {
     "ceiling": ("events_per_s",),
     "core": ("events_per_s", "typical_account.events_per_s", "state_bytes.p50"),
+    "replay": ("processes_1.events_per_s", "processes_1.peak_rss_bytes", "triggers"),
     "pulse": ("events_per_s", "rss_bytes"),
     "scale": ("workers", "events_per_s"),
     "peers": ("quix.events_per_s", "faust.events_per_s"),
@@ -70,4 +71,7 @@ def test_suite_quick_run_fills_every_section(kafka_bootstrap: str, tmp_path: Pat
     assert figures["latency"]["triggers"] > 0
     measures = [row["measure"] for row in figures["targets"]]
     assert any("Pulse / Quix Streams" in measure for measure in measures)
+    assert any("pulse replay on" in measure for measure in measures)
+    cores = figures["replay"]["cores"]
+    assert is_number(figure(figures["replay"], f"processes_{cores}.events_per_s"))
     assert "Pulse worker end to end" in result.stdout
