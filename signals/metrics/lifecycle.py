@@ -47,6 +47,9 @@ def days_since_last_activity(
     is present. None when no user activity is retained at all.
     """
     today = as_of.toordinal()
+    bucket = state.buckets.get(today)
+    if bucket is not None and bucket.users:  # the common case, without a scan
+        return 0.0
     active = [day for day, bucket in state.buckets.items() if bucket.users and day <= today]
     return float(today - max(active)) if active else None
 

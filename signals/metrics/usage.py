@@ -9,6 +9,7 @@ from signals.config import SignalsConfig
 from signals.folds import DailyUsers, DistinctFeatures, DistinctUsers, Peak, Sum, fold_days
 from signals.metrics.registry import (
     DAY_SECONDS,
+    DaySpan,
     completed_weeks,
     memoised,
     metric,
@@ -193,12 +194,22 @@ def _last_whole_day(as_of: datetime) -> int:
     return as_of.toordinal() - 1
 
 
+def _whole_days(first: int, last: int) -> DaySpan:
+    """The days ``today - first .. today - last`` (whole days before the as-of day): an
+    event of the day itself leaves a memoised value standing (``registry.memoised``)."""
+
+    def span(today: int) -> tuple[int, int]:
+        return today - first, today - last
+
+    return span
+
+
 def _user_days(state: AccountState, today: int, first: int, last: int) -> float:
     """Daily active users summed over days ``today - first .. today - last``."""
     return fold_days(state, DailyUsers(), today - first, today - last)
 
 
-@metric("active_user_days_14d", reads=FACET_USERS)
+@metric("active_user_days_14d", reads=FACET_USERS, days=_whole_days(14, 1))
 def active_user_days_14d(
     state: AccountState, as_of: datetime, config: SignalsConfig
 ) -> float | None:
@@ -209,7 +220,7 @@ def active_user_days_14d(
     return _user_days(state, _last_whole_day(as_of), 13, 0)
 
 
-@metric("active_user_days_baseline_14d", reads=FACET_USERS)
+@metric("active_user_days_baseline_14d", reads=FACET_USERS, days=_whole_days(42, 15))
 def active_user_days_baseline_14d(
     state: AccountState, as_of: datetime, config: SignalsConfig
 ) -> float | None:
@@ -220,7 +231,7 @@ def active_user_days_baseline_14d(
     return _user_days(state, _last_whole_day(as_of), 41, 14) / 2
 
 
-@metric("usage_vs_baseline", reads=FACET_USERS)
+@metric("usage_vs_baseline", reads=FACET_USERS, days=_whole_days(42, 1))
 def usage_vs_baseline(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
     """Active user-days of the last 14 days against the account's own baseline, minus 1:
     -0.5 is half the usual activity. None without a baseline (no usage before)."""
@@ -229,7 +240,7 @@ def usage_vs_baseline(state: AccountState, as_of: datetime, config: SignalsConfi
     return None if change is None else change - 1
 
 
-@metric("usage_drop_z", reads=FACET_USERS)
+@metric("usage_drop_z", reads=FACET_USERS, days=_whole_days(42, 1))
 def usage_drop_z(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
     """How far below its baseline the last 14 days' use is, in units of the spread
     counting noise alone would give (recent - baseline) / sqrt(baseline).
@@ -251,7 +262,7 @@ move a fortnight's active user-days by 10-25% at every account size. Counting no
 alone (``usage_drop_z``) calls a 10% dip of a 500-seat account "-3 sigma"."""
 
 
-@metric("usage_change_z", reads=FACET_USERS)
+@metric("usage_change_z", reads=FACET_USERS, days=_whole_days(42, 1))
 def usage_change_z(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
     """The last 14 days' use against the account's baseline, in units of the spread use
     really has: counting noise plus ``USAGE_SPREAD`` of the baseline, in quadrature
