@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import shutil
+import stat
 import tempfile
 import time
 from collections import Counter
@@ -38,7 +39,7 @@ from signals.state import from_micros, micros
 from topics.catalogue import INPUT_KINDS, TopicKind
 from topics.codec import decode_input, encode
 from topics.errors import PulseIgnored, PulseValidationError
-from topics.models import InputEvent, UserAlias
+from topics.models import AccountProfile, InputEvent, UserAlias, UserLink
 
 _KINDS = {kind.value: kind for kind in INPUT_KINDS}
 
@@ -98,9 +99,11 @@ def decode_line(
 CHUNK_EVENTS: Final = 25_000
 """Events sorted in memory at a time, as canonical JSON: about 100 MB at the peak."""
 
-Entry = tuple[int, str, str, bytes, str]
-"""(event time µs, event id, topic, canonical JSON, account): the account where the
-event goes straight to it (not through user or customer links), else ``""``."""
+Entry = tuple[int, str, str, bytes, str, str]
+"""(event time µs, event id, topic, canonical JSON, account, traits): the account where
+the event goes straight to it (not through user or customer links), else ``""``; the
+account traits a group call carried (``UserLink.account_traits``, not a field of its
+canonical JSON) as a profile's JSON, else ``""``."""
 
 
 class SortedEventFile:
@@ -147,19 +150,19 @@ class SortedEventFile:
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __iter__(self) -> Iterator[tuple[str, InputEvent]]:
-        for _, _, topic, raw, _ in self._merged():
-            yield topic, decode_input(TopicKind(topic), raw)
+        for _, _, topic, raw, _, traits in self._merged():
+            yield topic, _decoded(topic, raw, traits)
 
     def for_shard(
         self, owns: Callable[[str], bool]
     ) -> Iterator[tuple[str, InputEvent] | Elsewhere]:
         """The events in order, those of accounts ``owns`` refuses not decoded: passed as
         ``Elsewhere`` (their time and account), unless they go through links."""
-        for occurred_us, _, topic, raw, account in self._merged():
+        for occurred_us, _, topic, raw, account, traits in self._merged():
             if account and not owns(account):
                 yield Elsewhere(from_micros(occurred_us), account)
             else:
-                yield topic, decode_input(TopicKind(topic), raw)
+                yield topic, _decoded(topic, raw, traits)
 
     def _merged(self) -> Iterator[Entry]:
         runs = [self._read_run(run) for run in self._runs]
@@ -183,8 +186,8 @@ class SortedEventFile:
     def _read_run(run: Path) -> Iterator[Entry]:
         with run.open("rb") as lines:
             for line in lines:
-                occurred_us, event_id, topic, raw, account = orjson.loads(line)
-                yield occurred_us, event_id, topic, raw.encode(), account
+                occurred_us, event_id, topic, raw, account, traits = orjson.loads(line)
+                yield occurred_us, event_id, topic, raw.encode(), account, traits
 
 
 MIN_PART_BYTES: Final = 4 << 20
@@ -193,7 +196,10 @@ MIN_PART_BYTES: Final = 4 << 20
 
 def _parts(path: Path, processes: int) -> list[tuple[int, int, int]]:
     """``(first byte, end byte, first line number)`` of up to ``processes`` parts of the
-    file, each whole lines."""
+    file, each whole lines. What is not a regular file (a pipe, ``<(...)``, /dev/stdin)
+    is one part, read to its end (end byte -1)."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        return [(0, -1, 1)]
     size = path.stat().st_size
     count = max(1, min(processes, size // MIN_PART_BYTES))
     starts = [0]
@@ -247,10 +253,11 @@ class _Part:
         events = 0
         started = last = time.monotonic()
         with self.path.open("rb") as data:
-            data.seek(start)
+            if start:
+                data.seek(start)
             position = start
             for number, line in enumerate(data, first):
-                if position >= end:
+                if 0 <= end <= position:
                     break
                 position += len(line)
                 if not line.strip():
@@ -263,9 +270,9 @@ class _Part:
                 except PulseIgnored as exc:
                     self.report.ignored[exc.kind] += 1
                     continue
-                direct = _direct_account(event)
-                at = micros(event.occurred_at)
-                chunk.append((at, event.event_id, kind.value, encode(event), direct))
+                at, direct = micros(event.occurred_at), _direct_account(event)
+                traits = self._traits(event)
+                chunk.append((at, event.event_id, kind.value, encode(event), direct, traits))
                 events += 1
                 if len(chunk) >= chunk_events:
                     self._write_run(chunk)
@@ -282,17 +289,30 @@ class _Part:
 
     def _progress(self, lines: int, done_bytes: int, seconds: float) -> str:
         start, end, _ = self.parts[self.index]
+        rate = f"{lines / seconds:,.0f} lines/s"
+        if end < 0:  # a pipe: no size to compare with
+            return f"pulse: read {lines:,} lines ({rate})"
         share = done_bytes / max(end - start, 1)
         parts = len(self.parts)
         each = f" in each of {parts} processes" if parts > 1 else ""
-        return f"pulse: read {share:.0%} of the file ({lines / seconds:,.0f} lines/s{each})"
+        return f"pulse: read {share:.0%} of the file ({rate}{each})"
+
+    def _traits(self, event: InputEvent) -> str:
+        """A group call's account traits, kept beside it; the traits whose values Pulse
+        cannot use counted as ignored, as a worker counts them."""
+        if not isinstance(event, UserLink):
+            return ""
+        for trait in event.dropped_traits:
+            self.report.ignored[f"segment:{trait}"] += 1
+        profile = event.account_traits
+        return "" if profile is None else encode(profile).decode()
 
     def _write_run(self, chunk: list[Entry]) -> None:
         chunk.sort(key=lambda entry: (entry[0], entry[1]))
         run = self.folder / f"run-{self.index:03d}-{len(self.runs):05d}.jsonl"
         with run.open("wb") as out:
-            for occurred_us, event_id, topic, raw, account in chunk:
-                line = [occurred_us, event_id, topic, raw.decode(), account]
+            for occurred_us, event_id, topic, raw, account, traits in chunk:
+                line = [occurred_us, event_id, topic, raw.decode(), account, traits]
                 out.write(orjson.dumps(line) + b"\n")
         self.runs.append(run)
 
@@ -302,3 +322,10 @@ def _direct_account(event: InputEvent) -> str:
     if isinstance(event, UserAlias) or through_links(event):
         return ""
     return event.account_id or ""
+
+
+def _decoded(topic: str, raw: bytes, traits: str) -> InputEvent:
+    event = decode_input(TopicKind(topic), raw)
+    if traits and isinstance(event, UserLink):
+        return event.with_traits(AccountProfile.model_validate_json(traits), ())
+    return event

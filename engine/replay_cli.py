@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.event_file import InputReport, SortedEventFile, decode_line
-from engine.forked import available_cores
+from engine.forked import available_cores, can_fork
 from engine.replay_processes import processes_arg, replay_in_processes
 from engine.settings import SettingsError, load_settings
 from engine.signals_files import SignalsFileError, read_config, read_rules
@@ -93,9 +93,10 @@ def _command(args: argparse.Namespace) -> int:
         ) as events:
             report = events.report
             if progress:
+                processes = args.processes if can_fork() else 1
                 print(
                     f"pulse replay: replaying {events.events:,} events "
-                    f"in {args.processes} process{'es' if args.processes > 1 else ''}",
+                    f"in {processes} process{'es' if processes > 1 else ''}",
                     file=progress,
                 )
 
@@ -115,7 +116,8 @@ def _command(args: argparse.Namespace) -> int:
         print(f"pulse replay: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"pulse replay: error: cannot read {args.events}: {exc.strerror}", file=sys.stderr)
+        reason = exc.strerror or exc
+        print(f"pulse replay: error: cannot read {args.events}: {reason}", file=sys.stderr)
         return 2
     output = b"".join(encode(trigger) + b"\n" for trigger in result.triggers)
     if args.out is None:

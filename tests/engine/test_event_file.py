@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import os
+import threading
 from pathlib import Path
 
+import orjson
 import pytest
 
 from engine import event_file
 from engine.event_file import SortedEventFile
 from engine.simulator import Simulation, SimulationConfig
 from engine.simulator.writers import write_replay
+from signals.config import SignalsConfig
+from signals.replay import replay
+from signals.rules import default_rules
+from tests.topics import payloads
 from topics.codec import encode
+from topics.models import UserLink
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +73,32 @@ def test_parts_cover_every_line_once_and_know_their_line_numbers(
         assert end == start
         assert data[start - 1 : start] == b"\n"  # a part starts at a line's start
         assert number == data[:start].count(b"\n") + 1
+
+
+def test_a_pipe_is_read_whole_in_one_part(events: Path, tmp_path: Path) -> None:
+    """``pulse replay <(zcat events.jsonl.gz)``: a pipe has no size to split by."""
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(events.read_bytes()))
+    writer.start()
+    try:
+        piped = _read(fifo, 2)
+    finally:
+        writer.join()
+    assert piped == _read(events, 1)
+
+
+def test_a_group_calls_account_traits_survive_the_sort(tmp_path: Path) -> None:
+    """The traits ride beside the link, not in its JSON; a trait Pulse cannot use is
+    counted as ignored, as a worker counts it."""
+    path = tmp_path / "group.jsonl"
+    group = payloads.segment_group(traits={"name": "Acme Corp", "segment": "startup"})
+    path.write_bytes(orjson.dumps({"topic": "usage", "value": group}) + b"\n")
+    with SortedEventFile(path) as sorted_events:
+        [(_, link)] = list(sorted_events)
+        assert isinstance(link, UserLink)
+        assert link.account_traits is not None
+        assert link.account_traits.name == "Acme Corp"
+        assert dict(sorted_events.report.ignored) == {"segment:traits.segment": 1}
+        result = replay(sorted_events, SignalsConfig(), default_rules(), presorted=1)
+    assert result.states["acme"].fact(result.states["acme"].profile, "name") == "Acme Corp"
