@@ -59,16 +59,17 @@ def _run(events: Path, triggers: Path, processes: int) -> tuple[float, int]:
     """Wall seconds of one `pulse replay`, and its process tree's peak summed RSS."""
     command = [sys.executable, "-m", "engine.cli", "replay", str(events), "--no-progress"]
     command += ["--processes", str(processes), "--out", str(triggers)]
+    log = triggers.with_suffix(".log")
     started = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
-    peak = 0
-    while process.poll() is None:
-        peak = max(peak, sum(_rss(pid) for pid in _tree(process.pid)))
-        time.sleep(POLL_SECONDS)
+    with log.open("wb") as errors:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)  # noqa: S603
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, sum(_rss(pid) for pid in _tree(process.pid)))
+            time.sleep(POLL_SECONDS)
     wall_s = time.monotonic() - started
-    _, stderr = process.communicate()
     if process.returncode != 0:
-        msg = f"pulse replay exited {process.returncode}: {stderr.decode()[-2000:]}"
+        msg = f"pulse replay exited {process.returncode}: {log.read_text()[-2000:]}"
         raise RuntimeError(msg)
     return wall_s, peak
 

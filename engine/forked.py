@@ -14,27 +14,50 @@ Where fork does not exist, the tasks run here one after the other.
 
 from __future__ import annotations
 
+import ctypes
+import math
 import multiprocessing
 import os
+import pickle
+import signal
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Final, TypeVar
 
 from signals.errors import SignalsError
 
 T = TypeVar("T")
 
 _FAILED = "pulse.forked.failed"
+_PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal a process gets when its parent ends."""
+
+
+CPU_MAX: Final = Path("/sys/fs/cgroup/cpu.max")
+"""cgroup v2's CPU quota of this process's group ("max 100000" when there is none)."""
 
 
 def available_cores() -> int:
-    """The cores this process may run on (a container's CPU set, not the host's)."""
+    """The cores this process may use: its CPU set (``sched_getaffinity``), and no more
+    than its container's CPU quota (``docker --cpus``, a Kubernetes CPU limit), rounded
+    up: a process per host core under a quota of two would only contend."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = _cpu_quota(CPU_MAX)
+    return max(1, min(cores, quota)) if quota is not None else cores
+
+
+def _cpu_quota(path: Path) -> int | None:
+    try:
+        limit, period = path.read_text().split()[:2]
+        return math.ceil(int(limit) / int(period))
+    except (OSError, ValueError, ZeroDivisionError):  # no cgroup v2, or "max": no quota
+        return None
 
 
 def can_fork() -> bool:
@@ -50,7 +73,7 @@ def run_forked(tasks: Sequence[Callable[[], T]]) -> list[T]:
     try:
         for index, task in enumerate(tasks[1:], 1):
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_child, args=(task, send), daemon=True)
+            process = context.Process(target=_child, args=(task, send, os.getpid()), daemon=True)
             process.start()
             send.close()
             running.append((index, process, receive))
@@ -64,16 +87,39 @@ def run_forked(tasks: Sequence[Callable[[], T]]) -> list[T]:
             pipe.close()
 
 
-def _child(task: Callable[[], Any], send: Connection) -> None:
+def _child(task: Callable[[], Any], send: Connection, parent: int) -> None:
     """In a forked process: run the task and send its result, or what went wrong."""
+    _end_with(parent)
     try:
         result: Any = task()
     except BaseException as exc:  # noqa: BLE001  # reported to the parent, which raises it
-        result = (_FAILED, exc, traceback.format_exc())
+        result = (_FAILED, _portable(exc), traceback.format_exc())
     try:
         send.send(result)
     finally:
         send.close()
+
+
+def _end_with(parent: int) -> None:
+    """Have the kernel stop this process when its parent ends (Linux), so that a killed
+    `pulse replay` leaves no shard running on its cores for nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's finally still stops it
+        return
+    if os.getppid() != parent:  # it ended before the request was made
+        os._exit(1)
+
+
+def _portable(error: BaseException) -> BaseException:
+    """The error itself where it survives pickling, else its text (the parent reports
+    it with the child's traceback)."""
+    try:
+        pickle.loads(pickle.dumps(error))  # noqa: S301  # our own bytes, just made
+    except Exception:  # noqa: BLE001  # any failure to round-trip means: send text
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
 
 
 def _receive(index: int, process: BaseProcess, receive: Connection) -> Any:

@@ -76,7 +76,9 @@ def replay_in_processes(
     def shard(index: int) -> ShardResult:
         own = Shard(index, processes)
         return replay_shard(
-            events.for_shard(own.owns) if isinstance(events, SortedEventFile) else events,
+            events.for_shard(own.owns)
+            if isinstance(events, SortedEventFile) and presorted is not None
+            else events,
             config,
             rules,
             own,

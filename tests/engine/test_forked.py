@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from engine import forked
 from engine.forked import run_forked
 from signals.errors import SignalsError
 
@@ -40,3 +44,62 @@ def test_a_failure_of_the_first_task_stops_the_others() -> None:
     with pytest.raises(ValueError, match="bad rules"):
         run_forked([fails, waits])
     assert multiprocessing.active_children() == []  # stopped, not left for ten minutes
+
+
+class _Unpicklable(Exception):
+    """Pickles, but cannot be rebuilt (a required argument), like a config error."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+
+
+def test_an_error_that_cannot_travel_arrives_as_its_text_and_traceback() -> None:
+    def fails() -> int:
+        raise _Unpicklable("rules.yaml", "bad threshold")
+
+    with pytest.raises(SignalsError, match=r"(?s)task 1 .* failed:.*bad threshold"):
+        run_forked([lambda: 1, fails])
+
+
+def test_a_killed_parent_takes_its_forked_tasks_with_it(tmp_path: Path) -> None:
+    """SIGKILL to `pulse replay` must not leave shards running on every core."""
+    script = (
+        "import os, sys, time\n"
+        "from engine.forked import run_forked\n"
+        "def child():\n"
+        "    print(os.getpid(), flush=True)\n"
+        "    time.sleep(600)\n"
+        "run_forked([lambda: time.sleep(600), child])\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        parent.kill()
+    for _ in range(100):
+        if not _alive(child):
+            break
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status  # a zombie has ended
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000\n", None), ("200000 100000\n", 2), ("150000 100000\n", 2), ("", None)],
+)
+def test_a_containers_cpu_quota_caps_the_cores(
+    tmp_path: Path, cpu_max: str, expected: int | None
+) -> None:
+    path = tmp_path / "cpu.max"
+    path.write_text(cpu_max)
+    assert forked._cpu_quota(path) == expected
+    assert forked._cpu_quota(tmp_path / "missing") is None
