@@ -17,6 +17,7 @@ from engine.evaluation import (
     report_json,
     score,
 )
+from engine.forked import available_cores, processes_arg
 from engine.settings import SettingsError, load_settings
 
 
@@ -39,6 +40,7 @@ def _command(args: argparse.Namespace) -> int:
             truth=args.truth,
             settings=settings,
             stripe=load_settings().stripe_options,
+            processes=args.processes,
         )
     except (OSError, EvaluationInputError, SettingsError) as exc:
         print(f"pulse evaluate: error: {exc}", file=sys.stderr)
@@ -82,4 +84,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--csms", type=int, help="CSMs sharing the alerts (default: distinct CSM owners seen)"
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--processes",
+        type=processes_arg,
+        default=available_cores(),
+        help="processes reading the events file (default: this machine's cores, %(default)s)",
+    )
     parser.set_defaults(func=_command)

@@ -14,6 +14,7 @@ Where fork does not exist, the tasks run here one after the other.
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import math
 import multiprocessing
@@ -58,6 +59,18 @@ def _cpu_quota(path: Path) -> int | None:
         return math.ceil(int(limit) / int(period))
     except (OSError, ValueError, ZeroDivisionError):  # no cgroup v2, or "max": no quota
         return None
+
+
+def processes_arg(text: str) -> int:
+    """``--processes N``: a whole number of processes, at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        msg = f"expected a number of processes, 1 or more, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return count
 
 
 def can_fork() -> bool:

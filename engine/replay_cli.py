@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.event_file import InputReport, SortedEventFile, decode_line
-from engine.forked import available_cores, can_fork
-from engine.replay_processes import processes_arg, replay_in_processes
+from engine.forked import available_cores, can_fork, processes_arg
+from engine.replay_processes import replay_in_processes
 from engine.settings import SettingsError, load_settings
 from engine.signals_files import SignalsFileError, read_config, read_rules
 from signals.errors import SignalsError

@@ -17,7 +17,6 @@ one process, the replay runs in this process alone.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -29,18 +28,6 @@ from signals.replay import ReplayResult, Shard, ShardResult, merge, replay, repl
 from signals.rules import RuleSet
 from signals.state import AccountState
 from topics.models import InputEvent
-
-
-def processes_arg(text: str) -> int:
-    """``--processes N``: a whole number of processes, at least 1."""
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        msg = f"expected a number of processes, 1 or more, not {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return count
 
 
 def replay_in_processes(

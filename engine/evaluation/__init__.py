@@ -43,11 +43,13 @@ def score(
     truth: Path | None = None,
     settings: EvaluationSettings | None = None,
     stripe: Mapping[str, Any] | None = None,
+    processes: int = 1,
 ) -> EvaluationReport:
-    """Read the outcomes (events, truth or both), run the baseline on the events, score."""
+    """Read the outcomes (events, truth or both), run the baseline on the events, score;
+    the events file is read by ``processes`` forked processes."""
     if events is None and truth is None:
         raise EvaluationInputError("outcomes need --events, --truth or both")
-    events_file = read_events(events, stripe) if events is not None else None
+    events_file = read_events(events, stripe, processes=processes) if events is not None else None
     history = events_file.history if events_file is not None else None
     outcomes = outcomes_from_events(history) if history is not None else {}
     if truth is not None:

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from engine.evaluation.history import EventHistory, build_history
 from engine.evaluation.outcomes import Truth, TruthAccount
 from engine.event_file import SortedEventFile
-from engine.forked import available_cores
 from topics.models import Trigger
 
 _TRIGGER_TOPICS = frozenset({"triggers.churn-risk", "triggers.expansion", "triggers.advocacy"})
@@ -55,14 +54,16 @@ class EventsFile:
 
 
 def read_events(
-    path: Path, stripe: Mapping[str, Any] | None = None, progress: IO[str] | None = None
+    path: Path,
+    stripe: Mapping[str, Any] | None = None,
+    progress: IO[str] | None = None,
+    processes: int = 1,
 ) -> EventsFile:
     """A replay-format events file (`pulse simulate --out`), in any shape replay accepts,
-    read in bounded memory (an external sort, the file's parts decoded on every core);
+    read in bounded memory (an external sort, the file's parts decoded by ``processes``
+    forked processes: not from a program with threads, such as the demo's);
     `stripe`: the deployment's Stripe options, as replay and the worker read them."""
-    with SortedEventFile(
-        path, progress=progress, stripe=stripe, processes=available_cores()
-    ) as events:
+    with SortedEventFile(path, progress=progress, stripe=stripe, processes=processes) as events:
         report = events.report
         if not events.events and report.invalid:
             msg = f"{path}: no event could be read ({', '.join(report.examples.values())})"

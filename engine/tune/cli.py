@@ -25,8 +25,8 @@ from engine.evaluation.history import build_history
 from engine.evaluation.model import Alert, EvaluationSettings
 from engine.evaluation.outcomes import outcomes_from_events, with_truth
 from engine.event_file import SortedEventFile
-from engine.forked import available_cores
-from engine.replay_processes import processes_arg, replay_in_processes
+from engine.forked import available_cores, processes_arg
+from engine.replay_processes import replay_in_processes
 from engine.settings import SettingsError, load_settings
 from engine.signals_files import SignalsFileError, read_config, read_rules
 from engine.tune.sweep_run import Row, choose, run_sweep

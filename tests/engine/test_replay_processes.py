@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine.event_file import SortedEventFile
-from engine.replay_processes import processes_arg, replay_in_processes
+from engine.forked import processes_arg
+from engine.replay_processes import replay_in_processes
 from engine.simulator import Simulation, SimulationConfig
 from engine.simulator.writers import write_replay
 from signals.config import SignalsConfig
