@@ -21,7 +21,6 @@ import asyncio
 import hashlib
 import hmac
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,18 +35,12 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from engine.kafka import client_kwargs
+from engine.process import free_port
 from engine.settings import load_settings
 from engine.topics_admin import create_catalogue
 from topics.catalogue import TopicKind, catalogue, topic_name
 
 SECRET = "whsec_bench"  # noqa: S105 - a throwaway signing secret for this run
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def stripe_event(number: int) -> bytes:

@@ -31,10 +31,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.population import Ends, Population, end_offsets, prepare, publish
-from bench.worker import free_port
 from engine.demo import worker_env
 from engine.kafka import client_kwargs
-from engine.process import WorkerProcess
+from engine.process import WorkerProcess, free_port
 from engine.settings import Settings
 from engine.simulator.generator import Record
 from topics.catalogue import TopicKind, topic_name

@@ -31,11 +31,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.worker import free_port
 from engine.demo import closing_events, worker_env
 from engine.kafka import client_kwargs
 from engine.lag import ConsumerLag, caught_up
-from engine.process import WorkerProcess
+from engine.process import WorkerProcess, free_port
 from engine.settings import Settings, load_settings
 from engine.simulator.generator import Simulation, SimulationConfig
 from engine.topics_admin import create_catalogue

@@ -20,7 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from engine.process import WorkerProcess
+from engine.process import WorkerProcess, free_port
 
 KAFKA_BOOTSTRAP = os.environ.get("PULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 REDIS_URL = os.environ.get("PULSE_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -148,13 +148,6 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class WorkerFactory:
