@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from engine.worker import PulseWorker
 from signals.config import SignalsConfig, load_config
 from signals.replay import replay
 from signals.rules import default_rules
-from signals.state import AccountState
+from signals.state import AccountState, event_hash, fingerprint
 from tests.signals.factories import at, billing, login, nps, subscription, ticket, usage
 from topics.catalogue import TopicKind
 from topics.codec import dead_letter, encode
@@ -138,6 +138,33 @@ def test_an_event_no_state_ever_held_is_lost(config: SignalsConfig) -> None:
     assert report.lost_examples == ("acme/ticket-1",)
     assert set(report.state_mismatches) == {"acme"}
     assert "t" in report.state_mismatches["acme"]  # the tickets
+
+
+def test_events_no_saved_state_spans_are_unchecked_not_lost(config: SignalsConfig) -> None:
+    """A state keeps ids for the lateness bound behind its clock, and a worker saves it
+    once per commit window: with a one-day bound and only final states saved, the
+    earliest events are beyond what any saved state could show (unchecked), while a
+    missing event of a day the states do span is still lost."""
+    short = config.model_copy(update={"lateness_bound": timedelta(days=1)})
+    good = faithful(EVENTS, short)
+    assert good.states is not None
+    changelog = [pack(Published(), state) for state in good.states.values()]
+
+    report = check(RunOutput.decode({}, changelog), short)
+
+    early = [e for _, e in EVENTS if e.occurred_at.date() < at(2).date()]  # pruned on day 3
+    assert good.held is not None
+    assert not any(fingerprint(event_hash(e.event_id)) in good.held["acme"] for e in early)
+    assert (report.events_lost, report.events_unchecked) == (0, len(early))
+    assert report.events_checked == len(EVENTS) - len(early)
+    assert f"; {len(early)} unchecked (no saved state kept their day" in report.summary()
+    assert check(RunOutput.decode({}, changelog), config).events_unchecked == 0
+
+    without = faithful([(t, e) for t, e in EVENTS if e.event_id != "ticket-1"], short)
+    assert without.states is not None
+    changelog = [pack(Published(), state) for state in without.states.values()]
+    report = check(RunOutput.decode({}, changelog), short)
+    assert report.lost_examples == ("acme/ticket-1",)
 
 
 def test_a_state_rolled_back_after_holding_an_event_fails(config: SignalsConfig) -> None:
