@@ -23,14 +23,15 @@ the clock back instead of arriving late.
 
 The accounts agent takes messages in batches (engine.transport.batches: up to
 BATCH_MESSAGES, or what arrived within BATCH_SECONDS) and writes each changed
-account's state to its
-table once per batch, not once per event: the encoded state and its changelog
-message were most of a worker's cost. The batch is acknowledged only after
-those writes.
+account's state to its table once per commit window (PULSE_COMMIT_INTERVAL_SECONDS,
+engine.runtime.checkpoint), not once per event or batch: the encoded state and its
+changelog message were most of a worker's cost. A window's input offsets are
+acknowledged only after its outputs and those writes are settled; the window closes
+early before a rebalance and at shutdown (``on_agents_idle``).
 
 What each agent does with a batch is engine.runtime.pipeline's, the same object the
 in-memory harness drives in tests (tests/engine/memory.py); this module wires it to
-faust: the app, its agents and timers, rebalances, and the batch commit.
+faust: the app, its agents and timers, rebalances, and the commit window.
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ class PulseWorker:
         app.timer(nudge)(self._send_ticks)
         app.timer(LAG_SECONDS)(self.watchdogs.report_lag)
         app.timer(STRANDED_CHECK_SECONDS)(self.watchdogs.unstrand)
+        if s.commit_interval_seconds > 0:  # 0: every batch commits, none stays open
+            app.timer(s.commit_interval_seconds)(self._close_due_commit_window)
         self.metrics.accounts_in_state.set_function(lambda: float(self.store.accounts))
         self.metrics.worker_ready.set_function(lambda: float(self.readiness()["ready"]))
         self.metrics.worker_recovering.set_function(lambda: float(self.readiness()["recovering"]))
@@ -161,6 +164,9 @@ class PulseWorker:
         self._lookups: set[asyncio.Task[None]] = set()
         """Cursor lookups started on assignment (``_on_assigned``)."""
         app.on_before_shutdown.connect(self._close_clients)
+        self._commits: Checkpoint | None = None
+        """The accounts agent's commits, closed by ``_close_commit_window``."""
+        app.on_agents_idle = self._close_commit_window
 
     def readiness(self) -> dict[str, bool]:
         """Ready: partitions assigned, no rebalance under way, table recovery finished."""
@@ -200,11 +206,31 @@ class PulseWorker:
     # -- agents -----------------------------------------------------------------------
 
     async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        checkpoint = Checkpoint(fresh(), self._in_order, self.store)
+        checkpoint = Checkpoint(
+            fresh(),
+            self._in_order,
+            self.store,
+            interval=self.settings.commit_interval_seconds,
+            max_changed=self.settings.state_cache_accounts,
+        )
+        self._commits = checkpoint
         async for events, done in self.batches.of("accounts", stream):
-            await self.pipeline.accounts_batch(events)
-            await checkpoint.commit(events, done)  # then faust acknowledges the batch
+            async with checkpoint.handling():
+                await self.pipeline.accounts_batch(events)
+                await checkpoint.commit(events, done)  # then faust acknowledges the batch
             yield None
+
+    async def _close_commit_window(self) -> None:
+        """The agents finished their batches before a revocation or a stop: commit what
+        the accounts agent has not committed yet (engine.runtime.checkpoint)."""
+        if self._commits is not None:
+            await self._commits.close()
+
+    async def _close_due_commit_window(self) -> None:
+        """Input stopped with a window open: commit it once it is due, so the group's
+        lag reaches zero and a restart does not read it again."""
+        if self._commits is not None:
+            await self._commits.close_if_due()
 
     async def _users_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         checkpoint = Checkpoint(fresh(), self._in_order)

@@ -8,9 +8,9 @@ object over an in-memory broker (tests/engine/memory.py), as Kafka Streams'
 Every message is handled inside a try: an exception dead-letters that message with the
 reason and the agent goes on (faust acknowledges a message whose handler raised, so
 letting it escape would silently drop it). The failed message's accounts roll back to
-their last written state, and the batch's earlier messages for them are dead-lettered
-too, so nothing is lost unseen. Committing a batch (engine.runtime.checkpoint) is the
-agent's, after ``accounts_batch`` or ``users_batch``.
+their last written state, and their earlier messages since the last commit are
+dead-lettered too, so nothing is lost unseen. Committing (engine.runtime.checkpoint)
+is the agent's, after ``accounts_batch`` or ``users_batch``.
 """
 
 from __future__ import annotations
@@ -186,9 +186,9 @@ class Pipeline:
             if self.accounts.is_clock_message(message):
                 continue
             reason = (
-                f"rolled back: a later message of the same batch for the same account "
+                "rolled back: a later message for the same account "
                 f"({failed.message.topic}[{failed.message.partition}]@{failed.message.offset}) "
-                "failed; this one was applied, then undone"
+                "failed before the next commit; this one was applied, then undone"
             )
             await self.publisher.dead_letter(message, event.key, event.value, "internal", reason)
 

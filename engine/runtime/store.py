@@ -3,15 +3,15 @@
 The table (one value per account: engine.envelope) is the source of truth, kept in
 RocksDB and its changelog. Decoding a state costs more than the rules, so states are
 decoded once and kept in a least-recently-used cache while the worker owns them.
-Changes stay in the cache until the batch ends: ``flush`` writes each changed
-account once (one changelog message per account per batch, not per event), and a
-message whose handling failed rolls its accounts back to what the table holds
-(Quix Streams' ``PartitionTransaction``, per batch).
+Changes stay in the cache until the commit (engine.runtime.checkpoint: every few
+seconds): ``flush`` writes each changed account once (one changelog message per
+account per commit, not per event), and a message whose handling failed rolls its
+accounts back to what the table holds (Quix Streams' ``PartitionTransaction``).
 
-A batch's life: ``begin(message)`` before each message; ``load``/``put`` while
-handling it; then ``keep()`` if it succeeded, or ``roll_back()`` (which returns the
-batch's earlier messages that changed the same accounts: they were undone too);
-``flush()`` once the batch's outputs are delivered.
+A commit window's life: ``begin(message)`` before each message; ``load``/``put``
+while handling it; then ``keep()`` if it succeeded, or ``roll_back()`` (which returns
+the messages since the last commit that changed the same accounts: they were undone
+too); ``flush()`` once the outputs made since the last commit are delivered.
 """
 
 from __future__ import annotations
@@ -38,9 +38,11 @@ class AccountStore:
         """Decoded states of recently used accounts, least recently used first; at most
         ``cache_size`` once a batch is flushed."""
         self._dirty: dict[bytes, Any] = {}
-        """account -> a message of its partition: changed in this batch, not yet written"""
+        """account -> a message of its partition: changed since the last flush, not yet
+        written"""
         self._batch: dict[bytes, list[Any]] = {}
-        """account -> this batch's messages that changed it (undone by a rollback)"""
+        """account -> the messages since the last flush that changed it (undone by a
+        rollback)"""
         self._touched: set[bytes] = set()
         """accounts loaded while handling the current message"""
         self._current: Any = None
@@ -101,14 +103,19 @@ class AccountStore:
     # -- the batch and the partitions -------------------------------------------------
 
     def flush(self) -> None:
-        """Write each account changed in the batch to its table (and changelog) once,
-        then trim the cache."""
+        """Write each account changed since the last flush to its table (and changelog)
+        once, then trim the cache."""
         for key, message in self._dirty.items():
             self.table.set_for(message, key, pack(*self._cache[key]))
         self._dirty.clear()
         self._batch.clear()
         for _ in range(max(0, len(self._cache) - self.cache_size)):
             self._cache.popitem(last=False)
+
+    @property
+    def changed(self) -> int:
+        """Accounts changed since the last flush (kept in the cache until it)."""
+        return len(self._dirty)
 
     def accounts_in(self, partition: int) -> set[bytes]:
         """The accounts of ``partition`` (the table's, and those put since)."""

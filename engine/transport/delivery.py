@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from types import SimpleNamespace
 from typing import Any, cast
@@ -82,6 +83,17 @@ def deliveries() -> Deliveries:
         tracked = Deliveries()
         _current.set(tracked)
     return tracked
+
+
+@contextmanager
+def tracking(tracked: Deliveries) -> Iterator[None]:
+    """Within the block, what the current task sends joins ``tracked`` (an agent's
+    deliveries, when another task commits for it: engine.runtime.checkpoint)."""
+    token = _current.set(tracked)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def track(sent: Awaitable[Any]) -> None:

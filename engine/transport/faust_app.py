@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import aiokafka
@@ -332,6 +332,24 @@ class PulseApp(faust.App):
 
     committable: dict[TP, int] | None = None
     """Set by the worker: per input partition, the offset its agents say may be committed."""
+    on_agents_idle: Callable[[], Awaitable[None]] | None = None
+    """Set by the worker: run when the agents have finished their batches before a
+    revocation or a stop (``_consumer_wait_empty``)."""
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        """faust's wait for the agents to finish the batches in hand, then the worker's
+        ``on_agents_idle``.
+
+        Workaround, no hook between the agents' last batch and the end of ownership:
+        before revoking partitions and before stopping its tables, faust waits for
+        the agents here (a private method; of its signals, shutdown's comes after the
+        tables have stopped, so only this place serves both). A worker
+        whose commits span several batches (engine.runtime.checkpoint) must write
+        its states right here, while it owns their partitions and its tables are
+        open, or the new owner would restore states without them."""
+        await super()._consumer_wait_empty(consumer, logger)
+        if self.on_agents_idle is not None:
+            await self.on_agents_idle()
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)

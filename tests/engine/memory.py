@@ -31,7 +31,7 @@ from engine.routing import partition_for
 from engine.runtime.checkpoint import Checkpoint
 from engine.runtime.pipeline import STATE_TABLE, Pipeline, Ports
 from engine.settings import Settings
-from engine.transport.delivery import fresh, track
+from engine.transport.delivery import Deliveries, track, tracking
 from engine.verify import OUTPUT_KINDS, RunOutput, event_clock_config
 from signals.config import SignalsConfig
 from signals.core import SignalProcessor
@@ -86,8 +86,8 @@ class MemoryTable:
     writes are gone. Reads and writes go to a partition as faust's do: named
     (``get_in``, ``set_for``'s message), or the current event's (``bind``)."""
 
-    def __init__(self, broker: MemoryBroker, stored: Stored) -> None:
-        self.broker, self.stored = broker, stored
+    def __init__(self, broker: MemoryBroker, stored: Stored, owns: Callable[[int], bool]) -> None:
+        self.broker, self.stored, self.owns = broker, stored, owns
         self.local: list[dict[bytes, Any]] = [{} for _ in stored.parts]
         self.partition: int | None = None
         """The current event's partition (set by ``bind``): plain access needs it."""
@@ -105,6 +105,12 @@ class MemoryTable:
         self._write(message.message.partition, key, value)
 
     def _write(self, partition: int, key: bytes, value: Any) -> None:
+        if not self.owns(partition):
+            msg = (
+                f"a write to partition {partition}, which this worker no longer owns: "
+                "it would overwrite what its new owner restored"
+            )
+            raise AssertionError(msg)
         self.local[partition][key] = value
 
         def durable() -> None:
@@ -273,6 +279,9 @@ class Plan:
     seconds_per_message: float = 0.001
     """How far the monotonic clock moves per message handled: faster than the worker
     reads, so heartbeats and idle allowances come in proportion, never a flood."""
+    commit_every: float = 0.2
+    """The accounts agent's commit interval in the clock's seconds (about four batches
+    of 50); 0 commits every batch."""
     crashes: dict[int, str] = field(default_factory=dict)
     """batch number -> the commit step (COMMIT_STEPS) the worker dies before, at that
     batch or the first after it that has the step; batches are counted over the
@@ -297,6 +306,10 @@ class _Store:
 
     def __init__(self, worker: MemoryWorker) -> None:
         self.worker = worker
+
+    @property
+    def changed(self) -> int:
+        return self.worker.pipeline.store.changed
 
     def flush(self) -> None:
         self.worker.crash_point("states")
@@ -340,6 +353,14 @@ class MemoryWorker:
         )
         self.owned: set[int] = set()
         self.positions: dict[tuple[str, int], int] = {}
+        self.account_sent, self.user_sent = Deliveries(), Deliveries()
+        self.commits = Checkpoint(
+            self.account_sent,
+            _Offsets(self),  # type: ignore[arg-type]
+            _Store(self),
+            interval=self.plan.commit_every,
+            monotonic=self.time,
+        )
         self.assign(owned)
 
     def metric(self, name: str, **labels: str) -> float:
@@ -347,15 +368,23 @@ class MemoryWorker:
         return self.registry.get_sample_value(name, labels) or 0.0
 
     def _table(self, name: str) -> MemoryTable:
-        table = self.tables[name] = MemoryTable(self.broker, self.broker.tables[name])
+        table = self.tables[name] = MemoryTable(
+            self.broker, self.broker.tables[name], owns=lambda partition: partition in self.owned
+        )
         return table
 
     def _bind(self, event: Event) -> None:
         for table in self.tables.values():
             table.partition = event.message.partition
 
+    async def rebalance(self, owned: Iterable[int]) -> None:
+        """A rebalance, as faust runs it: the agents' open commit window is closed, then
+        the partitions now owned are read from their commits."""
+        await self.commits.close()
+        self.assign(owned)
+
     def assign(self, owned: Iterable[int]) -> None:
-        """A rebalance: forget, then read the partitions now owned from their commits."""
+        """Forget, then read the partitions now owned from their commits."""
         self.pipeline.forget()
         self.owned = set(owned)
         self.positions = {}
@@ -426,16 +455,19 @@ class MemoryWorker:
         if accounts:
             self.batches += 1
             self.time.now += self.plan.seconds_per_message * len(accounts)
-            await pipeline.accounts_batch(accounts)
-            self.crash_point("outputs")
-            await Checkpoint(fresh(), _Offsets(self), _Store(self)).commit(accounts, done)  # type: ignore[arg-type]
+            async with self.commits.handling():
+                with tracking(self.account_sent):
+                    await pipeline.accounts_batch(accounts)
+                self.crash_point("outputs")
+                await self.commits.commit(accounts, done)
         users, done = self._take([pipeline.internal_topics[1]])
         if users:
             self.batches += 1
             self.time.now += self.plan.seconds_per_message * len(users)
-            await pipeline.users_batch(users)
+            with tracking(self.user_sent):
+                await pipeline.users_batch(users)
             self.crash_point("outputs")
-            await Checkpoint(fresh(), _Offsets(self)).commit(users, done)  # type: ignore[arg-type]
+            await Checkpoint(self.user_sent, _Offsets(self)).commit(users, done)  # type: ignore[arg-type]
         self.broker.deliver()  # the producer's linger: what was handed over goes out
         return bool(accounts or users)
 

@@ -35,7 +35,7 @@ from engine.verify import OUTPUT_KINDS
 from engine.verify_cli import settings_for, verify_deployment
 from tests.conftest import WorkerProcess
 from tests.engine.test_worker import produce, signals_config, signals_env
-from tests.faults.harness import FAST_GROUP, LONG
+from tests.faults.harness import FAULT_ENV, LONG
 from topics.catalogue import TopicKind, topic_name
 from topics.codec import encode
 from topics.models import AccountProfile
@@ -97,7 +97,7 @@ async def test_two_workers_killed_while_draining_a_backlog_give_the_replay(
     started again: still the replay's triggers and states, duplicates allowed."""
     env = {
         **signals_env(signals_config),
-        **FAST_GROUP,
+        **FAULT_ENV,
         "PULSE_TOPIC_PARTITIONS": str(PARTITIONS),
         "PULSE_STORE": "rocksdb://",
         "PULSE_STATE_CACHE_ACCOUNTS": "8",

@@ -42,9 +42,19 @@ class Sent(Deliveries):
 class Store:
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
+        self.changed = 0
 
     def flush(self) -> None:
         self.journal.steps.append("flush")
+        self.changed = 0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 async def no_starts(tps: list[TP]) -> dict[TP, int]:
@@ -102,3 +112,84 @@ async def test_without_a_store_outputs_then_offsets() -> None:
 
     assert journal.steps == ["settle 0"]
     assert in_order.committable == {TOPIC: 7}
+
+
+async def test_batches_within_the_interval_are_committed_together() -> None:
+    journal, clock = Journal(), Clock()
+    sent = Sent(journal)
+    in_order = InOrder(no_starts)
+    store = Store(journal)
+    checkpoint = Checkpoint(sent, in_order, store, interval=5.0, monotonic=clock)
+    other = TP("pulse.billing.v1", 1)
+
+    await checkpoint.commit([], {TOPIC: 10})
+    clock.now += 2
+    await checkpoint.commit([], {TOPIC: 20, other: 3})
+    assert journal.steps == [], "nothing written or settled within the interval"
+    assert in_order.committable == {}, "no input committable before its states are written"
+    assert checkpoint.pending == {TOPIC: 20, other: 3}
+
+    clock.now += 3
+    await checkpoint.commit([], {TOPIC: 25})
+    assert journal.steps == ["settle 0", "flush", "settle 0"]
+    assert in_order.committable == {TOPIC: 25, other: 3}
+    assert checkpoint.pending == {}
+
+
+async def test_close_commits_the_open_window_at_once() -> None:
+    """Before a revocation or a stop: the states are written while still owned."""
+    journal = Journal()
+    in_order = InOrder(no_starts)
+    checkpoint = Checkpoint(Sent(journal), in_order, Store(journal), interval=60.0)
+
+    await checkpoint.commit([], {TOPIC: 7})
+    assert journal.steps == []
+    await checkpoint.close()
+
+    assert journal.steps == ["settle 0", "flush", "settle 0"]
+    assert in_order.committable == {TOPIC: 7}
+
+
+async def test_the_window_closes_early_when_the_store_holds_too_many_changes() -> None:
+    """Changed states stay in memory until written: the cache bound holds."""
+    journal = Journal()
+    in_order = InOrder(no_starts)
+    store = Store(journal)
+    checkpoint = Checkpoint(Sent(journal), in_order, store, interval=60.0, max_changed=100)
+
+    store.changed = 99
+    await checkpoint.commit([], {TOPIC: 1})
+    assert journal.steps == []
+    store.changed = 100
+    await checkpoint.commit([], {TOPIC: 2})
+
+    assert journal.steps == ["settle 0", "flush", "settle 0"]
+    assert in_order.committable == {TOPIC: 2}
+
+
+async def test_a_window_left_open_when_input_stops_is_committed_once_due() -> None:
+    """The timer's ``close_if_due``: nothing before the interval, the window once due,
+    and never halfway through a batch that is being handled."""
+    journal, clock = Journal(), Clock()
+    in_order = InOrder(no_starts)
+    checkpoint = Checkpoint(Sent(journal), in_order, Store(journal), interval=5.0, monotonic=clock)
+
+    await checkpoint.close_if_due()
+    assert journal.steps == [], "no window open"
+    async with checkpoint.handling():
+        await checkpoint.commit([], {TOPIC: 4})
+    clock.now += 4.9
+    await checkpoint.close_if_due()
+    assert journal.steps == []
+    assert in_order.committable == {}
+
+    clock.now += 0.1
+    async with checkpoint.handling():  # a batch in hand: the timer waits for it
+        timer = asyncio.create_task(checkpoint.close_if_due())
+        await asyncio.sleep(0.01)
+        assert not timer.done()
+        assert journal.steps == []
+        await checkpoint.commit([], {TOPIC: 6})  # due: this batch's commit closes it
+    await timer
+    assert journal.steps == ["settle 0", "flush", "settle 0"], "one commit, not two"
+    assert in_order.committable == {TOPIC: 6}

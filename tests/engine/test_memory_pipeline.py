@@ -132,9 +132,13 @@ async def test_two_workers_and_a_rebalance_give_the_replay(
     for _ in range(15):  # part of the backlog, then partitions change hands
         for w in workers:
             await w.step()
+    while not (one.commits.pending and two.commits.pending):  # batches not committed yet
+        for w in workers:
+            if not w.commits.pending:
+                await w.step()
     assert unread(broker) > 1000, "the rebalance comes in the middle of the backlog"
-    one.assign([0, 2, 3])
-    two.assign([1])
+    await one.rebalance([0, 2, 3])
+    await two.rebalance([1])
     await drain(workers)
     report = check(broker)
     assert report.ok, report.summary()

@@ -24,7 +24,7 @@ import pytest
 from engine.process import WorkerProcess
 from tests.engine.test_worker import simulated
 from tests.faults.harness import (
-    FAST_GROUP,
+    FAULT_ENV,
     LONG,
     ensure_alive,
     produce_paced,
@@ -76,7 +76,7 @@ async def test_a_worker_killed_again_and_again_loses_nothing(
         "PULSE_RULES_FILE": str(signals_config.parent / "rules.yaml"),
         "PULSE_DATA_DIR": str(tmp_path / "worker"),
         "PULSE_STORE": "rocksdb://",  # production's store, its files kept across the kills
-        **FAST_GROUP,
+        **FAULT_ENV,
     }
     starting_kills = round(KILLS * DURING_START)
     later = ["starting"] * starting_kills + ["running"] * (KILLS - 1 - starting_kills)
@@ -136,6 +136,10 @@ async def test_a_worker_killed_again_and_again_loses_nothing(
     assert len(mid_stream) >= KILLS // 2, kills
     assert report.ok, f"seed {seed}\n{report.summary()}\n{last.tail()}"
     assert report.events_lost == 0
+    assert report.events_checked is not None
+    # the saved states span most days (FAULT_ENV's commit window), or "nothing lost"
+    # would rest on the final states alone
+    assert report.events_checked >= report.events_unchecked, report.summary()
     assert report.states_checked is not None
     assert report.states_checked > ACCOUNTS
     assert report.expected_triggers > 10

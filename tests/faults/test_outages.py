@@ -14,7 +14,7 @@ from engine.process import WorkerProcess
 from tests.conftest import RedisServer
 from tests.engine.test_worker import simulated
 from tests.faults.harness import (
-    FAST_GROUP,
+    FAULT_ENV,
     LONG,
     PrivateKafka,
     Timeline,
@@ -46,7 +46,7 @@ async def test_the_broker_stopped_and_restarted_mid_stream(
         PULSE_RULES_FILE=str(signals_config.parent / "rules.yaml"),
         PULSE_KAFKA_BOOTSTRAP=private_kafka.bootstrap,
         PULSE_REDIS_URL=private_kafka.redis_url,
-        **FAST_GROUP,
+        **FAULT_ENV,
     )
     await asyncio.to_thread(worker.start)
     timeline.mark("ready")

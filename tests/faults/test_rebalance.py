@@ -12,7 +12,7 @@ import pytest
 from engine.process import WorkerProcess
 from tests.engine.test_worker import simulated
 from tests.faults.harness import (
-    FAST_GROUP,
+    FAULT_ENV,
     LONG,
     ensure_alive,
     produce_paced,
@@ -43,7 +43,7 @@ async def test_a_second_worker_joins_and_leaves_mid_stream(
     env = {
         "PULSE_SIGNALS_CONFIG_FILE": str(signals_config),
         "PULSE_RULES_FILE": str(signals_config.parent / "rules.yaml"),
-        **FAST_GROUP,
+        **FAULT_ENV,
     }
     one = worker_factory(**env)
     await asyncio.to_thread(one.start)
