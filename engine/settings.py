@@ -96,11 +96,13 @@ class Settings(BaseSettings):
     state_cache_accounts: int = Field(20_000, ge=1, le=10_000_000)
     """Decoded account states a worker keeps in memory (least recently used go first;
     the table keeps them all). About 10 KB each: the main term of a worker's RSS."""
-    commit_interval_seconds: float = Field(5.0, ge=0, le=300)
+    commit_interval_seconds: float = Field(1.0, ge=0, le=300)
     """How long the accounts agent's batches are committed together: each account
     changed in that time is written to its table and changelog once, and a crashed
     worker reads at most about this much input again (0: commit every batch).
-    Triggers are sent as they are made, whatever the interval."""
+    Triggers are sent as they are made, whatever the interval. On the benchmark,
+    1 s: 1.19 x the events/s of 0 at the same p99 event-to-trigger; 5 s: 1.3 x, with
+    a p99 three times as long (docs/operations.md)."""
     max_message_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_future_skew_seconds: float = Field(300.0, ge=0)
 

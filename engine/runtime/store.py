@@ -4,14 +4,20 @@ The table (one value per account: engine.envelope) is the source of truth, kept 
 RocksDB and its changelog. Decoding a state costs more than the rules, so states are
 decoded once and kept in a least-recently-used cache while the worker owns them.
 Changes stay in the cache until the commit (engine.runtime.checkpoint: every few
-seconds): ``flush`` writes each changed account once (one changelog message per
-account per commit, not per event), and a message whose handling failed rolls its
-accounts back to what the table holds (Quix Streams' ``PartitionTransaction``).
+seconds), which writes each changed account once (one changelog message per account
+per commit, not per event), and a message whose handling failed rolls its accounts
+back to what the table holds (Quix Streams' ``PartitionTransaction``).
 
 A commit window's life: ``begin(message)`` before each message; ``load``/``put``
 while handling it; then ``keep()`` if it succeeded, or ``roll_back()`` (which returns
 the messages since the last commit that changed the same accounts: they were undone
-too); ``flush()`` once the outputs made since the last commit are delivered.
+too); ``freeze()`` once the outputs made since the last commit are delivered.
+
+Writing thousands of states at once stalls the agent and floods the producer ahead
+of the next triggers, so a commit's writes are spread: ``freeze`` only marks the
+changed accounts, ``drain(n)`` writes n of them between batches, and an account that
+is about to change again (``load``) is written first, as it was at the commit (copy
+on write). ``flush`` is both at once.
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ class AccountStore:
         """Decoded states of recently used accounts, least recently used first; at most
         ``cache_size`` once a batch is flushed."""
         self._dirty: dict[bytes, Any] = {}
-        """account -> a message of its partition: changed since the last flush, not yet
-        written"""
+        """account -> a message of its partition: changed since the last commit"""
+        self._frozen: dict[bytes, Any] = {}
+        """account -> a message of its partition: changed before the last commit and not
+        yet written; written before it changes again"""
         self._batch: dict[bytes, list[Any]] = {}
         """account -> the messages since the last flush that changed it (undone by a
         rollback)"""
@@ -61,6 +69,8 @@ class AccountStore:
         """The account's state, to change: from the cache, or decoded from the table
         (a new account when it has none)."""
         self._touched.add(key)
+        if key in self._frozen:  # as it was at the commit, before it changes
+            self._write(key, self._frozen.pop(key))
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -103,19 +113,51 @@ class AccountStore:
     # -- the batch and the partitions -------------------------------------------------
 
     def flush(self) -> None:
-        """Write each account changed since the last flush to its table (and changelog)
-        once, then trim the cache."""
-        for key, message in self._dirty.items():
-            self.table.set_for(message, key, pack(*self._cache[key]))
+        """Write each account changed since the last commit to its table (and changelog)
+        once, then trim the cache: ``freeze`` and ``drain`` at once."""
+        self.freeze()
+        self.drain()
+
+    def freeze(self) -> None:
+        """The commit: the accounts changed since the last one are to be written as they
+        are now, by ``drain`` or, whichever comes first, before they change again."""
+        self._frozen.update(self._dirty)
         self._dirty.clear()
         self._batch.clear()
-        for _ in range(max(0, len(self._cache) - self.cache_size)):
-            self._cache.popitem(last=False)
+
+    def drain(self, limit: int | None = None) -> int:
+        """Write up to ``limit`` (None: all) of the frozen accounts; how many are left.
+        The cache is trimmed once none are."""
+        frozen = self._frozen
+        count = len(frozen) if limit is None else min(limit, len(frozen))
+        for _ in range(count):
+            key, message = frozen.popitem()
+            self._write(key, message)
+        if not frozen:
+            self._trim()
+        return len(frozen)
+
+    def _write(self, key: bytes, message: Any) -> None:
+        self.table.set_for(message, key, pack(*self._cache[key]))
+
+    def _trim(self) -> None:
+        """Drop the least recently used clean states beyond ``cache_size``."""
+        excess = len(self._cache) - self.cache_size
+        if excess <= 0:
+            return
+        clean = (k for k in self._cache if k not in self._dirty and k not in self._frozen)
+        for key in [k for k, _ in zip(clean, range(excess), strict=False)]:
+            del self._cache[key]
 
     @property
     def changed(self) -> int:
-        """Accounts changed since the last flush (kept in the cache until it)."""
+        """Accounts changed since the last commit (kept in the cache until written)."""
         return len(self._dirty)
+
+    @property
+    def frozen(self) -> int:
+        """Accounts of the last commit not yet written."""
+        return len(self._frozen)
 
     def accounts_in(self, partition: int) -> set[bytes]:
         """The accounts of ``partition`` (the table's, and those put since)."""
@@ -134,5 +176,5 @@ class AccountStore:
         """Partitions were revoked: forget the index and the clean cached states (they
         reload from the table); the batch in hand still writes the rest when it ends."""
         self._index.clear()
-        for key in [k for k in self._cache if k not in self._dirty]:
+        for key in [k for k in self._cache if k not in self._dirty and k not in self._frozen]:
             del self._cache[key]

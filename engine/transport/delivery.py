@@ -49,6 +49,12 @@ class Deliveries:
     def track(self, sent: Awaitable[Any]) -> None:
         self._pending.append(sent)
 
+    def take(self) -> Deliveries:
+        """What is tracked so far, as deliveries of their own; these start empty."""
+        taken = Deliveries()
+        taken._pending, self._pending = self._pending, []
+        return taken
+
     async def settle(self) -> int:
         """Wait until every tracked message is acknowledged; return how many were.
 

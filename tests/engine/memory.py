@@ -301,8 +301,9 @@ class _Offsets:
 
 
 class _Store:
-    """The account store as the checkpoint sees it: a crash may come before its flush,
-    or after it and before the changelog is settled."""
+    """The account store as the checkpoint sees it: a crash may come before a commit's
+    states are frozen, or after the last of them is written and before the changelog
+    is settled."""
 
     def __init__(self, worker: MemoryWorker) -> None:
         self.worker = worker
@@ -311,10 +312,15 @@ class _Store:
     def changed(self) -> int:
         return self.worker.pipeline.store.changed
 
-    def flush(self) -> None:
+    def freeze(self) -> None:
         self.worker.crash_point("states")
-        self.worker.pipeline.store.flush()
-        self.worker.crash_point("changelog")
+        self.worker.pipeline.store.freeze()
+
+    def drain(self, limit: int | None = None) -> int:
+        left = self.worker.pipeline.store.drain(limit)
+        if not left:
+            self.worker.crash_point("changelog")
+        return left
 
 
 class MemoryWorker:

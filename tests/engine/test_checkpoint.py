@@ -9,8 +9,8 @@ from typing import Any, NoReturn
 import pytest
 from faust.types import TP
 
-from engine.runtime.checkpoint import EXIT_UNDELIVERED, Checkpoint
-from engine.transport.delivery import Deliveries
+from engine.runtime.checkpoint import EXIT_UNDELIVERED, WRITES_PER_BATCH, Checkpoint
+from engine.transport.delivery import Deliveries, track
 from engine.transport.inorder import InOrder
 
 TOPIC = TP("pulse.usage.v1", 0)
@@ -40,13 +40,27 @@ class Sent(Deliveries):
 
 
 class Store:
-    def __init__(self, journal: Journal) -> None:
+    """Writes journalled; each drain that writes sends a changelog message
+    (``changelog``, as the table does: into the writing task's deliveries)."""
+
+    def __init__(self, journal: Journal, changelog: asyncio.Future[Any] | None = None) -> None:
         self.journal = journal
         self.changed = 0
+        self.frozen = 0
+        self.changelog = changelog
 
-    def flush(self) -> None:
-        self.journal.steps.append("flush")
-        self.changed = 0
+    def freeze(self) -> None:
+        self.journal.steps.append("freeze")
+        self.frozen, self.changed = self.frozen + self.changed, 0
+
+    def drain(self, limit: int | None = None) -> int:
+        count = self.frozen if limit is None else min(limit, self.frozen)
+        if count:
+            self.journal.steps.append(f"write {count}")
+            self.frozen -= count
+            if self.changelog is not None:
+                track(self.changelog)
+        return self.frozen
 
 
 class Clock:
@@ -78,13 +92,37 @@ async def test_outputs_then_states_then_changelog_then_offsets() -> None:
     journal = Journal()
     sent = Sent(journal)
     in_order = InOrder(no_starts)
-    checkpoint = Checkpoint(sent, in_order, Store(journal), exit_now=exit_now)
+    changelog = asyncio.get_running_loop().create_future()
+    store = Store(journal, changelog)
+    checkpoint = Checkpoint(sent, in_order, store, exit_now=exit_now)
     sent.track(produced())
+    store.changed = 3
 
     await checkpoint.commit([], {TOPIC: 42})
 
-    assert journal.steps == ["settle 1", "flush", "settle 0"]
+    assert journal.steps == ["settle 1", "freeze", "write 3"]
+    await asyncio.sleep(0.01)
+    assert in_order.committable == {}, "not before the changelog is acknowledged"
+    assert len(sent) == 0, "the changelog is awaited apart, while the agent goes on"
+    changelog.set_result("ack")
+    await checkpoint.settled()
     assert in_order.committable == {TOPIC: 42}
+
+
+async def test_a_refused_changelog_exits_before_offsets() -> None:
+    journal = Journal()
+    in_order = InOrder(no_starts)
+    refused = produced(RuntimeError("record too large"))
+    store = Store(journal, refused)
+    store.changed = 1
+    checkpoint = Checkpoint(Sent(journal), in_order, store, exit_now=exit_now)
+
+    await checkpoint.commit([], {TOPIC: 42})
+    with pytest.raises(Exited) as exited:
+        await checkpoint.settled()
+
+    assert exited.value.args == (EXIT_UNDELIVERED,)
+    assert in_order.committable == {}
 
 
 async def test_a_refused_output_exits_before_states_or_offsets() -> None:
@@ -131,7 +169,8 @@ async def test_batches_within_the_interval_are_committed_together() -> None:
 
     clock.now += 3
     await checkpoint.commit([], {TOPIC: 25})
-    assert journal.steps == ["settle 0", "flush", "settle 0"]
+    assert journal.steps == ["settle 0", "freeze"]
+    await checkpoint.settled()
     assert in_order.committable == {TOPIC: 25, other: 3}
     assert checkpoint.pending == {}
 
@@ -146,7 +185,7 @@ async def test_close_commits_the_open_window_at_once() -> None:
     assert journal.steps == []
     await checkpoint.close()
 
-    assert journal.steps == ["settle 0", "flush", "settle 0"]
+    assert journal.steps == ["settle 0", "freeze"]
     assert in_order.committable == {TOPIC: 7}
 
 
@@ -163,7 +202,10 @@ async def test_the_window_closes_early_when_the_store_holds_too_many_changes() -
     store.changed = 100
     await checkpoint.commit([], {TOPIC: 2})
 
-    assert journal.steps == ["settle 0", "flush", "settle 0"]
+    assert journal.steps == ["settle 0", "freeze"]
+    await checkpoint.commit([], {TOPIC: 3})  # the next batch writes them
+    await checkpoint.settled()
+    assert journal.steps[-1] == "write 100"
     assert in_order.committable == {TOPIC: 2}
 
 
@@ -191,5 +233,48 @@ async def test_a_window_left_open_when_input_stops_is_committed_once_due() -> No
         assert journal.steps == []
         await checkpoint.commit([], {TOPIC: 6})  # due: this batch's commit closes it
     await timer
-    assert journal.steps == ["settle 0", "flush", "settle 0"], "one commit, not two"
+    assert journal.steps == ["settle 0", "freeze"], "one commit, not two"
+    await checkpoint.settled()
     assert in_order.committable == {TOPIC: 6}
+
+
+async def test_a_commits_states_are_written_over_the_next_batches() -> None:
+    """Thousands of states written at once stalled the agent: a commit freezes them and
+    the next batches write WRITES_PER_BATCH each; its offsets wait for the last write
+    and its changelog, and the next commit finishes it first."""
+    journal, clock = Journal(), Clock()
+    in_order = InOrder(no_starts)
+    store = Store(journal)
+    checkpoint = Checkpoint(Sent(journal), in_order, store, interval=5.0, monotonic=clock)
+    many = 2 * WRITES_PER_BATCH + 50
+
+    await checkpoint.commit([], {TOPIC: 1})
+    store.changed = many
+    clock.now += 5
+    await checkpoint.commit([], {TOPIC: 2})
+    assert journal.steps == ["settle 0", "freeze"]
+    await checkpoint.commit([], {TOPIC: 3})
+    await checkpoint.settled()
+    assert journal.steps[-1] == f"write {WRITES_PER_BATCH}"
+    assert in_order.committable == {}, "not before every state of the commit is written"
+
+    await checkpoint.commit([], {TOPIC: 4})
+    await checkpoint.commit([], {TOPIC: 5})
+    await checkpoint.settled()
+    assert journal.steps[2:] == [f"write {WRITES_PER_BATCH}"] * 2 + ["write 50"]
+    assert in_order.committable == {TOPIC: 2}, "the commit's offsets, not the window's since"
+
+    store.changed = many
+    clock.now += 5
+    await checkpoint.commit([], {TOPIC: 6})  # the next commit
+    await checkpoint.commit([], {TOPIC: 7})
+    clock.now += 5
+    await checkpoint.commit([], {TOPIC: 8})  # due again: the last one's states first
+    assert journal.steps[-4:] == [
+        f"write {WRITES_PER_BATCH}",
+        f"write {many - WRITES_PER_BATCH}",
+        "settle 0",
+        "freeze",
+    ]
+    await checkpoint.settled()
+    assert in_order.committable == {TOPIC: 8}, "no state changed since: at once"

@@ -151,3 +151,39 @@ def test_peek_reads_without_touching_the_batch() -> None:
     assert store.roll_back() == []
     store.flush()
     assert table.writes == []
+
+
+def stored_nps(table: Table, key: bytes) -> dict[str, Any]:
+    return dict(unpack(table[key])[1].nps)
+
+
+def test_a_commits_states_are_written_later_each_as_it_was_at_the_commit() -> None:
+    """``freeze`` marks the changed accounts; ``drain`` writes some at a time; an account
+    that changes again first is written as it was at the commit (copy on write), so the
+    table never holds a change of the next window before its outputs are delivered."""
+    table = Table()
+    store = store_over(table, cache=1)
+    keys = [key_in(0, n) for n in range(5)]
+    for offset, key in enumerate(keys):
+        store.begin(Message(0, offset))
+        change(store, key, Message(0, offset), nps=offset)
+        store.keep()
+
+    store.freeze()
+    assert (store.changed, store.frozen, table.writes) == (0, 5, [])
+    store.begin(Message(0, 10))
+    change(store, keys[0], Message(0, 10), nps=9)  # the next window changes one
+    store.keep()
+    assert table.writes == [(0, keys[0])], "written before it changed"
+    assert stored_nps(table, keys[0]) == {"0": [0, 0, 0, 0]}, "as it was at the commit"
+    assert (store.changed, store.frozen) == (1, 4)
+
+    assert store.drain(3) == 1
+    assert len(table.writes) == 4
+    assert store.drain() == 0
+    assert sorted(k for _, k in table.writes) == sorted(keys)
+    assert len(store._cache) == 1, "trimmed to the cache size once all are written"
+    assert keys[0] in store._cache, "but never a change not yet written"
+
+    store.flush()
+    assert stored_nps(table, keys[0]) == {"0": [0, 0, 0, 0], "10": [10, 0, 0, 9]}

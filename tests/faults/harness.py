@@ -38,10 +38,10 @@ FAULT_ENV = {
 }
 """Settings for runs that fault every few seconds. faust's, read from the environment:
 the group notices a killed worker after 6 s (the broker's minimum session) instead of
-faust's default 60 s. A commit window of 1 s instead of 5: a worker killed every few
-seconds still commits, and these runs put three weeks of event time into a minute, so
-with 5 s windows the clock ran past the lateness bound between two saved states and
-``verify`` could look for few events in them (``engine.verify_history``)."""
+faust's default 60 s. The commit window pinned at 1 s (the default): a worker killed
+every few seconds still commits, and these runs put three weeks of event time into a
+minute, so with 5 s windows the clock ran past the lateness bound between two saved
+states and ``verify`` could look for few events in them (``engine.verify_history``)."""
 
 
 ROOT = Path(__file__).resolve().parents[2]
