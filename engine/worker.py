@@ -206,14 +206,20 @@ class PulseWorker:
     # -- agents -----------------------------------------------------------------------
 
     async def _accounts_agent(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        checkpoint = Checkpoint(
-            fresh(),
-            self._in_order,
-            self.store,
-            interval=self.settings.commit_interval_seconds,
-            max_changed=self.settings.state_cache_accounts,
-        )
-        self._commits = checkpoint
+        # One Checkpoint for the worker's life: faust restarts an agent that crashed,
+        # and the store still holds the window it had not committed, whose outputs the
+        # same deliveries must settle before those states are written.
+        checkpoint = self._commits
+        if checkpoint is None:
+            checkpoint = self._commits = Checkpoint(
+                fresh(),
+                self._in_order,
+                self.store,
+                interval=self.settings.commit_interval_seconds,
+                max_changed=self.settings.state_cache_accounts,
+            )
+        else:
+            fresh(checkpoint.sent)
         async for events, done in self.batches.of("accounts", stream):
             async with checkpoint.handling():
                 await self.pipeline.accounts_batch(events)

@@ -99,6 +99,7 @@ class Checkpoint:
         self._first: Sequence[Any] = ()
         """the window's first batch, named if the broker refuses an output"""
         self._opened: float | None = None
+        self._last_batch: float | None = None
         self._lock = asyncio.Lock()
         self._writing: tuple[dict[Any, int], Sequence[Any]] | None = None
         """the last commit's offsets and first batch while its states are written"""
@@ -124,7 +125,7 @@ class Checkpoint:
         for tp, offset in offsets.items():
             if offset > self._offsets.get(tp, -1):
                 self._offsets[tp] = offset
-        now = self.monotonic()
+        now = self._last_batch = self.monotonic()
         if self._opened is None:
             self._opened, self._first = now, messages
         full = (
@@ -138,11 +139,16 @@ class Checkpoint:
             await self._write(WRITES_PER_BATCH)
 
     async def close_if_due(self) -> None:
-        """From a timer: the last commit's states written, and the window committed if
-        it is ``interval`` old, so the last window before input stops is committed too."""
+        """From a timer, once no batch came for ``interval``: the last commit's states
+        written, and the window committed if it is ``interval`` old, so the last window
+        before input stops is committed too. While batches come, they write and commit
+        (writing everything from here would bring back the stall spreading avoids)."""
         async with self._lock:
+            now = self.monotonic()
+            if self._last_batch is not None and now - self._last_batch < self.interval:
+                return
             await self._write(None)
-            if self._opened is not None and self.monotonic() - self._opened >= self.interval:
+            if self._opened is not None and now - self._opened >= self.interval:
                 await self._close()
 
     async def close(self) -> None:
@@ -179,7 +185,6 @@ class Checkpoint:
         offsets, messages = self._writing
         self._writing = None
         changelog = self.sent.take()  # its writes (and outputs since, settled early)
-        await self.settled()
         self._finishing = asyncio.ensure_future(self._finish(changelog, offsets, messages))
 
     async def _finish(
@@ -191,10 +196,13 @@ class Checkpoint:
         self.in_order.settled(offsets)  # 4. input offsets
 
     async def settled(self) -> None:
-        """Wait for the last commit's changelog and offsets (steps 3 and 4)."""
-        finishing, self._finishing = self._finishing, None
+        """Wait for the last commit's changelog and offsets (steps 3 and 4). Shielded:
+        a waiter cancelled (a stopping agent) leaves it running, and still to wait for."""
+        finishing = self._finishing
         if finishing is not None:
-            await finishing
+            await asyncio.shield(finishing)
+            if self._finishing is finishing:
+                self._finishing = None
 
     async def settle(self, messages: Sequence[Any] = ()) -> None:
         await settle_or_exit(self.sent, messages, self.exit_now)

@@ -70,7 +70,8 @@ class AccountStore:
         (a new account when it has none)."""
         self._touched.add(key)
         if key in self._frozen:  # as it was at the commit, before it changes
-            self._write(key, self._frozen.pop(key))
+            self._write(key, self._frozen[key])
+            del self._frozen[key]  # only once written: a failed write leaves it frozen
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -104,7 +105,8 @@ class AccountStore:
         Returns the batch's earlier messages that had changed them (undone as well)."""
         earlier: dict[int, Any] = {}
         for key in self._touched:
-            self._cache.pop(key, None)
+            if key not in self._frozen:  # a frozen state is as at the commit, unchanged
+                self._cache.pop(key, None)
             self._dirty.pop(key, None)
             for message in self._batch.pop(key, ()):
                 earlier[id(message)] = message
@@ -131,8 +133,9 @@ class AccountStore:
         frozen = self._frozen
         count = len(frozen) if limit is None else min(limit, len(frozen))
         for _ in range(count):
-            key, message = frozen.popitem()
-            self._write(key, message)
+            key = next(reversed(frozen))
+            self._write(key, frozen[key])
+            del frozen[key]
         if not frozen:
             self._trim()
         return len(frozen)

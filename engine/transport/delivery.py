@@ -75,9 +75,11 @@ class Deliveries:
 _current: ContextVar[Deliveries | None] = ContextVar("pulse_deliveries", default=None)
 
 
-def fresh() -> Deliveries:
-    """Give the current task (an agent) deliveries of its own."""
-    tracked = Deliveries()
+def fresh(tracked: Deliveries | None = None) -> Deliveries:
+    """Give the current task (an agent) deliveries of its own: new ones, or ``tracked``
+    (those of the agent it restarts, whose outputs are not all settled yet)."""
+    if tracked is None:
+        tracked = Deliveries()
     _current.set(tracked)
     return tracked
 

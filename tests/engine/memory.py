@@ -475,6 +475,9 @@ class MemoryWorker:
             self.crash_point("outputs")
             await Checkpoint(self.user_sent, _Offsets(self)).commit(users, done)  # type: ignore[arg-type]
         self.broker.deliver()  # the producer's linger: what was handed over goes out
+        # the commit's last steps run in the background: a crash planned in them
+        # (before "offsets") surfaces here, in this step, not in some later one
+        await self.commits.settled()
         return bool(accounts or users)
 
     def tick(self) -> None:

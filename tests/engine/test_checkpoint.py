@@ -278,3 +278,45 @@ async def test_a_commits_states_are_written_over_the_next_batches() -> None:
     ]
     await checkpoint.settled()
     assert in_order.committable == {TOPIC: 8}, "no state changed since: at once"
+
+
+async def test_while_batches_come_the_timer_leaves_the_writes_to_them() -> None:
+    """Writing a whole commit from the timer would bring the stall back: it writes and
+    commits only once no batch came for an interval."""
+    journal, clock = Journal(), Clock()
+    store = Store(journal)
+    checkpoint = Checkpoint(Sent(journal), InOrder(no_starts), store, interval=1.0, monotonic=clock)
+    await checkpoint.commit([], {TOPIC: 1})
+    store.changed = 1000
+    clock.now += 1
+    await checkpoint.commit([], {TOPIC: 2})  # due: 1,000 states frozen
+    clock.now += 0.5
+    await checkpoint.commit([], {TOPIC: 3})
+    assert store.frozen == 1000 - WRITES_PER_BATCH
+
+    clock.now += 0.9
+    await checkpoint.close_if_due()
+    assert store.frozen == 1000 - WRITES_PER_BATCH, "a batch came 0.9 s ago"
+    clock.now += 0.1
+    await checkpoint.close_if_due()
+    assert store.frozen == 0, "quiet for an interval: all written"
+    assert journal.steps[-2:] == ["settle 0", "freeze"], "and the open window committed"
+
+
+async def test_a_cancelled_wait_leaves_the_last_commit_to_finish() -> None:
+    journal = Journal()
+    in_order = InOrder(no_starts)
+    changelog = asyncio.get_running_loop().create_future()
+    store = Store(journal, changelog)
+    store.changed = 1
+    checkpoint = Checkpoint(Sent(journal), in_order, store)
+    await checkpoint.commit([], {TOPIC: 9})
+
+    waiter = asyncio.create_task(checkpoint.settled())
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    changelog.set_result("ack")
+    await checkpoint.settled()
+    assert in_order.committable == {TOPIC: 9}

@@ -187,3 +187,30 @@ def test_a_commits_states_are_written_later_each_as_it_was_at_the_commit() -> No
 
     store.flush()
     assert stored_nps(table, keys[0]) == {"0": [0, 0, 0, 0], "10": [10, 0, 0, 9]}
+
+
+def test_a_frozen_state_whose_write_fails_stays_to_be_written() -> None:
+    """Copy on write that fails (the producer refused, a bug) must not drop the state:
+    the message is rolled back, and the state is still written before its commit ends."""
+    table = Table()
+    store = store_over(table)
+    key = key_in(0)
+    store.begin(Message(0, 1))
+    change(store, key, Message(0, 1), nps=1)
+    store.keep()
+    store.freeze()
+
+    def refuse(message: Any, key: bytes, value: bytes) -> None:
+        raise RuntimeError("producer refused")
+
+    table.set_for = refuse  # type: ignore[method-assign]
+    store.begin(Message(0, 2))
+    try:
+        store.load(key, 0)
+    except RuntimeError:
+        store.roll_back()
+    assert store.frozen == 1, "still to be written"
+
+    del table.set_for
+    assert store.drain() == 0
+    assert stored_nps(table, key) == {"1": [1, 0, 0, 1]}
