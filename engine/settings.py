@@ -101,8 +101,8 @@ class Settings(BaseSettings):
     changed in that time is written to its table and changelog once, and a crashed
     worker reads at most about this much input again (0: commit every batch).
     Triggers are sent as they are made, whatever the interval. On the benchmark,
-    1 s: 1.19 x the events/s of 0 at the same p99 event-to-trigger; 5 s: 1.3 x, with
-    a p99 three times as long (docs/operations.md)."""
+    1 s gave about 1.15 x the events/s of 0 at about the same p99 event-to-trigger;
+    5 s about 1.25 x, with a p99 three times as long (docs/operations.md)."""
     max_message_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_future_skew_seconds: float = Field(300.0, ge=0)
 
