@@ -24,11 +24,11 @@ had ten events in that time is encoded and written to its changelog once, not te
 times. Outputs are sent as they are made; an interval bounds how much input a crashed
 worker reads again, and on the benchmark a long one (5 s) tripled the p99 from event
 to trigger, without a stall in the worker's loop or a collection to show for it (the
-cause is not found yet: docs/operations.md has the figures). The window also closes when the store
-holds ``max_changed`` accounts changed and not written, before partitions are
-revoked or the worker stops (``close``), and on a timer when input stops
-(``close_if_due``). If the broker refuses something produced,
-the worker exits at once, before step 4: faust would acknowledge the batch on the way
+cause is not found yet: docs/operations.md has the figures). The window also closes
+when the store holds ``max_changed`` accounts changed and not written, before
+partitions are revoked or the worker stops (``close``), and on a timer when input
+stops (``close_if_due``). If the broker refuses something produced, the worker exits
+at once, before step 4: faust would acknowledge the batch on the way
 out, and restarted, the worker reads it again.
 """
 

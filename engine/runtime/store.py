@@ -17,7 +17,7 @@ Writing thousands of states at once stalls the agent and floods the producer ahe
 of the next triggers, so a commit's writes are spread: ``freeze`` only marks the
 changed accounts, ``drain(n)`` writes n of them between batches, and an account that
 is about to change again (``load``) is written first, as it was at the commit (copy
-on write). ``flush`` is both at once.
+on write).
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ class AccountStore:
         self.cache_size = cache_size
         self._cache: OrderedDict[bytes, Loaded] = OrderedDict()
         """Decoded states of recently used accounts, least recently used first; at most
-        ``cache_size`` once a batch is flushed."""
+        ``cache_size`` once a commit's states are all written."""
         self._dirty: dict[bytes, Any] = {}
         """account -> a message of its partition: changed since the last commit"""
         self._frozen: dict[bytes, Any] = {}
         """account -> a message of its partition: changed before the last commit and not
         yet written; written before it changes again"""
         self._batch: dict[bytes, list[Any]] = {}
-        """account -> the messages since the last flush that changed it (undone by a
+        """account -> the messages since the last commit that changed it (undone by a
         rollback)"""
         self._touched: set[bytes] = set()
         """accounts loaded while handling the current message"""
@@ -90,7 +90,7 @@ class AccountStore:
         return None if stored is None else unpack(stored)
 
     def put(self, key: bytes, partition: int, published: Published, state: AccountState) -> None:
-        """Keep a change, written by ``flush``."""
+        """Keep a change, written after the next commit (``freeze``, ``drain``)."""
         self._cache[key] = (published, state)
         self._dirty[key] = self._current
         self.accounts_in(partition).add(key)
@@ -113,12 +113,6 @@ class AccountStore:
         return list(earlier.values())
 
     # -- the batch and the partitions -------------------------------------------------
-
-    def flush(self) -> None:
-        """Write each account changed since the last commit to its table (and changelog)
-        once, then trim the cache: ``freeze`` and ``drain`` at once."""
-        self.freeze()
-        self.drain()
 
     def freeze(self) -> None:
         """The commit: the accounts changed since the last one are to be written as they

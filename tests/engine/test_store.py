@@ -51,6 +51,12 @@ def store_over(table: Table, cache: int = 100) -> AccountStore:
     return AccountStore(cast(TrackedTable, table), PARTITIONS, cache)
 
 
+def commit(store: AccountStore) -> None:
+    """A commit whose states are all written at once."""
+    store.freeze()
+    store.drain()
+
+
 def change(store: AccountStore, key: bytes, message: Message, nps: int) -> None:
     published, state = store.load(key, message.partition)
     state.nps[str(message.offset)] = [message.offset, 0, 0, nps]
@@ -68,7 +74,7 @@ def test_changes_reach_the_table_once_per_account_per_batch() -> None:
         store.keep()
     assert table == {}, "nothing is written before the batch ends"
 
-    store.flush()
+    commit(store)
 
     assert sorted(table.writes) == sorted([(0, a), (1, b)])
     _, state = unpack(table[a])
@@ -91,7 +97,7 @@ def test_a_failed_message_rolls_its_accounts_back_and_names_the_earlier_ones() -
     change(store, a, failed, nps=1)
 
     undone = store.roll_back()
-    store.flush()
+    commit(store)
 
     assert undone == [first], "the batch's earlier message for the same account"
     assert unpack(table[a])[1].nps == {}, "the account is as the table had it"
@@ -108,7 +114,7 @@ def test_the_cache_is_trimmed_after_a_batch_and_evicted_states_reload_equal() ->
         store.begin(message)
         change(store, key, message, nps=offset)
         store.keep()
-    store.flush()
+    commit(store)
 
     reloaded = [store.load(key, 0)[1] for key in keys]
 
@@ -124,14 +130,14 @@ def test_after_a_revocation_clean_states_reload_and_changes_in_hand_are_still_wr
     store.begin(message)
     change(store, clean, message, nps=5)
     store.keep()
-    store.flush()
+    commit(store)
     store.begin(Message(2, 1))
     change(store, dirty, Message(2, 1), nps=6)
     store.keep()
     table[clean] = pack(Published(score=1.0), AccountState(clean.decode()))  # a new owner's
 
     store.forget()
-    store.flush()
+    commit(store)
 
     assert store.load(clean, 2)[0].score == 1.0, "reloaded from the table"
     assert sorted(unpack(table[dirty])[1].nps) == ["1"]
@@ -149,7 +155,7 @@ def test_peek_reads_without_touching_the_batch() -> None:
     assert peeked is not None
     assert peeked[0].score == 70.0
     assert store.roll_back() == []
-    store.flush()
+    commit(store)
     assert table.writes == []
 
 
@@ -185,7 +191,7 @@ def test_a_commits_states_are_written_later_each_as_it_was_at_the_commit() -> No
     assert len(store._cache) == 1, "trimmed to the cache size once all are written"
     assert keys[0] in store._cache, "but never a change not yet written"
 
-    store.flush()
+    commit(store)
     assert stored_nps(table, keys[0]) == {"0": [0, 0, 0, 0], "10": [10, 0, 0, 9]}
 
 
