@@ -1,6 +1,6 @@
 """Rolling per-account metrics, registered by name (see ``registry``)."""
 
-from signals.metrics import commercial, lifecycle, support, usage, windows
+from signals.metrics import commercial, key_users, lifecycle, support, usage, windows
 from signals.metrics.registry import (
     CONTINUOUS,
     METRIC_READS,
@@ -19,6 +19,7 @@ __all__ = [
     "commercial",
     "evaluate",
     "forget",
+    "key_users",
     "lifecycle",
     "memoised",
     "support",

@@ -50,6 +50,11 @@ def _opened(day: int, count: int, priority: str = "normal") -> list[AccountEvent
 
 
 TEAM = [login(at(d), user=f"u{u}") for d in range(-20, 14) for u in range(d % 4 + 1)]
+KEY_GONE = (
+    [login(at(d), "c") for d in range(-57, -1)]
+    + [login(at(d), "t1") for d in range(-29, 13)]
+    + [login(at(d), "t2") for d in range(-29, -1)]
+)
 SEATS = [
     subscription(
         at(-30),
@@ -388,6 +393,19 @@ CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
         (1 - 14) / (14 + 2.8**2) ** 0.5,
     ),
     ("usage_change_z", [login(at(13))], NOW, None),
+    # -- key users (KEY_GONE: "c" on every day of the 8 weeks before the last 14 whole
+    # days, -57..-2, then gone; "t1" and "t2" daily from -29, only "t1" after -2: the
+    # key users are "c" (56 days) and "t1" (28), "t2" is third)
+    ("key_users_away_14d", [], NOW, None),
+    ("key_users_away_14d", KEY_GONE, NOW, 1),  # "c" away the whole fortnight -1..12
+    ("key_users_away_14d", [*KEY_GONE, login(at(5), "c")], NOW, 0),
+    # with 28 more days "t2" (56) outranks "t1" (28) as a key user, and is away too
+    ("key_users_away_14d", [*KEY_GONE, *(login(at(d), "t2") for d in range(-57, -29))], NOW, 2),
+    ("key_users_away_14d", [login(at(d), "u1") for d in range(-40, -27)], NOW, None),  # 13 d
+    ("team_usage_vs_baseline", [], NOW, None),
+    ("team_usage_vs_baseline", KEY_GONE, NOW, 14 / 28 - 1),  # "c" not counted either side
+    ("team_usage_vs_baseline", [*KEY_GONE, login(at(5), "c")], NOW, 15 / (84 / 2) - 1),
+    ("team_usage_vs_baseline", [login(at(d), "c") for d in range(-57, -1)], NOW, None),
     ("unpaid_since_day", SEATS, NOW, None),
     (
         "unpaid_since_day",
@@ -569,3 +587,23 @@ def test_an_ordinary_dip_of_a_large_account_is_not_a_fall(folder: StateFolder) -
     assert evaluate("usage_drop_z", dip, when, folder.config) < -3  # counting noise alone
     assert -1 < evaluate("usage_change_z", dip, when, folder.config) < 0  # type: ignore[operator]
     assert evaluate("usage_change_z", fall, when, folder.config) < -2.5  # type: ignore[operator]
+
+
+def test_the_key_user_is_the_same_whatever_order_users_arrived_in(
+    config: SignalsConfig,
+) -> None:
+    """Three users as active as each other for two key places: the tie goes by user
+    digest, not by which user the state happened to number first, so a replay and a
+    live worker agree."""
+    folder = StateFolder(config)
+    recent = [login(at(d), "a") for d in range(-1, 13)]
+    values = set()
+    for users in (("a", "b", "c"), ("c", "b", "a"), ("b", "c", "a")):
+        ordered = [login(at(d), user) for d in range(-57, -1) for user in users]
+        ordered += recent
+        state = AccountState(ACCOUNT)
+        for event in ordered:
+            assert not isinstance(folder.apply(state, event, now=event.occurred_at), Rejection)
+        values.add(evaluate("key_users_away_14d", state, NOW, config))
+    assert len(values) == 1  # "a" is active throughout, "b" and "c" are not
+    assert values <= {1, 2}

@@ -42,6 +42,7 @@ def test_a_good_file_loads() -> None:
 
 DEFAULT_IDS = {
     "usage_decline",
+    "key_user_gone",
     "gone_quiet",
     "usage_down_tickets_up",
     "low_trial_adoption",
