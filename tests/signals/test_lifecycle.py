@@ -263,9 +263,9 @@ def test_churn_reasons_within_30_days_join_the_open_conversation() -> None:
     log = [(entry[1], entry[5:]) for entry in state.fired]
     assert log == [
         ("gone_quiet", []),
-        ("usage_decline", ["joined"]),  # day 44, high: no higher than the open episode
         ("payment_failed", ["joined"]),  # day 48, medium
         ("cancellation_scheduled", []),
+        ("usage_decline", ["joined"]),  # day 52, high: below the open episode's critical
         ("payment_failed", ["joined"]),  # day 59, escalated to high, below critical
         ("ticket_spike", []),
     ]
@@ -282,9 +282,9 @@ def test_with_the_episode_off_every_reason_alerts() -> None:
     fired, state = drive(SignalProcessor(config), _conversation(79), until=at(82))
     assert [t.rule_id for t in fired] == [
         "gone_quiet",
-        "usage_decline",
         "payment_failed",
         "cancellation_scheduled",
+        "usage_decline",
         "payment_failed",
         "ticket_spike",
     ]
@@ -314,16 +314,16 @@ def test_renewal_at_risk_is_one_episode_per_renewal_escalating_as_it_nears() -> 
     fired, state = drive(PROCESSORS["defaults"], events, until=at(RENEWAL), every=timedelta(days=1))
     renewals = [t for t in fired if t.rule_id == "renewal_at_risk"]
     assert _ids(renewals) == [
-        # 78 days before the renewal: the slide began at day 70 and must hold two weeks
-        # of whole days (the day a midnight tick opens is not counted yet)
-        ("renewal_at_risk", "medium", at(102, 0)),
+        # 71 days before the renewal: the slide began at day 70 and must hold over two
+        # fortnights of whole days (the day a midnight tick opens is not counted yet)
+        ("renewal_at_risk", "medium", at(109, 0)),
         ("renewal_at_risk", "high", at(120, 0)),  # 60
         ("renewal_at_risk", "critical", at(150, 0)),  # 30
     ]
     assert len({t.trigger_id for t in renewals}) == 3
     assert [t.priority for t in renewals] == sorted(t.priority for t in renewals)
     evidence = [{e.metric: e.value for e in t.evidence} for t in renewals]
-    assert [e["days_to_contract_renewal"] for e in evidence] == [78, 60, 30]
+    assert [e["days_to_contract_renewal"] for e in evidence] == [71, 60, 30]
     episodes = [entry[4] for entry in state.fired if entry[1] == "renewal_at_risk"]
     day = renewal.toordinal()
     assert episodes == [f"contract_renewal_day:{day}:{s}" for s in ("medium", "high", "critical")]
