@@ -148,7 +148,7 @@ def test_input_order_does_not_matter(tmp_path: Path) -> None:
                     "name": "Signed In",
                 },
             }
-            for day in (2, 5)
+            for day in (2, 5, 9)
         ),
     ]
     shuffled = events[:]
@@ -163,7 +163,7 @@ def test_input_order_does_not_matter(tmp_path: Path) -> None:
     output = (tmp_path / "one.jsonl").read_bytes()
     assert output == (tmp_path / "two.jsonl").read_bytes()
     rules = {(t["account_id"], t["rule_id"]) for t in map(orjson.loads, output.splitlines())}
-    # unpaid for 3 days; a promoter on globex's third day (its first day of data is not news)
+    # unpaid for a week; a promoter on globex's third day (its first day of data is not news)
     assert rules == {("acme", "payment_failed"), ("globex", "promoter")}
 
 
@@ -254,14 +254,14 @@ def test_replay_reads_stripe_test_mode_as_the_worker_does(tmp_path: Path) -> Non
     }
     failed = stripe_invoice("invoice.payment_failed", amount_paid=0, attempt_count=1)
     failed["created"] = 1791201600  # 2026-10-05: the account has four days of history
-    later = usage | {"event_id": "u1", "occurred_at": "2026-10-10T10:00:00Z"}
+    later = usage | {"event_id": "u1", "occurred_at": "2026-10-13T10:00:00Z"}
     (tmp_path / "events.jsonl").write_bytes(
         b"".join(
             orjson.dumps(line) + b"\n"
             for line in (
                 {"topic": "usage", "value": usage},
                 {"topic": "billing", "value": failed},
-                {"topic": "usage", "value": later},  # five days unpaid: the rule's 3 passed
+                {"topic": "usage", "value": later},  # eight days unpaid: the rule's 7 passed
             )
         )
     )

@@ -28,9 +28,9 @@ from topics.codec import dead_letter, encode
 from topics.models import InputEvent
 
 EVENTS: list[tuple[str, InputEvent]] = [
-    ("billing", subscription(at(-2, 9), seats=10, eid="sub")),
-    # three days unpaid at the tick of day 2: the first churn-risk trigger
-    ("billing", billing("payment_failed", at(-2, 10), eid="pay-1", invoice_id="in1")),
+    ("billing", subscription(at(-5, 0), seats=10, eid="sub")),
+    # a week unpaid at the tick of day 2: the first churn-risk trigger
+    ("billing", billing("payment_failed", at(-5, 0), eid="pay-1", invoice_id="in1")),
     ("usage", login(at(0, 9), eid="login-1")),
     ("usage", login(at(1, 9), user="u2", eid="login-2")),
     ("feedback", nps(2, at(1, 15), respondent="r1", eid="nps-1")),
@@ -47,7 +47,9 @@ EVENTS: list[tuple[str, InputEvent]] = [
 
 @pytest.fixture
 def config() -> SignalsConfig:
-    return load_config()
+    """The defaults, with a lateness bound that holds the ids of all of EVENTS' eight
+    days (the payment is a week unpaid before the rest happens)."""
+    return load_config().model_copy(update={"lateness_bound": timedelta(days=14)})
 
 
 def faithful(events: list[tuple[str, InputEvent]], config: SignalsConfig) -> RunOutput:

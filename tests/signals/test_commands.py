@@ -34,12 +34,12 @@ def processor() -> SignalProcessor:
 
 
 def _unpaid_account(processor: SignalProcessor) -> AccountState:
-    """An account whose payment failed on day 3: payment_failed holds from day 6."""
+    """An account whose payment failed on day -1: payment_failed holds from day 6."""
     state = AccountState(ACCOUNT)
     for event in (
-        subscription(at(0), seats=5),
-        login(at(1)),
-        billing("payment_failed", at(3), invoice_id="in1"),
+        subscription(at(-5), seats=5),
+        login(at(-4)),
+        billing("payment_failed", at(-1), invoice_id="in1"),
     ):
         processor.apply(state, event, now=event.occurred_at)
     return state

@@ -44,7 +44,7 @@ def ticks(processor: SignalProcessor, state: AccountState, days: Iterable[float]
     return fired
 
 
-def test_payment_failed_fires_after_three_days_with_real_values(
+def test_payment_failed_fires_after_a_week_with_real_values(
     processor: SignalProcessor,
 ) -> None:
     events = [
@@ -54,17 +54,17 @@ def test_payment_failed_fires_after_three_days_with_real_values(
     ]
     state, triggers = run(processor, events)
     assert triggers == []  # a first failure is ordinary dunning: the retry may succeed
-    assert ticks(processor, state, [2, 3, 3.99]) == []
-    (trigger,) = ticks(processor, state, [4])
+    assert ticks(processor, state, [2, 4, 7.99]) == []
+    (trigger,) = ticks(processor, state, [8])
     assert trigger.rule_id == "payment_failed"
     assert (trigger.kind, trigger.severity, trigger.csm_owner) == ("churn_risk", "medium", "cara")
-    assert trigger.fired_at == at(4)
+    assert trigger.fired_at == at(8)
     values = {e.metric: e.value for e in trigger.evidence}
-    assert values == {"failed_payments_unresolved": 1, "days_past_due": 3, "mrr": 7500.0}
+    assert values == {"failed_payments_unresolved": 1, "days_past_due": 7, "mrr": 7500.0}
     assert trigger.recommended_play.startswith("Billing outreach")
     assert trigger.priority == 4.0  # medium (2) x (1 + log10(1 + 90k / 10k))
     assert trigger.health is not None
-    assert trigger.explanation.startswith("A failed payment is still unresolved after 3 days")
+    assert trigger.explanation.startswith("A failed payment is still unresolved after a week")
 
 
 def test_replay_gives_the_same_trigger_ids(processor: SignalProcessor) -> None:

@@ -263,9 +263,9 @@ def test_churn_reasons_within_30_days_join_the_open_conversation() -> None:
     log = [(entry[1], entry[5:]) for entry in state.fired]
     assert log == [
         ("gone_quiet", []),
-        ("payment_failed", ["joined"]),  # day 48, medium
         ("cancellation_scheduled", []),
         ("usage_decline", ["joined"]),  # day 52, high: below the open episode's critical
+        ("payment_failed", ["joined"]),  # day 52, medium: a week unpaid
         ("payment_failed", ["joined"]),  # day 59, escalated to high, below critical
         ("ticket_spike", []),
     ]
@@ -282,9 +282,9 @@ def test_with_the_episode_off_every_reason_alerts() -> None:
     fired, state = drive(SignalProcessor(config), _conversation(79), until=at(82))
     assert [t.rule_id for t in fired] == [
         "gone_quiet",
-        "payment_failed",
         "cancellation_scheduled",
         "usage_decline",
+        "payment_failed",
         "payment_failed",
         "ticket_spike",
     ]
@@ -346,8 +346,8 @@ def test_payment_failed_escalates_at_14_days_past_due_as_one_episode() -> None:
     ]
     fired, state = drive(PROCESSORS["defaults"], events, until=at(30))
     assert _ids(fired) == [
-        ("payment_failed", "medium", at(6, 9)),
-        ("payment_failed", "high", at(17, 9)),  # 14 days after the first failure
+        ("payment_failed", "medium", at(10, 9)),  # a week after the first failure
+        ("payment_failed", "high", at(17, 9)),  # 14 days after it
     ]
     assert fired[0].trigger_id != fired[1].trigger_id
     assert {e.metric: e.value for e in fired[1].evidence}["days_past_due"] == 14
@@ -358,10 +358,10 @@ def test_payment_failed_escalates_at_14_days_past_due_as_one_episode() -> None:
             billing("payment_recovered", at(30, 9), invoice_id="in1"),
             billing("payment_failed", at(60, 9), invoice_id="in2"),
         ],
-        until=at(64),
+        until=at(68),
         state=state,
     )
-    assert _ids(later) == [("payment_failed", "medium", at(63, 9))]
+    assert _ids(later) == [("payment_failed", "medium", at(67, 9))]
     assert later[0].trigger_id not in {t.trigger_id for t in fired}
 
 
@@ -387,9 +387,9 @@ def _asked(processor: SignalProcessor, history: list[AccountEvent], day: float) 
 
 def test_a_promoter_is_not_asked_during_a_churn_risk_conversation() -> None:
     unpaid = [subscription(at(0), mrr=500.0), billing("payment_failed", at(1), invoice_id="i")]
-    unpaid.append(billing("payment_recovered", at(6), invoice_id="i"))  # alert on day 4
+    unpaid.append(billing("payment_recovered", at(10), invoice_id="i"))  # alert on day 8
     assert _asked(PROCESSORS["defaults"], unpaid, 20) == []
-    assert _asked(PROCESSORS["defaults"], unpaid, 35) == ["promoter"]
+    assert _asked(PROCESSORS["defaults"], unpaid, 39) == ["promoter"]
     config = CONFIG.model_copy(update={"lifecycle": LifecycleConfig(churn_episode=timedelta(0))})
     assert _asked(SignalProcessor(config), unpaid, 20) == ["promoter"]
 

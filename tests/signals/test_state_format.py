@@ -48,16 +48,16 @@ def test_format_4_round_trips_the_journal_and_feedback_and_reads_format_3() -> N
     state = AccountState(ACCOUNT)
     for event in _events():
         processor.apply(state, event, now=event.occurred_at)
-    fired = processor.tick(state, at(7)).triggers
+    fired = processor.tick(state, at(10)).triggers
     feedback = TriggerFeedback(
         command_id="c1",
-        occurred_at=at(8),
+        occurred_at=at(11),
         account_id=ACCOUNT,
         author="csm@example.com",
         trigger_id=fired[0].trigger_id,
         verdict="play_started",
     )
-    processor.apply(state, feedback, now=at(8))
+    processor.apply(state, feedback, now=at(11))
     data = state.to_bytes()
     restored = AccountState.from_bytes(data)
     assert restored.feedback == state.feedback != {}
@@ -74,8 +74,8 @@ def test_format_3_round_trips_the_first_event_and_the_open_episode() -> None:
     state = AccountState(ACCOUNT)
     for event in _events():
         processor.apply(state, event, now=event.occurred_at)
-    processor.tick(state, at(7))  # payment_failed fires: the churn-risk episode is open
-    assert (state.first_us, state.episode_us) == (micros(at(0)), micros(at(7)))
+    processor.tick(state, at(10))  # payment_failed fires: the churn-risk episode is open
+    assert (state.first_us, state.episode_us) == (micros(at(0)), micros(at(10)))
     assert state.episode_rank == 1  # medium
     data = state.to_bytes()
     assert orjson.loads(data)["v"] == FORMAT_VERSION == 4
@@ -104,8 +104,8 @@ def test_format_2_state_goes_on_under_the_new_rules_and_is_written_as_format_3()
     processor = SignalProcessor(CONFIG)
     duplicate = processor.apply(state, login(at(1), eid="x"), now=at(4, 13))
     assert [r.kind for r in duplicate.rejections] == ["duplicate"]
-    fired = [t.rule_id for t in processor.tick(state, at(7)).triggers]
-    assert fired == ["payment_failed"]  # unresolved for more than 3 days
+    fired = [t.rule_id for t in processor.tick(state, at(10)).triggers]
+    assert fired == ["payment_failed"]  # unresolved for a week
     again = AccountState.from_bytes(state.to_bytes())
     assert again == state
     assert again.first_us == micros(at(1, 0))
