@@ -50,19 +50,57 @@ KEY_USERS: Final = 2
 
 
 def key_users(state: AccountState, last: int) -> list[int] | None:
-    """Bit indices of the key users as of the whole day ``last``, or None if none."""
-    days: dict[int, int] = {}
+    """Bit indices of the key users as of the whole day ``last``, or None if none.
+
+    Active days are counted per user for all users at once, bit-sliced: ``counts[k]``
+    holds bit k of every user's count, and each day's bitmap is added with a ripple of
+    big-int ANDs and XORs. An account of 2,000 users costs a few hundred big-int
+    operations, not a Python step per user and day."""
+    counts = [0] * _COUNT_BITS
     buckets = state.buckets
     first = last - RECENT_DAYS - KEY_USER_LOOKBACK_DAYS + 1
     for day in range(first, last - RECENT_DAYS + 1):
         bucket = buckets.get(day)
-        if bucket is not None and bucket.users:
-            for index in bit_indices(bucket.users):
-                days[index] = days.get(index, 0) + 1
+        if bucket is None or not bucket.users:
+            continue
+        carry = bucket.users
+        for k in range(_COUNT_BITS):
+            counts[k], carry = counts[k] ^ carry, counts[k] & carry
+            if not carry:
+                break
+    candidates = _at_least(counts, KEY_USER_MIN_DAYS)
     digests = state.user_digests
-    ranked = sorted(days, key=lambda i: (-days[i], digests[i]))[:KEY_USERS]
-    regulars = [i for i in ranked if days[i] >= KEY_USER_MIN_DAYS]
-    return regulars or None
+    chosen: list[int] = []
+    while candidates and len(chosen) < KEY_USERS:
+        most = _most(counts, candidates)
+        ranked = sorted(bit_indices(most), key=digests.__getitem__)
+        chosen += ranked[: KEY_USERS - len(chosen)]
+        candidates &= ~most
+    return chosen or None
+
+
+_COUNT_BITS: Final = KEY_USER_LOOKBACK_DAYS.bit_length()
+"""Bits of a count of active days: 6 for up to 56 (63)."""
+
+
+def _at_least(counts: list[int], floor: int) -> int:
+    """The users whose bit-sliced count is ``floor`` or more, as a bitmap."""
+    greater, equal_so_far = 0, ~0  # all users equal on no bits yet; floor > 0 ends it finite
+    for k in reversed(range(_COUNT_BITS)):
+        if floor >> k & 1:
+            equal_so_far &= counts[k]
+        else:
+            greater |= equal_so_far & counts[k]
+            equal_so_far &= ~counts[k]
+    return greater | equal_so_far
+
+
+def _most(counts: list[int], candidates: int) -> int:
+    """Of ``candidates`` (a bitmap), the users with the highest bit-sliced count."""
+    for k in reversed(range(_COUNT_BITS)):
+        if candidates & counts[k]:
+            candidates &= counts[k]
+    return candidates
 
 
 def _away(state: AccountState, last: int) -> int | None:

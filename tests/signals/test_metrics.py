@@ -53,7 +53,7 @@ TEAM = [login(at(d), user=f"u{u}") for d in range(-20, 14) for u in range(d % 4 
 KEY_GONE = (
     [login(at(d), "c") for d in range(-57, -1)]
     + [login(at(d), "t1") for d in range(-29, 13)]
-    + [login(at(d), "t2") for d in range(-29, -1)]
+    + [login(at(d), "t2") for d in range(-28, -1)]
 )
 SEATS = [
     subscription(
@@ -394,17 +394,20 @@ CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
     ),
     ("usage_change_z", [login(at(13))], NOW, None),
     # -- key users (KEY_GONE: "c" on every day of the 8 weeks before the last 14 whole
-    # days, -57..-2, then gone; "t1" and "t2" daily from -29, only "t1" after -2: the
-    # key users are "c" (56 days) and "t1" (28), "t2" is third)
+    # days, -57..-2, then gone; "t1" daily from -29 on, "t2" daily -28..-2: the key
+    # users are "c" (56 days) and "t1" (28), "t2" (27) is third)
     ("key_users_away_14d", [], NOW, None),
     ("key_users_away_14d", KEY_GONE, NOW, 1),  # "c" away the whole fortnight -1..12
     ("key_users_away_14d", [*KEY_GONE, login(at(5), "c")], NOW, 0),
+    ("key_users_away_14d", [*KEY_GONE, login(at(-1), "c")], NOW, 0),  # the fortnight's 1st day
+    # only the recent fortnight's activity: no regular in the 8 weeks before it
+    ("key_users_away_14d", [login(at(d), "n") for d in range(-1, 13)], NOW, None),
     # with 28 more days "t2" (56) outranks "t1" (28) as a key user, and is away too
     ("key_users_away_14d", [*KEY_GONE, *(login(at(d), "t2") for d in range(-57, -29))], NOW, 2),
     ("key_users_away_14d", [login(at(d), "u1") for d in range(-40, -27)], NOW, None),  # 13 d
     ("team_usage_vs_baseline", [], NOW, None),
-    ("team_usage_vs_baseline", KEY_GONE, NOW, 14 / 28 - 1),  # "c" not counted either side
-    ("team_usage_vs_baseline", [*KEY_GONE, login(at(5), "c")], NOW, 15 / (84 / 2) - 1),
+    ("team_usage_vs_baseline", KEY_GONE, NOW, 14 / (55 / 2) - 1),  # "c" counted on no side
+    ("team_usage_vs_baseline", [*KEY_GONE, login(at(5), "c")], NOW, 15 / (83 / 2) - 1),
     ("team_usage_vs_baseline", [login(at(d), "c") for d in range(-57, -1)], NOW, None),
     ("unpaid_since_day", SEATS, NOW, None),
     (
