@@ -59,10 +59,23 @@ class PersonaCount:
 
 
 @dataclass(frozen=True)
+class PersonaChurn:
+    """How one persona's paid churn was caught: the headline's catches, persona by persona."""
+
+    persona: str
+    churned: int
+    caught: int
+    caught_ahead: int
+    """Caught at least ``min_lead_days`` before the cancellation."""
+
+
+@dataclass(frozen=True)
 class Personas:
     churn_risk_on_retained: list[PersonaCount]
     expansion: list[PersonaCount]
     advocacy: list[PersonaCount]
+    churn_caught: list[PersonaChurn] = field(default_factory=list)
+    """Personas with paid churn: which kinds of churn the alerts reach, and how early."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,7 @@ def evaluate(
         expansions_known=expansions_known,
         advocacy=advocacy_quality(fired, outcomes, settings),
         integrity=checked,
-        personas=_personas(fired, outcomes) if personas else None,
+        personas=_personas(fired, outcomes, settings) if personas else None,
         revisions=sum(revisions.values()),
         revisions_by_rule=dict(sorted(revisions.items())),
         unknown_account_triggers=unknown,
@@ -231,7 +244,27 @@ def _per_persona(
     ]
 
 
-def _personas(triggers: Sequence[Trigger], outcomes: Mapping[str, Outcome]) -> Personas:
+def _churn_by_persona(
+    triggers: Sequence[Trigger], outcomes: Mapping[str, Outcome], settings: EvaluationSettings
+) -> list[PersonaChurn]:
+    """``churn_quality`` on each persona's accounts alone: the same catches, split."""
+    alerts = [Alert.of(t) for t in triggers if t.kind == "churn_risk"]
+    by_persona: dict[str, dict[str, Outcome]] = defaultdict(dict)
+    for account_id, outcome in outcomes.items():
+        by_persona[outcome.persona or "-"][account_id] = outcome
+    rows = []
+    for persona, accounts in sorted(by_persona.items()):
+        people = population(accounts, None)
+        if not people.churned:
+            continue
+        quality = churn_quality(alerts, accounts, people, settings)
+        rows.append(PersonaChurn(persona, people.churned, quality.caught, quality.caught_ahead))
+    return rows
+
+
+def _personas(
+    triggers: Sequence[Trigger], outcomes: Mapping[str, Outcome], settings: EvaluationSettings
+) -> Personas:
     retained = [a for a, o in outcomes.items() if o.cancelled_at is None]
     on_retained = [
         t
@@ -242,4 +275,5 @@ def _personas(triggers: Sequence[Trigger], outcomes: Mapping[str, Outcome]) -> P
         churn_risk_on_retained=_per_persona(on_retained, outcomes, retained),
         expansion=_per_persona([t for t in triggers if t.kind == "expansion"], outcomes, outcomes),
         advocacy=_per_persona([t for t in triggers if t.kind == "advocacy"], outcomes, outcomes),
+        churn_caught=_churn_by_persona(triggers, outcomes, settings),
     )

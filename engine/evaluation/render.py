@@ -318,6 +318,17 @@ def _personas(report: EvaluationReport) -> list[str]:
         ("Advocacy triggers", personas.advocacy),
     )
     lines = ["", "Per persona (truth)"]
+    if personas.churn_caught:
+        horizon, lead = report.settings.horizon_days, report.settings.min_lead_days
+        lines += [f"  Paid churn caught (an alert in the {horizon:g} d before)"]
+        lines += _table(
+            ["persona", "churned", "caught", f"{lead:g}+ d ahead"],
+            [
+                [c.persona, str(c.churned), str(c.caught), str(c.caught_ahead)]
+                for c in personas.churn_caught
+            ],
+            indent="    ",
+        )
     for title, counts in sections:
         lines += [f"  {title}"]
         lines += _table(

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from engine.evaluation.baseline import NPS_DETRACTOR
-from engine.evaluation.metrics import PersonaCount, evaluate
+from engine.evaluation.metrics import PersonaChurn, PersonaCount, evaluate
 from engine.evaluation.model import Alert, EvaluationSettings
 from engine.evaluation.render import render, report_json
 from tests.evaluate.support import churned, day, observed, trigger
@@ -61,6 +61,20 @@ def test_personas_from_the_truth() -> None:
     assert personas is not None
     assert personas.churn_risk_on_retained == [PersonaCount("steady", 2, 1, 1)]
     assert PersonaCount("steady", 2, 1, 1) in personas.expansion
+    # the headline's catch of A, by persona; "steady" had no churn to catch
+    assert personas.churn_caught == [PersonaChurn("declining", 2, 1, 0)]
+
+
+def test_churn_caught_by_persona_adds_up_to_the_headline() -> None:
+    ahead = [*TRIGGERS, trigger("D", "r1", 10)]  # 40 d before D's cancellation
+    report = evaluate(ahead, OUTCOMES, EvaluationSettings(horizon_days=60))
+    assert report.personas is not None
+    (declining,) = report.personas.churn_caught
+    assert (declining.caught, declining.caught_ahead) == (2, 1)
+    assert (report.pulse.caught, report.pulse.caught_ahead) == (2, 1)
+    text = render(report)
+    assert "Paid churn caught (an alert in the 60 d before)" in text
+    assert re.search(r"declining\s+2\s+2\s+1", text)
 
 
 def test_text_puts_the_comparison_first_and_json_holds_everything() -> None:
