@@ -21,6 +21,7 @@ from typing import Final
 
 from signals.config import SignalsConfig
 from signals.metrics.registry import DaySpan, metric
+from signals.metrics.usage import last_whole_day
 from signals.state import FACET_USERS, SEEN_USAGE, AccountState, bit_indices
 
 RECENT_DAYS: Final = 14
@@ -31,10 +32,6 @@ KEY_USER_MIN_DAYS: Final = 14
 """A key user was active on at least this many of those 56 days (twice a week)."""
 BASELINE_DAYS: Final = 28
 """The team's baseline: the 28 days before the recent window, as for the whole account."""
-
-
-def _last_whole_day(as_of: datetime) -> int:
-    return as_of.toordinal() - 1
 
 
 def _span(today: int) -> tuple[int, int]:
@@ -128,7 +125,7 @@ def key_users_away_14d(state: AccountState, as_of: datetime, config: SignalsConf
     been active in the last 14 whole days; None without usage data or key users."""
     if not state.has(SEEN_USAGE):
         return None
-    away = _away(state, _last_whole_day(as_of))
+    away = _away(state, last_whole_day(as_of))
     return None if away is None else float(away.bit_count())
 
 
@@ -141,7 +138,7 @@ def team_usage_vs_baseline(
     days, minus 1. None without key users or without a team baseline."""
     if not state.has(SEEN_USAGE):
         return None
-    last = _last_whole_day(as_of)
+    last = last_whole_day(as_of)
     away = _away(state, last)
     if away is None:
         return None

@@ -187,7 +187,7 @@ def days_in_trial_or_onboarding(
 # -- usage against the account's own baseline ------------------------------------------
 
 
-def _last_whole_day(as_of: datetime) -> int:
+def last_whole_day(as_of: datetime) -> int:
     """The last day wholly before ``as_of``: a trend compares whole days only. Counting
     the day ``as_of`` falls in would, at a midnight tick, put an empty day in the recent
     window against whole days in the baseline: every account would read about 7% down."""
@@ -217,7 +217,7 @@ def active_user_days_14d(
     counts 3); the day ``as_of`` falls in is not counted until it is over."""
     if not state.has(SEEN_USAGE):
         return None
-    return _user_days(state, _last_whole_day(as_of), 13, 0)
+    return _user_days(state, last_whole_day(as_of), 13, 0)
 
 
 @metric("active_user_days_baseline_14d", reads=FACET_USERS, days=_whole_days(42, 15))
@@ -228,7 +228,7 @@ def active_user_days_baseline_14d(
     the last 14. Rules put a floor on it, so that a handful of users is not a trend."""
     if not state.has(SEEN_USAGE):
         return None
-    return _user_days(state, _last_whole_day(as_of), 41, 14) / 2
+    return _user_days(state, last_whole_day(as_of), 41, 14) / 2
 
 
 @metric("usage_vs_baseline", reads=FACET_USERS, days=_whole_days(42, 1))
