@@ -37,7 +37,7 @@ from signals.replay import Elsewhere
 from signals.resolve import through_links
 from signals.state import from_micros, micros
 from topics.catalogue import INPUT_KINDS, TopicKind
-from topics.codec import decode_input, encode
+from topics.codec import decode_input, decode_own_input, encode
 from topics.errors import PulseIgnored, PulseValidationError
 from topics.models import AccountProfile, InputEvent, UserAlias, UserLink
 
@@ -151,7 +151,7 @@ class SortedEventFile:
 
     def __iter__(self) -> Iterator[tuple[str, InputEvent]]:
         for _, _, topic, raw, _, traits in self._merged():
-            yield topic, _decoded(topic, raw, traits)
+            yield topic, _decoded(raw, traits)
 
     def for_shard(
         self, owns: Callable[[str], bool]
@@ -162,7 +162,7 @@ class SortedEventFile:
             if account and not owns(account):
                 yield Elsewhere(from_micros(occurred_us), account)
             else:
-                yield topic, _decoded(topic, raw, traits)
+                yield topic, _decoded(raw, traits)
 
     def _merged(self) -> Iterator[Entry]:
         runs = [self._read_run(run) for run in self._runs]
@@ -324,8 +324,9 @@ def _direct_account(event: InputEvent) -> str:
     return event.account_id or ""
 
 
-def _decoded(topic: str, raw: bytes, traits: str) -> InputEvent:
-    event = decode_input(TopicKind(topic), raw)
+def _decoded(raw: bytes, traits: str) -> InputEvent:
+    """An event of a run, as the sort decoded it (its JSON is Pulse's own)."""
+    event = decode_own_input(raw)
     if traits and isinstance(event, UserLink):
         return event.with_traits(AccountProfile.model_validate_json(traits), ())
     return event

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -22,10 +22,10 @@ from signals.errors import RuleFileError
 from signals.replay import replay
 from signals.rules import RuleSet, default_rules, load_rules
 from signals.rules.model import Duration
-from topics.models import InputEvent, Trigger
+from topics.codec import INPUT_EVENTS
+from topics.models import Trigger
 
 _OFFSET = re.compile(r"^\+(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+)m)?$")
-_EVENTS: TypeAdapter[InputEvent] = TypeAdapter(Annotated[InputEvent, Field(discriminator="type")])
 
 
 class _Strict(BaseModel):
@@ -133,7 +133,7 @@ def _run_case(
         for n in range(timed.repeat):
             raw = {"event_id": f"{case.name}#{i}.{n}"} | spec.defaults | timed.event
             raw["occurred_at"] = first + n * timed.every
-            events.append((timed.topic, _EVENTS.validate_python(raw)))
+            events.append((timed.topic, INPUT_EVENTS.validate_python(raw)))
     until = _moment(case.until, spec.start) if case.until is not None else None
     result = replay(events, config, rules, spec.tick_every, until=until)
     fired = [t for t in result.triggers if t.revision_of is None]

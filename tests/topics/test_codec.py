@@ -21,6 +21,7 @@ from topics.codec import (
     decode_feedback,
     decode_input,
     decode_output,
+    decode_own_input,
     decode_tickets,
     decode_usage,
     encode,
@@ -71,6 +72,35 @@ def test_decoded_events_round_trip_through_encode(
     # Fields, not private attributes: a group call's account traits travel as a profile
     # of their own (UserLink.account_traits), not inside the link's Pulse shape.
     assert decode(encode(event)).model_dump() == event.model_dump()
+
+
+@pytest.mark.parametrize(("decode", "payload", "model"), DECODERS)
+def test_own_input_reads_back_what_a_decoder_gave(
+    decode: Callable[..., PulseModel], payload: dict[str, Any], model: type[PulseModel]
+) -> None:
+    """Producer shapes (Segment, Stripe) decoded once, encoded, then read back as
+    Pulse's own: the event the decoder gave, with no shape to recognise again."""
+    event = decode(orjson.dumps(payload))
+
+    again = decode_own_input(encode(event))
+
+    assert type(again) is model
+    assert again.model_dump() == event.model_dump()
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b'{"type": "page", "event_id": "e1"}', "'page'"),
+        (b"not json", "JSON"),
+        (orjson.dumps(payloads.segment_track()), "track.event"),
+    ],
+)
+def test_own_input_refuses_what_is_not_pulse_s_own_shape(data: bytes, said: str) -> None:
+    """Only Pulse's own shape: a Segment call is not recognised here, it is refused."""
+    with pytest.raises(PulseValidationError) as caught:
+        decode_own_input(data)
+    assert said in str(caught.value)
 
 
 def test_vendor_field_names_inside_properties_do_not_change_the_shape() -> None:
