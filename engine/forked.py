@@ -101,7 +101,10 @@ def run_forked(tasks: Sequence[Callable[[], T]]) -> list[T]:
 
 
 def _child(task: Callable[[], Any], send: Connection, parent: int) -> None:
-    """In a forked process: run the task and send its result, or what went wrong."""
+    """In a forked process: run the task and send its result, or what went wrong. It
+    ends at once on SIGTERM (the parent's, whose cleanup removes what it wrote), not
+    by the parent's handler (engine.cli) it was forked with."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _end_with(parent)
     try:
         result: Any = task()

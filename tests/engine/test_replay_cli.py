@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -279,3 +281,55 @@ def test_replay_reads_stripe_test_mode_as_the_worker_does(tmp_path: Path) -> Non
     assert "ignored" not in accepted.stderr
     fired = [orjson.loads(line)["rule_id"] for line in accepted.stdout.splitlines()]
     assert "payment_failed" in fired
+
+
+def _running(marker: str) -> list[int]:
+    """Processes whose command line holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:  # ended meanwhile
+                continue
+    return found
+
+
+def test_sigterm_stops_a_replay_with_its_processes_and_leaves_no_temporary_files(
+    quarter: Path, tmp_path: Path
+) -> None:
+    """A replay stopped by `kill` (a container stopping, a CI timeout) cleans up as on
+    Ctrl-C: its forked readers stop and its sort folder goes, instead of a gigabyte of
+    sorted runs left in /tmp for every stopped backtest."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    out = tmp_path / "stopped-replay-triggers.jsonl"
+    command = ["replay", "events.jsonl", "--out", str(out), "--config", "signals.yaml"]
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *command, "--processes", "2"],
+        cwd=quarter,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(scratch.glob("pulse-events-*/run-*")):  # sorting, in both processes
+            assert replay.poll() is None, "the replay ended before it could be stopped"
+            assert time.monotonic() < deadline, "no sorted run written within 60 s"
+            time.sleep(0.05)
+        assert len(_running(str(out))) == 2  # the replay and its forked reader
+
+        replay.send_signal(signal.SIGTERM)
+        _, stderr = replay.communicate(timeout=60)
+    finally:
+        replay.kill()
+
+    assert replay.returncode == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM" in stderr
+    assert list(scratch.iterdir()) == []
+    deadline = time.monotonic() + 10
+    while _running(str(out)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running(str(out)) == []
