@@ -6,6 +6,10 @@ this machine's cores. Each run's wall time (start-up included, about a second) a
 peak of the summed RSS of its process tree (the command and its forked replays; pages
 the forks share are counted in each) are measured from outside, by polling ``/proc``;
 the two runs' trigger files must be identical, or the section fails.
+
+Then a year of the same accounts, simulated straight to a file, is replayed on every
+core: the size issue 20's memory target names (a year of 1,000 accounts in 1 GiB), so
+the figure printed beside that target is measured at it.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from typing import Any
 
 from bench.pulse import rss_bytes
 from engine.forked import available_cores
-from engine.simulator.generator import Record
+from engine.simulator.generator import Record, Simulation, SimulationConfig
 from engine.simulator.writers import write_replay
 
 POLL_SECONDS = 0.1
+YEAR_DAYS = 365
 
 
 def replay_rates(records: list[Record], folder: Path, say: Callable[[str], None]) -> dict[str, Any]:
@@ -53,6 +58,37 @@ def replay_rates(records: list[Record], folder: Path, say: Callable[[str], None]
         raise RuntimeError(msg)
     runs["triggers"] = outputs[0].count(b"\n")
     return runs
+
+
+def year_replay(
+    config: SimulationConfig, folder: Path, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """`pulse replay` on every core of a year of ``config``'s accounts: rate and peak RSS."""
+    config = SimulationConfig(accounts=config.accounts, days=YEAR_DAYS, seed=config.seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    events = folder / "year.jsonl"
+    say(f"  replay: simulating a year of {config.accounts:,} accounts to a file")
+    with events.open("wb") as out:
+        written = write_replay(Simulation(config).records(), out)
+    cores = available_cores()
+    try:
+        wall_s, peak = _run(events, folder / "year-triggers.jsonl", cores)
+    finally:
+        events.unlink()
+    rate = round(written / wall_s)
+    say(
+        f"  replay: a year, {written:,} events, {cores} process(es): {wall_s:.1f} s, "
+        f"{rate:,} events/s, peak RSS {peak / 2**20:,.0f} MiB"
+    )
+    return {
+        "accounts": config.accounts,
+        "days": YEAR_DAYS,
+        "events": written,
+        "processes": cores,
+        "wall_s": round(wall_s, 2),
+        "events_per_s": rate,
+        "peak_rss_bytes": peak,
+    }
 
 
 def _run(events: Path, triggers: Path, processes: int) -> tuple[float, int]:

@@ -107,9 +107,10 @@ def _throughput(results: dict[str, Any]) -> list[Row]:
 
 
 def _replay(replay: dict[str, Any]) -> list[Row]:
-    """`pulse replay` of the population on one process and on every core."""
+    """`pulse replay` of the population on one process and on every core, and of a year."""
     cores = replay.get("cores") or 0
     one, every = replay.get("processes_1") or {}, replay.get(f"processes_{cores}") or {}
+    year = replay.get("year") or {}
     return [
         _at_least(
             f"  pulse replay on {cores} cores, events/s",
@@ -123,11 +124,20 @@ def _replay(replay: dict[str, Any]) -> list[Row]:
             one.get("events_per_s"),
             None,
         ),
-        _at_most(
+        Row(
             f"  replay on {cores} cores, peak RSS of all its processes, MiB",
-            (every.get("peak_rss_bytes") or 0) / 2**20 or None,
+            _num((every.get("peak_rss_bytes") or 0) / 2**20 or None),
+        ),
+        Row(
+            f"  replay of a year of {_num(year.get('accounts'))} accounts "
+            f"({_num(year.get('events'))} events), events/s",
+            _num(year.get("events_per_s")),
+        ),
+        _at_most(
+            "  replay of a year, peak RSS of all its processes, MiB",
+            (year.get("peak_rss_bytes") or 0) / 2**20 or None,
             GIB / 2**20,
-            "<= 1,024 (a year)",
+            "<= 1,024 (1,000 accounts)",
         ),
     ]
 

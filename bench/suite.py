@@ -179,10 +179,7 @@ class Suite:
         settings, folder = self.settings, self.folder
         await self.section("ceiling", lambda: ceiling.raw_consumer(settings, population))
         await self.section("core", lambda: asyncio.to_thread(self._core, records))
-        await self.section(
-            "replay",
-            lambda: asyncio.to_thread(replay.replay_rates, records, folder / "replay", self.say),
-        )
+        await self.section("replay", lambda: asyncio.to_thread(self._replay, records))
         await self.section(
             "pulse", lambda: pulse.throughput(settings, population, folder / "e2e", self.say)
         )
@@ -275,6 +272,14 @@ class Suite:
             "rss": result["rss"],
             "recovery": result["recovery"],
         }
+
+    def _replay(self, records: list[Record]) -> dict[str, Any]:
+        """The population replayed on one core and on every core; then a year of it."""
+        folder = self.folder / "replay"
+        result = replay.replay_rates(records, folder, self.say)
+        config = SimulationConfig(accounts=self.args.accounts, days=1, seed=self.args.seed)
+        result["year"] = replay.year_replay(config, folder, self.say)
+        return result
 
     def _meta(self, population: Population | None) -> dict[str, Any]:
         return {

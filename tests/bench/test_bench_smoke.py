@@ -15,7 +15,13 @@ import pytest
 REQUIRED: dict[str, tuple[str, ...]] = {
     "ceiling": ("events_per_s",),
     "core": ("events_per_s", "typical_account.events_per_s", "state_bytes.p50"),
-    "replay": ("processes_1.events_per_s", "processes_1.peak_rss_bytes", "triggers"),
+    "replay": (
+        "processes_1.events_per_s",
+        "processes_1.peak_rss_bytes",
+        "triggers",
+        "year.events",
+        "year.peak_rss_bytes",
+    ),
     "pulse": ("events_per_s", "rss_bytes"),
     "scale": ("workers", "events_per_s"),
     "peers": ("quix.events_per_s", "faust.events_per_s"),
