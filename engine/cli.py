@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
 from engine import (
     commands_cli,
@@ -47,23 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-STOPPED_BY_SIGTERM = 128 + signal.SIGTERM
-"""The exit code of a command stopped by SIGTERM, as the shell reports a killed one."""
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    print("pulse: stopped by SIGTERM", file=sys.stderr)
-    raise SystemExit(STOPPED_BY_SIGTERM)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a command. SIGTERM (``kill``, a container stopping, a CI timeout) stops it as
-    Ctrl-C would, its cleanup run: a replay's temporary sort folder is removed and its
-    forked processes stopped, not left behind. The worker's faust sets its own."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop)
     result: int = args.func(args)
     return result
 

@@ -17,7 +17,7 @@ from engine.evaluation import (
     report_json,
     score,
 )
-from engine.forked import available_cores, processes_arg
+from engine.forked import available_cores, processes_arg, stopped_cleanly_by_sigterm
 from engine.settings import SettingsError, load_settings
 
 
@@ -29,6 +29,7 @@ def _positive(value: str) -> float:
     return number
 
 
+@stopped_cleanly_by_sigterm("pulse evaluate")
 def _command(args: argparse.Namespace) -> int:
     settings = EvaluationSettings(
         horizon_days=args.horizon_days, warmup_days=args.warmup_days, csms=args.csms

@@ -15,17 +15,20 @@ Where fork does not exist, the tasks run here one after the other.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import math
 import multiprocessing
 import os
 import pickle
 import signal
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from types import FrameType
 from typing import Any, Final, TypeVar
 
 from signals.errors import SignalsError
@@ -59,6 +62,37 @@ def _cpu_quota(path: Path) -> int | None:
         return math.ceil(int(limit) / int(period))
     except (OSError, ValueError, ZeroDivisionError):  # no cgroup v2, or "max": no quota
         return None
+
+
+STOPPED_BY_SIGTERM: Final = 128 + signal.SIGTERM
+"""A batch job's exit code when SIGTERM stopped it, as a shell reports a killed one."""
+
+
+@contextlib.contextmanager
+def stopped_cleanly_by_sigterm(command: str) -> Iterator[None]:
+    """SIGTERM (``kill``, a container stopping, a CI timeout) stops a batch job as Ctrl-C
+    would, with its cleanup run (a replay's temporary sort folder removed, its forked
+    processes stopped) rather than the process vanishing and leaving them behind.
+
+    Only in the main thread and only where SIGTERM has its default action (a SIGTERM
+    ignored on purpose stays ignored); a second SIGTERM during the cleanup is ignored,
+    so it cannot cut the cleanup short; the default comes back afterwards."""
+    in_main = threading.current_thread() is threading.main_thread()
+    if not in_main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    said = f"{command}: stopped by SIGTERM\n".encode()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.write(2, said)  # not print: the signal may have cut a write to stderr short
+        raise SystemExit(STOPPED_BY_SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def processes_arg(text: str) -> int:
@@ -103,7 +137,7 @@ def run_forked(tasks: Sequence[Callable[[], T]]) -> list[T]:
 def _child(task: Callable[[], Any], send: Connection, parent: int) -> None:
     """In a forked process: run the task and send its result, or what went wrong. It
     ends at once on SIGTERM (the parent's, whose cleanup removes what it wrote), not
-    by the parent's handler (engine.cli) it was forked with."""
+    by the handler it may have been forked with (``stopped_cleanly_by_sigterm``)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _end_with(parent)
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.event_file import InputReport, SortedEventFile, decode_line
-from engine.forked import available_cores, can_fork, processes_arg
+from engine.forked import available_cores, can_fork, processes_arg, stopped_cleanly_by_sigterm
 from engine.replay_processes import replay_in_processes
 from engine.settings import SettingsError, load_settings
 from engine.signals_files import SignalsFileError, read_config, read_rules
@@ -82,6 +82,7 @@ def _summary(result: ReplayResult, report: InputReport) -> str:
     return "\n".join(lines)
 
 
+@stopped_cleanly_by_sigterm("pulse replay")
 def _command(args: argparse.Namespace) -> int:
     try:
         config = read_config(args.config)

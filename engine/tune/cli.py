@@ -25,7 +25,7 @@ from engine.evaluation.history import build_history
 from engine.evaluation.model import Alert, EvaluationSettings
 from engine.evaluation.outcomes import outcomes_from_events, with_truth
 from engine.event_file import SortedEventFile
-from engine.forked import available_cores, processes_arg
+from engine.forked import available_cores, processes_arg, stopped_cleanly_by_sigterm
 from engine.replay_processes import replay_in_processes
 from engine.settings import SettingsError, load_settings
 from engine.signals_files import SignalsFileError, read_config, read_rules
@@ -87,6 +87,7 @@ def _values(items: list[str]) -> dict[str, list[float]]:
     return values
 
 
+@stopped_cleanly_by_sigterm("pulse tune")
 def _command(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -103,3 +105,50 @@ def test_a_containers_cpu_quota_caps_the_cores(
     path.write_text(cpu_max)
     assert forked._cpu_quota(path) == expected
     assert forked._cpu_quota(tmp_path / "missing") is None
+
+
+def test_sigterm_stops_a_batch_job_as_an_exit_whose_cleanup_runs(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    cleaned: list[object] = []
+
+    def job() -> None:
+        with forked.stopped_cleanly_by_sigterm("pulse x"):
+            try:
+                assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # or pytest dies
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # interrupted by the handler
+            finally:  # a second SIGTERM cannot cut the cleanup short
+                cleaned.append(signal.getsignal(signal.SIGTERM))
+
+    with pytest.raises(SystemExit) as stopped:
+        job()
+
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert cleaned == [signal.SIG_IGN]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # nothing left installed
+    assert "pulse x: stopped by SIGTERM" in capfd.readouterr().err
+
+
+def test_a_sigterm_ignored_on_purpose_stays_ignored() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with forked.stopped_cleanly_by_sigterm("pulse x"):
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_outside_the_main_thread_sigterm_is_left_alone() -> None:
+    seen: list[object] = []
+
+    def job() -> None:
+        with forked.stopped_cleanly_by_sigterm("pulse x"):  # signal.signal would raise here
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    thread.join()
+
+    assert seen == [signal.SIG_DFL]
