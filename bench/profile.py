@@ -25,9 +25,11 @@ from pathlib import Path
 
 _OWN = re.compile(r"\((?:.*/)?(engine|signals|topics|bench)/([\w/]+)\.py:\d+\)")
 _LIBRARY = re.compile(
-    r"\((?:.*/)?(faust|mode|aiokafka|kafka|pydantic|pydantic_core|orjson|rocksdict|redis"
-    r"|prometheus_client|asyncio|concurrent|selectors|threading)[/.]"
+    r"\((?:.*/)?(?:(faust|mode|aiokafka|kafka|pydantic|pydantic_core|rocksdict|redis"
+    r"|prometheus_client|asyncio|concurrent)/|(orjson|selectors|threading)\.)"
 )
+"""A library's frame: a file in its package folder (faust's ``transport/drivers/
+aiokafka.py`` is faust's), or its module (``threading.py``)."""
 _ENTRY = {"engine/cli", "engine/run", "engine/worker", "engine/replay_cli", "bench/__main__"}
 """Modules every sample of a process passes through: the owner only where nothing
 deeper in Pulse's code (or in a library) is on the stack."""
@@ -47,6 +49,12 @@ class Profile:
     samples: int = 0
     areas: Counter[str] = field(default_factory=Counter)
     functions: Counter[str] = field(default_factory=Counter)
+
+
+def _own(frame: str) -> re.Match[str] | None:
+    """Pulse's own module in a frame, if it is one (an installed package's ``topics/``,
+    such as Quix Streams', is not)."""
+    return None if "site-packages" in frame else _OWN.search(frame)
 
 
 def area_of(module: str) -> str:
@@ -74,7 +82,7 @@ def summarise(lines: Iterable[str], process: str | None = None) -> Profile:
         profile.areas[_owner(frames)] += n
         seen: set[str] = set()
         for frame in frames:
-            own = _OWN.search(frame)
+            own = _own(frame)
             if own is None:
                 continue
             name = f"{frame.split(' (', 1)[0]} ({own.group(1)}/{own.group(2)})"
@@ -90,15 +98,16 @@ def _owner(frames: list[str]) -> str:
     owner: str | None = None
     library: str | None = None
     for frame in frames:
-        own = _OWN.search(frame)
+        own = _own(frame)
         if own is not None:
             module = f"{own.group(1)}/{own.group(2)}"
             if module not in _ENTRY:
-                owner, library = area_of(module), None
+                owner = area_of(module)
             continue
         lib = _LIBRARY.search(frame)
         if lib is not None:
-            name = _LIBRARY_AREA.get(lib.group(1), lib.group(1))
+            found = lib.group(1) or lib.group(2)
+            name = _LIBRARY_AREA.get(found, found)
             if library is None or library in _GENERIC or name not in _GENERIC:
                 library = name
     if owner is None:

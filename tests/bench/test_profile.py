@@ -42,6 +42,33 @@ def test_samples_go_to_the_innermost_own_code_else_the_library() -> None:
     assert profile.functions["main (engine/cli)"] == 100
 
 
+SITE = ".venv/lib/python3.11/site-packages"
+LIBRARY_STACKS = [
+    # faust's own driver for aiokafka is faust's (a package folder, not a file name)
+    f"{WORKER};main (engine/cli.py:50);Fetcher._fetcher ({SITE}/mode/services.py:1);"
+    f"getmany ({SITE}/faust/transport/drivers/aiokafka.py:1) 7",
+    # a real library beats the thread and event loop it runs on, wherever they are
+    f"{WORKER};main (engine/cli.py:50);run (threading.py:975);"
+    f"_run_once (asyncio/base_events.py:1907);send ({SITE}/aiokafka/producer.py:1);"
+    f"_run_once (asyncio/base_events.py:1907) 3",
+    # mode is faust's service library
+    f"{WORKER};main (engine/cli.py:50);Service.start ({SITE}/mode/services.py:1) 2",
+    # an installed package's topics/ folder is not Pulse's topics
+    f"{WORKER};main (engine/cli.py:50);Topic.send ({SITE}/quixstreams/models/topics/topic.py:1) 1",
+]
+
+
+def test_library_samples_go_to_the_library_not_its_thread_or_file_names() -> None:
+    profile = summarise(LIBRARY_STACKS)
+
+    assert profile.areas == {
+        "library: faust": 9,
+        "library: aiokafka": 3,
+        "library: other": 1,
+    }
+    assert not any("topics" in name for name in profile.functions)
+
+
 def test_without_a_process_every_stack_counts() -> None:
     profile = summarise([*RAW, "", "not a stack line"])
 
