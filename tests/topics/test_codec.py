@@ -18,6 +18,7 @@ from topics.codec import (
     dead_letter,
     decode_accounts,
     decode_billing,
+    decode_commands,
     decode_feedback,
     decode_input,
     decode_output,
@@ -38,6 +39,7 @@ from topics.models import (
     TicketEvent,
     Trigger,
     UsageEvent,
+    UserAlias,
     UserLink,
 )
 
@@ -86,6 +88,19 @@ def test_own_input_reads_back_what_a_decoder_gave(
 
     assert type(again) is model
     assert again.model_dump() == event.model_dump()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        UserAlias(event_id="a1", occurred_at=NOW, user_id="anon-1", alias_of="u-1"),
+        *(decode_commands(orjson.dumps(p)) for p in (payloads.snooze(), payloads.override())),
+        decode_commands(orjson.dumps(payloads.feedback())),
+    ],
+    ids=lambda model: model.type,
+)
+def test_own_input_reads_back_aliases_and_commands(model: PulseModel) -> None:
+    assert decode_own_input(encode(model)) == model
 
 
 @pytest.mark.parametrize(
