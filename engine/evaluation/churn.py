@@ -89,6 +89,16 @@ class ChurnQuality:
     recall_ahead_watchable: float | None
     lead_time_days: Distribution | None
     """From each caught account's first alert in the horizon to its cancellation."""
+    alerted_before_end: int
+    """Churned accounts alerted in the horizon before their subscription ended, while
+    still customers: the save window. Unlike ``caught``, an alert after a notice of
+    cancellation counts here, since the account still pays until its period ends."""
+    recall_before_end: float | None
+    alerted_before_end_ahead: int
+    """The same, alerted at least the minimum lead before the subscription ended."""
+    recall_before_end_ahead: float | None
+    days_left_to_act: Distribution | None
+    """From each such account's first alert in the horizon to its subscription's end."""
     chance_period: float | None
     """Retained accounts alerted at any time: the recall a rule firing at random gets."""
     chance_quarter: float | None
@@ -123,6 +133,7 @@ def churn_quality(
     reach = timedelta(days=settings.warmup_days) + lead
     by_alert_hits = by_alert_total = 0
     leads: list[float] = []
+    save = _SaveWindow(horizon, lead)
     retained: list[tuple[Outcome, list[datetime]]] = []
     for account, outcome in outcomes.items():
         every = times.get(account, [])
@@ -140,11 +151,14 @@ def churn_quality(
             by_alert_total += len(fired)
             retained.append((outcome, fired))
             continue
+        if outcome.lapses:  # an alert while it had left before is an error, not a catch
+            fired = [t for t in fired if not outcome.cancelled_by(t)]
         window = [t for t in fired if cancelled - horizon <= t < cancelled]
         if outcome.trial:
             trial_caught += bool(window)
             continue
         alerts_on_paid += len(every)
+        save.add(outcome, every)
         before = [t for t in fired if t < cancelled]
         alerted += bool(before)
         by_alert_total += len(before)
@@ -172,6 +186,11 @@ def churn_quality(
         caught_ahead_watchable=ahead_watchable,
         recall_ahead_watchable=ratio(ahead_watchable, watchable),
         lead_time_days=distribution(leads),
+        alerted_before_end=save.alerted,
+        recall_before_end=ratio(save.alerted, people.churned),
+        alerted_before_end_ahead=save.ahead,
+        recall_before_end_ahead=ratio(save.ahead, people.churned),
+        days_left_to_act=distribution(save.days_left),
         chance_period=ratio(sum(1 for _, fired in retained if fired), len(retained)),
         chance_quarter=_chance_in_window(retained, timedelta(days=settings.quarter_days)),
         chance_horizon=_chance_last(retained, horizon),
@@ -187,6 +206,27 @@ def churn_quality(
         ),
         trial_lapses_caught=trial_caught,
     )
+
+
+class _SaveWindow:
+    """Churned accounts alerted before their subscription ended: the save window."""
+
+    def __init__(self, horizon: timedelta, lead: timedelta) -> None:
+        self.horizon, self.lead = horizon, lead
+        self.alerted = self.ahead = 0
+        self.days_left: list[float] = []
+
+    def add(self, outcome: Outcome, fired: list[datetime]) -> None:
+        """One churned account and its alerts, sorted. A notice still pending when the
+        data ends is taken to end there: the days left to act are at least that many."""
+        end = outcome.ended_at or outcome.observed_until or outcome.cancelled_at
+        if end is None:
+            return
+        window = [t for t in fired if end - self.horizon <= t < end and not outcome.cancelled_by(t)]
+        if window:
+            self.alerted += 1
+            self.ahead += window[0] <= end - self.lead
+            self.days_left.append(days(window[0], end))
 
 
 def _chance_last(

@@ -67,6 +67,8 @@ class PersonaChurn:
     caught: int
     caught_ahead: int
     """Caught at least ``min_lead_days`` before the cancellation."""
+    alerted_before_end: int
+    """Alerted before the subscription ended (the save window, notices included)."""
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,15 @@ def _churn_by_persona(
         if not people.churned:
             continue
         quality = churn_quality(alerts, accounts, people, settings)
-        rows.append(PersonaChurn(persona, people.churned, quality.caught, quality.caught_ahead))
+        rows.append(
+            PersonaChurn(
+                persona,
+                people.churned,
+                quality.caught,
+                quality.caught_ahead,
+                quality.alerted_before_end,
+            )
+        )
     return rows
 
 

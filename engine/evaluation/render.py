@@ -92,6 +92,15 @@ def _summary(report: EvaluationReport) -> list[str]:
         ),
         row("  median lead time (days)", lambda q: _num(_median(q.lead_time_days))),
         row(
+            "Churned accounts alerted before their subscription ended (save window)",
+            lambda q: caught(q.alerted_before_end, q.recall_before_end),
+        ),
+        row(
+            f"  at least {lead_days:.0f} days before it ended",
+            lambda q: caught(q.alerted_before_end_ahead, q.recall_before_end_ahead),
+        ),
+        row("  median days left to act", lambda q: _num(_median(q.days_left_to_act))),
+        row(
             f"Retained accounts alerted in their last {horizon:.0f} d (chance)",
             lambda q: _pct(q.chance_horizon),
             "<= recall/2",
@@ -322,9 +331,15 @@ def _personas(report: EvaluationReport) -> list[str]:
         horizon, lead = report.settings.horizon_days, report.settings.min_lead_days
         lines += [f"  Paid churn caught (an alert in the {horizon:g} d before)"]
         lines += _table(
-            ["persona", "churned", "caught", f"{lead:g}+ d ahead"],
+            ["persona", "churned", "caught", f"{lead:g}+ d ahead", "before the end"],
             [
-                [c.persona, str(c.churned), str(c.caught), str(c.caught_ahead)]
+                [
+                    c.persona,
+                    str(c.churned),
+                    str(c.caught),
+                    str(c.caught_ahead),
+                    str(c.alerted_before_end),
+                ]
                 for c in personas.churn_caught
             ],
             indent="    ",

@@ -62,7 +62,7 @@ def test_personas_from_the_truth() -> None:
     assert personas.churn_risk_on_retained == [PersonaCount("steady", 2, 1, 1)]
     assert PersonaCount("steady", 2, 1, 1) in personas.expansion
     # the headline's catch of A, by persona; "steady" had no churn to catch
-    assert personas.churn_caught == [PersonaChurn("declining", 2, 1, 0)]
+    assert personas.churn_caught == [PersonaChurn("declining", 2, 1, 0, 1)]
 
 
 def test_churn_caught_by_persona_adds_up_to_the_headline() -> None:
