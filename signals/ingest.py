@@ -355,6 +355,11 @@ def _subscription_facts(
     """What a started or updated subscription says, each fact latest-wins (MRR, seats and
     status are aggregates over subscriptions when the event names one)."""
     aggregated = event.subscription_id is not None
+    ended = state.fact(state.billing, "status") == "cancelled"
+    says_nothing = event.cancel_scheduled is None and event.cancel_at is None
+    if event.action == "subscription_started" and ended and says_nothing:
+        # a new subscription after the end: the old one's notice is not this one's
+        lww(state.billing, "cancel_scheduled", ts, eid, False)
     for field in _SUBSCRIPTION_FIELDS:
         if aggregated and field in ("mrr", "seats_purchased"):
             continue

@@ -229,6 +229,20 @@ def test_no_churn_risk_after_cancellation_and_again_after_a_reactivation() -> No
     assert _ids(back) == [("payment_failed", "high", at(70, 2))]  # still unpaid: 41 days
 
 
+def test_a_new_subscription_after_a_scheduled_cancellation_is_not_set_to_cancel() -> None:
+    processor = PROCESSORS["defaults"]
+    events = [subscription(at(0, 1), seats=10, mrr=900.0), *_team(range(60))]
+    events += [
+        billing("subscription_updated", at(40, 10), cancel_at=at(50, 0)),
+        billing("subscription_cancelled", at(50, 0)),
+    ]
+    _, state = drive(processor, events, until=at(55), every=timedelta(hours=6))
+    # back after the notice's conversation closed (30 days), so a stale notice would page
+    back = [subscription(at(75, 1), seats=10, mrr=900.0), *_team(range(75, 90))]
+    fired, _ = drive(processor, back, until=at(90), every=timedelta(hours=6), state=state)
+    assert "cancellation_scheduled" not in {t.rule_id for t in fired}
+
+
 def test_without_the_cancellation_the_same_account_is_alerted() -> None:
     events = [subscription(at(0, 1), seats=10, mrr=900.0), *_team(range(30))]
     events += [billing("payment_failed", at(29, 10), invoice_id="in1")]
