@@ -90,9 +90,10 @@ class ChurnQuality:
     lead_time_days: Distribution | None
     """From each caught account's first alert in the horizon to its cancellation."""
     alerted_before_end: int
-    """Churned accounts alerted in the horizon before their subscription ended, while
-    still customers: the save window. Unlike ``caught``, an alert after a notice of
-    cancellation counts here, since the account still pays until its period ends."""
+    """Churned accounts alerted while still customers, from the horizon before they
+    decided to leave until their subscription ended: the save window. Unlike ``caught``,
+    an alert after a notice of cancellation counts here, since the account still pays
+    until its period ends, so every caught account is in it."""
     recall_before_end: float | None
     alerted_before_end_ahead: int
     """The same, alerted at least the minimum lead before the subscription ended."""
@@ -209,7 +210,9 @@ def churn_quality(
 
 
 class _SaveWindow:
-    """Churned accounts alerted before their subscription ended: the save window."""
+    """Churned accounts alerted before their subscription ended: the save window, from
+    the horizon before the account decided (its notice, or the cancellation) to the end.
+    Every caught account is in it."""
 
     def __init__(self, horizon: timedelta, lead: timedelta) -> None:
         self.horizon, self.lead = horizon, lead
@@ -219,10 +222,13 @@ class _SaveWindow:
     def add(self, outcome: Outcome, fired: list[datetime]) -> None:
         """One churned account and its alerts, sorted. A notice still pending when the
         data ends is taken to end there: the days left to act are at least that many."""
-        end = outcome.ended_at or outcome.observed_until or outcome.cancelled_at
-        if end is None:
+        decided, end = outcome.cancelled_at, outcome.ended_at or outcome.observed_until
+        if decided is None or end is None:
             return
-        window = [t for t in fired if end - self.horizon <= t < end and not outcome.cancelled_by(t)]
+        end = max(end, decided)
+        window = [
+            t for t in fired if decided - self.horizon <= t < end and not outcome.cancelled_by(t)
+        ]
         if window:
             self.alerted += 1
             self.ahead += window[0] <= end - self.lead

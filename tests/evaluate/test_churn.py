@@ -128,26 +128,30 @@ def test_the_save_window_counts_alerts_after_a_notice_until_the_subscription_end
     # before its end (day 60) is day 40: 20 days left; B's day 48: 2 days, not 10 ahead.
     # N's notice on day 70 is still pending at the data's end (day 90): the window ends
     # there, so its day-85 alert leaves 5 days. L's only alert fell during an earlier
-    # lapse (ended day 20, back day 30): not a customer then, so not counted.
+    # lapse (ended day 20, back day 30): not a customer then, so not counted. K, caught
+    # on day 45 ahead of its day-60 notice, is in the window too, with 45 days left to
+    # its day-90 end, though that is more than the 30-day horizon before the end.
     outcomes = {
         **OUTCOMES,
         "C": observed(0, 80, cancelled_at=day(50), ended_at=day(80)),
         "N": observed(0, 90, cancelled_at=day(70)),
         "L": churned(0, 45, lapses=((day(20), day(30)),)),
+        "K": observed(0, 90, cancelled_at=day(60), ended_at=day(90)),
     }
     alerts = [
         *ALERTS,
         Alert("C", "r", "churn_risk", day(52)),
         Alert("N", "r", "churn_risk", day(85)),
         Alert("L", "r", "churn_risk", day(25)),
+        Alert("K", "r", "churn_risk", day(45)),
     ]
     q = churn_quality(alerts, outcomes, population(outcomes, 2), SETTINGS)
-    assert (q.caught, q.caught_ahead) == (2, 1)  # A and B, as without the notices
-    assert (q.alerted_before_end, q.recall_before_end) == (4, pytest.approx(4 / 5))
-    assert (q.alerted_before_end_ahead, q.recall_before_end_ahead) == (2, pytest.approx(2 / 5))
+    assert (q.caught, q.caught_ahead) == (3, 2)  # A, B and K; A and K 10+ days ahead
+    assert (q.alerted_before_end, q.recall_before_end) == (5, pytest.approx(5 / 6))
+    assert (q.alerted_before_end_ahead, q.recall_before_end_ahead) == (3, pytest.approx(3 / 6))
     assert q.days_left_to_act is not None
-    assert (q.days_left_to_act.minimum, q.days_left_to_act.maximum) == (2, 28)
-    assert q.days_left_to_act.median == pytest.approx((5 + 20) / 2)
+    assert (q.days_left_to_act.minimum, q.days_left_to_act.maximum) == (2, 45)
+    assert q.days_left_to_act.median == 20
 
 
 def test_a_rule_firing_on_everyone_has_full_recall_and_no_lift() -> None:
