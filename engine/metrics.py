@@ -51,6 +51,12 @@ class Metrics:
         self.triggers = Counter(
             "pulse_triggers_total", "Triggers published", ["rule", "kind"], registry=registry
         )
+        self.cancellations = Counter(
+            "pulse_cancellations_total",
+            "Cancellation records published (the outcomes topic), paid churn or trial lapse",
+            ["churn"],
+            registry=registry,
+        )
         self.commands_applied = Counter(
             "pulse_commands_applied_total",
             "Commands applied to accounts (overrides, snoozes, feedback), by type",
@@ -181,5 +187,7 @@ class Metrics:
             self.triggers_suppressed.labels(rule=rule)
             for verdict in get_args(FeedbackVerdict):
                 self.trigger_feedback.labels(rule=rule, verdict=verdict)
+        for churn in ("paid", "trial"):
+            self.cancellations.labels(churn=churn)
         for model in COMMAND_TYPES:
             self.commands_applied.labels(type=model.model_fields["type"].default)

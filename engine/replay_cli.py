@@ -67,6 +67,14 @@ def _summary(result: ReplayResult, report: InputReport) -> str:
     if summary.commands:
         done = ", ".join(f"{kind} {n:,}" for kind, n in summary.commands.items())
         lines.append(f"commands and snoozes: {done}")
+    if result.cancellations:
+        paid = [c for c in result.cancellations if not c.trial]
+        alerted = sum(1 for c in paid if c.prior_alerts)
+        lines.append(
+            f"cancellations: {len(result.cancellations):,} ({len(paid):,} paid, "
+            f"{len(result.cancellations) - len(paid):,} trial lapses); {alerted:,} of the paid "
+            "had a churn-risk alert before (--outcomes F writes the records)"
+        )
     bands = ", ".join(f"{band} {n:,}" for band, n in summary.health_bands.items())
     lines.append(f"final health bands: {bands or 'no accounts'}")
     ignored = sum(report.ignored.values())
@@ -121,6 +129,13 @@ def _command(args: argparse.Namespace) -> int:
         print(f"pulse replay: error: cannot read {args.events}: {reason}", file=sys.stderr)
         return 2
     output = b"".join(encode(trigger) + b"\n" for trigger in result.triggers)
+    if args.outcomes is not None:
+        records = b"".join(encode(record) + b"\n" for record in result.cancellations)
+        try:
+            args.outcomes.write_bytes(records)
+        except OSError as exc:
+            print(f"pulse replay: error: cannot write {args.outcomes}: {exc}", file=sys.stderr)
+            return 2
     if args.out is None:
         sys.stdout.buffer.write(output)
         sys.stdout.flush()
@@ -146,6 +161,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--rules", type=Path, help="rules file (YAML); default: the built-in rules")
     parser.add_argument("--config", type=Path, help="signals configuration (YAML)")
     parser.add_argument("--out", type=Path, help="write triggers here (default: stdout)")
+    parser.add_argument(
+        "--outcomes",
+        type=Path,
+        help="write the cancellation records (the outcomes topic's messages) here",
+    )
     parser.add_argument(
         "--tick-every",
         type=float,

@@ -15,7 +15,9 @@ Redis view) with that replay:
 - missed: a trigger id the replay produces that no output topic carries;
 - invented: a trigger id on an output topic that the replay does not produce;
 - duplicates: deliveries of an id beyond its first (allowed: delivery is
-  at-least-once and consumers deduplicate by id), counted and reported.
+  at-least-once and consumers deduplicate by id), counted and reported;
+- cancellation records (the outcomes topic) are held to the same: each one the
+  replay makes is delivered, and none it does not make.
 
 Pure: the caller reads the topics (``engine.verify_cli`` does, for ``pulse verify``).
 """
@@ -37,10 +39,10 @@ from signals.state import AccountState, from_micros
 from topics.catalogue import TopicKind
 from topics.codec import decode_output
 from topics.errors import PulseValidationError
-from topics.models import DeadLetter, HealthSnapshot, InputEvent, Trigger
+from topics.models import Cancellation, DeadLetter, HealthSnapshot, InputEvent, Trigger
 
 TRIGGER_KINDS = (TopicKind.CHURN_RISK, TopicKind.EXPANSION, TopicKind.ADVOCACY)
-OUTPUT_KINDS = (*TRIGGER_KINDS, TopicKind.HEALTH, TopicKind.DEAD_LETTER)
+OUTPUT_KINDS = (*TRIGGER_KINDS, TopicKind.HEALTH, TopicKind.OUTCOMES, TopicKind.DEAD_LETTER)
 EXPECTED_LETTERS = frozenset(
     {"validation", "late", "unresolved_user", "unresolved_customer", "invalid_quantity"}
 )
@@ -73,6 +75,8 @@ class RunOutput:
     health: list[HealthSnapshot] = field(default_factory=list)
     """Health snapshots in topic order (one account's are in one partition, in order)."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    cancellations: list[Cancellation] = field(default_factory=list)
+    """Every delivery on the outcomes topic, duplicates included."""
     undecodable: int = 0
     """Output messages that are not what their topic carries."""
     states: dict[str, AccountState] | None = None
@@ -112,6 +116,8 @@ class RunOutput:
                     run.triggers.append(decoded)
                 elif isinstance(decoded, HealthSnapshot):
                     run.health.append(decoded)
+                elif isinstance(decoded, Cancellation):
+                    run.cancellations.append(decoded)
                 else:
                     run.dead_letters.append(decoded)
         if changelog is not None:
@@ -172,6 +178,10 @@ class VerifyReport:
     views_checked: int | None
     stale_views: tuple[str, ...]
     """Accounts whose Redis view does not show their latest health snapshot."""
+    expected_cancellations: int = 0
+    cancellations_missed: tuple[str, ...] = ()
+    cancellations_invented: tuple[str, ...] = ()
+    """Cancellation record ids the replay makes and no delivery carries, and the reverse."""
 
     @property
     def ok(self) -> bool:
@@ -186,6 +196,8 @@ class VerifyReport:
             or self.undecodable_outputs
             or self.stale_views
             or self.invalid_unmatched
+            or self.cancellations_missed
+            or self.cancellations_invented
         )
 
     @property
@@ -237,6 +249,9 @@ class VerifyReport:
             f"  invented            {len(self.invented)}{some(self.invented)}",
             f"  altered             {len(self.altered)}{some(self.altered)}",
             f"  duplicate deliveries {self.duplicates} (of {self.duplicated_ids} ids)",
+            f"  cancellations       {self.expected_cancellations} expected, "
+            f"{len(self.cancellations_missed)} missed{some(self.cancellations_missed)}, "
+            f"{len(self.cancellations_invented)} invented{some(self.cancellations_invented)}",
             "  dead letters        "
             + (", ".join(f"{k} {n}" for k, n in sorted(self.dead_letters.items())) or "none")
             + (f"; {self.worker_errors} from worker errors" if self.worker_errors else ""),
@@ -312,6 +327,8 @@ def verify(
         if d.error_kind == "validation"
     }
     stale = None if run.views is None else _stale_views(run.health, run.views)
+    ended = {c.cancellation_id for c in result.cancellations}
+    delivered_ends = {c.cancellation_id for c in run.cancellations}
     return VerifyReport(
         events=len(events),
         accounts=len(result.states),
@@ -339,6 +356,9 @@ def verify(
         undecodable_outputs=run.undecodable,
         views_checked=None if run.views is None else len(run.views),
         stale_views=() if stale is None else tuple(stale),
+        expected_cancellations=len(ended),
+        cancellations_missed=tuple(sorted(ended - delivered_ends)),
+        cancellations_invented=tuple(sorted(delivered_ends - ended)),
     )
 
 

@@ -168,6 +168,9 @@ class LifecycleConfig(_Frozen):
     """One conversation per account: while a churn-risk trigger fired within this span,
     another churn-risk rule joins that episode silently unless its severity is higher.
     Advocacy waits as long after a churn-risk trigger. 0 turns this off."""
+    alert_horizon: timedelta = timedelta(days=120)
+    """A cancellation's record lists the churn-risk alerts of this long before it
+    (``signals.cancellations``); ``pulse evaluate``'s horizon is the same by default."""
 
 
 class PriorityConfig(_Frozen):

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
 from signals import conversation
+from signals.cancellations import newly_cancelled
 from signals.commands import Commands, Note, lapse, suppressed
 from signals.config import Severity, SignalsConfig
 from signals.errors import Rejection, SignalsError
@@ -37,11 +38,12 @@ from signals.rules import (
     rule_metric_names,
 )
 from signals.rules.context import FALSE, Fact, Verdict
-from signals.state import SEVERITIES, AccountState, from_micros, micros
+from signals.state import FACET_SUBSCRIPTION, SEVERITIES, AccountState, from_micros, micros
 from signals.triggers import build_trigger, revise
 from topics.models import (
     AccountProfile,
     BillingEvent,
+    Cancellation,
     Command,
     CommandBase,
     HealthOverride,
@@ -92,6 +94,8 @@ class Outcome:
     health: HealthScore | None = None
     notes: tuple[Note, ...] = ()
     """What commands did, and the triggers snoozes held back (``signals.commands``)."""
+    cancellations: tuple[Cancellation, ...] = ()
+    """The account's subscription ended: its outcome, once (``signals.cancellations``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +164,7 @@ class SignalProcessor:
         )
         self._by_id = {c.rule.id: c for c in reversed(self._compiled)}
         """Rule id -> its compiled form (the first rule of an id, as ``RuleSet.get``)."""
+        self._kinds = {rule_id: c.rule.kind for rule_id, c in self._by_id.items()}
         self._selection: dict[tuple[int, str], _Selection] = {}
 
     @staticmethod
@@ -238,7 +243,21 @@ class SignalProcessor:
             trigger = self._evaluate(compiled, ctx, settled, notes)
             if trigger is not None:
                 triggers.append(trigger)
-        return Outcome(state, tuple(triggers), outcome.rejections, ctx.health, tuple(notes))
+        return Outcome(
+            state,
+            tuple(triggers),
+            outcome.rejections,
+            ctx.health,
+            tuple(notes),
+            outcome.cancellations,
+        )
+
+    def _cancellation(self, state: AccountState, touched: int) -> tuple[Cancellation, ...]:
+        """The account's outcome when the event just ended its subscription."""
+        if not touched & FACET_SUBSCRIPTION:
+            return ()
+        ended = newly_cancelled(state, self._kinds, self.config.lifecycle.alert_horizon)
+        return () if ended is None else (ended,)
 
     def _settled(self, state: AccountState, today: int, health: HealthScore) -> set[int]:
         """The settled rules under this score, emptied when the day or the score moved."""
@@ -310,6 +329,7 @@ class SignalProcessor:
         rejections: list[Rejection] = []
         notes: list[Note] = []
         health: HealthScore | None = None
+        cancellations: list[Cancellation] = []
         bound = self.config.lateness_bound
         for event, extra in events:
             at = min(now, event.occurred_at + bound) if held else now
@@ -325,6 +345,7 @@ class SignalProcessor:
             occurred_us = micros(event.occurred_at)
             late = occurred_us < state.clock_us and not isinstance(event, CommandBase)
             state.clock_us = max(state.clock_us, occurred_us)
+            cancellations.extend(self._cancellation(state, touched))
             selection = self._selection.get((touched, event.type))
             if selection is None:
                 selection = self._selection[touched, event.type] = self._select(touched, event)
@@ -342,7 +363,9 @@ class SignalProcessor:
                         triggers.append(trigger)
             if late:
                 triggers.extend(self._revisions(state, event))
-        return Outcome(state, tuple(triggers), tuple(rejections), health, tuple(notes))
+        return Outcome(
+            state, tuple(triggers), tuple(rejections), health, tuple(notes), tuple(cancellations)
+        )
 
     def _refused_on_arrival(self, state: AccountState, event: AccountEvent) -> Rejection | None:
         """What is wrong with an event or command in itself, checked before it is held

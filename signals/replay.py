@@ -23,7 +23,7 @@ from signals.errors import Rejection
 from signals.ingest import AccountEvent
 from signals.rules import RuleSet
 from signals.state import EPOCH, AccountState, micros
-from topics.models import InputEvent, Trigger
+from topics.models import Cancellation, InputEvent, Trigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,8 @@ class ReplaySummary:
     """What commands did and snoozes held back (``signals.commands.Note`` kinds)."""
     first_event: datetime | None
     last_event: datetime | None
+    cancellations: int = 0
+    """Cancellation records (``ReplayResult.cancellations``), trial lapses included."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,8 @@ class ReplayResult:
     rejections: tuple[Rejection, ...]
     summary: ReplaySummary
     states: dict[str, AccountState] = field(repr=False)
+    cancellations: tuple[Cancellation, ...] = ()
+    """Each cancellation's outcome record, as a worker publishes it."""
 
 
 _T = TypeVar("_T")
@@ -98,6 +102,7 @@ class ShardResult:
     rejection_at: tuple[Position, ...]
     ranks: dict[str, int]
     """Every account's first-seen rank in the whole replay."""
+    cancellation_at: tuple[Position, ...] = ()
 
 
 def replay(
@@ -185,8 +190,15 @@ def replay_shard(
         run.rejections,
         run.states,
         _Totals(done, run.final_bands(), run.notes, first, last),
+        run.cancellations,
     )
-    return ShardResult(result, tuple(run.trigger_at), tuple(run.rejection_at), run.ranks)
+    return ShardResult(
+        result,
+        tuple(run.trigger_at),
+        tuple(run.rejection_at),
+        run.ranks,
+        tuple(run.cancellation_at),
+    )
 
 
 def merge(shards: Sequence[ShardResult]) -> ReplayResult:
@@ -199,6 +211,7 @@ def merge(shards: Sequence[ShardResult]) -> ReplayResult:
         return shards[0].result
     triggers = _in_order([(s.trigger_at, s.result.triggers) for s in shards])
     rejections = _in_order([(s.rejection_at, s.result.rejections) for s in shards])
+    cancellations = _in_order([(s.cancellation_at, s.result.cancellations) for s in shards])
     ranks = shards[0].ranks
     states = {account: state for shard in shards for account, state in shard.result.states.items()}
     ordered = {account: states[account] for account in sorted(states, key=ranks.__getitem__)}
@@ -209,7 +222,7 @@ def merge(shards: Sequence[ShardResult]) -> ReplayResult:
         bands.update(shard.result.summary.health_bands)
         notes.update(shard.result.summary.commands)
     totals = _Totals(first.events, dict(bands), notes, first.first_event, first.last_event)
-    return _result(triggers, rejections, ordered, totals)
+    return _result(triggers, rejections, ordered, totals, cancellations)
 
 
 def _in_order(parts: list[tuple[tuple[Position, ...], tuple[_T, ...]]]) -> list[_T]:
@@ -232,6 +245,7 @@ def _result(
     rejections: Sequence[Rejection],
     states: dict[str, AccountState],
     totals: _Totals,
+    cancellations: Sequence[Cancellation],
 ) -> ReplayResult:
     by_rule = Counter(t.rule_id for t in triggers if t.revision_of is None)
     summary = ReplaySummary(
@@ -244,8 +258,9 @@ def _result(
         commands=dict(sorted(totals.notes.items())),
         first_event=totals.first,
         last_event=totals.last,
+        cancellations=len(cancellations),
     )
-    return ReplayResult(tuple(triggers), tuple(rejections), summary, states)
+    return ReplayResult(tuple(triggers), tuple(rejections), summary, states, tuple(cancellations))
 
 
 @dataclass(slots=True)
@@ -281,6 +296,8 @@ class _Replay:
         self.rejections: list[Rejection] = []
         self.trigger_at: list[Position] = []
         self.rejection_at: list[Position] = []
+        self.cancellations: list[Cancellation] = []
+        self.cancellation_at: list[Position] = []
         self.ranks: dict[str, int] = {}
         self.notes: Counter[str] = Counter()
         self.next_tick: datetime | None = None
@@ -351,6 +368,7 @@ class _Replay:
     def _collect(self, outcome: Outcome) -> None:
         self._note(self.triggers, self.trigger_at, outcome.triggers)
         self._note(self.rejections, self.rejection_at, outcome.rejections)
+        self._note(self.cancellations, self.cancellation_at, outcome.cancellations)
         self.notes.update(note.kind for note in outcome.notes)
 
     def _note(self, into: list[_T], at: list[Position], items: Sequence[_T]) -> None:

@@ -179,6 +179,11 @@ def lww(registers: dict[str, Stamped], field: str, ts: int, eid: int, value: Any
 class AccountState:
     """Everything the core remembers about one account."""
 
+    cancelled_us = -1
+    """The end (µs) of the cancellation published for the account while it stays
+    cancelled; -1 while it is a customer (``signals.cancellations``). A class default:
+    most accounts never cancel."""
+
     def __init__(self, account_id: str) -> None:
         self.account_id = account_id
         self.buckets: dict[int, DayBucket] = {}
@@ -343,6 +348,7 @@ class AccountState:
             "fb": self.feedback,
             "k": self.clock_us,
             "q": self.pending,
+            "x": self.cancelled_us,
         }
 
     @classmethod
@@ -400,6 +406,11 @@ class AccountState:
             raw["q"],
         )
         state.journal, state.feedback = raw.get("j", []), raw.get("fb", {})
+        if "x" in raw:
+            state.cancelled_us = raw["x"]
+        elif (status := state.billing.get("status")) is not None and status[2] == "cancelled":
+            state.cancelled_us = status[0]  # saved before cancellations were published: no
+            # record now for a cancellation long past
         return state
 
 

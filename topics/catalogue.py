@@ -15,6 +15,7 @@ from topics.models import (
     COMMAND_TYPES,
     AccountProfile,
     BillingEvent,
+    Cancellation,
     DeadLetter,
     HealthSnapshot,
     PulseModel,
@@ -64,6 +65,7 @@ class TopicKind(StrEnum):
     EXPANSION = "triggers.expansion"
     ADVOCACY = "triggers.advocacy"
     HEALTH = "health"
+    OUTCOMES = "outcomes"
     DEAD_LETTER = "dead-letter"
 
 
@@ -80,6 +82,7 @@ OUTPUT_KINDS = (
     TopicKind.EXPANSION,
     TopicKind.ADVOCACY,
     TopicKind.HEALTH,
+    TopicKind.OUTCOMES,
     TopicKind.DEAD_LETTER,
 )
 
@@ -134,6 +137,9 @@ _LAYOUTS: dict[TopicKind, _Layout] = {
     TopicKind.EXPANSION: _Layout(_OUTPUT_RETENTION_MS, "delete", _ACCOUNT_KEY, (Trigger,)),
     TopicKind.ADVOCACY: _Layout(_OUTPUT_RETENTION_MS, "delete", _ACCOUNT_KEY, (Trigger,)),
     TopicKind.HEALTH: _Layout(_FOREVER, "compact", _ACCOUNT_KEY, (HealthSnapshot,)),
+    # Kept for good, not compacted: each cancellation is history to learn from, and an
+    # account that comes back and leaves again has two.
+    TopicKind.OUTCOMES: _Layout(_FOREVER, "delete", _ACCOUNT_KEY, (Cancellation,)),
     TopicKind.DEAD_LETTER: _Layout(
         _OUTPUT_RETENTION_MS,
         "delete",

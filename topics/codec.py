@@ -28,6 +28,7 @@ from topics.models import (
     COMMANDS_BY_TYPE,
     AccountProfile,
     BillingEvent,
+    Cancellation,
     Command,
     DeadLetter,
     HealthSnapshot,
@@ -253,6 +254,8 @@ def decode_output(kind: TopicKind, data: Raw, *, max_bytes: int = MAX_MESSAGE_BY
         return _validate_json(HealthSnapshot, data)
     if kind is TopicKind.DEAD_LETTER:
         return _validate_json(DeadLetter, data)
+    if kind is TopicKind.OUTCOMES:
+        return _validate_json(Cancellation, data)
     msg = f"{kind!r} is not an output topic"
     raise ValueError(msg)
 

@@ -1,6 +1,7 @@
 """What a worker sends, and what it counts as it goes.
 
-Triggers to their kind's topic; a health snapshot when it is worth publishing
+Triggers to their kind's topic; a cancellation's record to the outcomes topic, once
+(signals.cancellations); a health snapshot when it is worth publishing
 (signals.driver's rule: a band change, a move of enough points, at least daily);
 dead letters with their reason and where the message first entered Pulse; the
 account's view to the Redis projection. Every message produced joins the sending
@@ -40,7 +41,12 @@ TRIGGER_TOPICS = {
     "expansion": TopicKind.EXPANSION,
     "advocacy": TopicKind.ADVOCACY,
 }
-OUTPUT_KINDS = (*TRIGGER_TOPICS.values(), TopicKind.HEALTH, TopicKind.DEAD_LETTER)
+OUTPUT_KINDS = (
+    *TRIGGER_TOPICS.values(),
+    TopicKind.HEALTH,
+    TopicKind.OUTCOMES,
+    TopicKind.DEAD_LETTER,
+)
 IGNORED_SAMPLES = 1000
 """Distinct ignored event types whose first occurrence is logged as a sample."""
 
@@ -129,6 +135,13 @@ class Publisher:
                 self.metrics.ingest_to_trigger.observe(max(0.0, time.time() - ingested_ms / 1000))
             if trigger.health is not None:
                 snapshot = trigger.health
+        for record in outcome.cancellations:
+            await send(
+                self.outputs[TopicKind.OUTCOMES],
+                key=encode_key(record.account_id),
+                value=encode(record.model_copy(update={"emitted_at": wall})),
+            )
+            self.metrics.cancellations.labels(churn="trial" if record.trial else "paid").inc()
         if snapshot is None and outcome.health is not None:
             score = outcome.health
             if self._worth_publishing(published, score.score, score.band, score.as_of):

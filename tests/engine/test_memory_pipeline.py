@@ -120,6 +120,7 @@ async def test_one_worker_in_any_reading_order_gives_the_replay(
     report = check(broker)
     assert report.ok, report.summary()
     assert report.duplicates == 0, "no crash, no rebalance: every trigger delivered once"
+    assert report.expected_cancellations, "a cancellation's record is compared too"
 
 
 async def test_two_workers_and_a_rebalance_give_the_replay(

@@ -57,7 +57,15 @@ def test_large_replay_is_byte_identical_across_runs_and_processes(quarter: Path)
     assert lines >= 100_000
 
     first = pulse(
-        "replay", "events.jsonl", "--config", "signals.yaml", "--out", "a.jsonl", cwd=quarter
+        "replay",
+        "events.jsonl",
+        "--config",
+        "signals.yaml",
+        "--out",
+        "a.jsonl",
+        "--outcomes",
+        "a.outcomes.jsonl",
+        cwd=quarter,
     )
     # and with the accounts split over processes: the same bytes, the same summary
     second = pulse(
@@ -67,6 +75,8 @@ def test_large_replay_is_byte_identical_across_runs_and_processes(quarter: Path)
         "signals.yaml",
         "--out",
         "b.jsonl",
+        "--outcomes",
+        "b.outcomes.jsonl",
         "--processes",
         "3",
         cwd=quarter,
@@ -84,6 +94,18 @@ def test_large_replay_is_byte_identical_across_runs_and_processes(quarter: Path)
     assert "replaying" in first.stderr  # progress on stderr
     assert "in 3 processes" in second.stderr
     assert second.stdout.replace("b.jsonl", "a.jsonl") == first.stdout
+    # one cancellation record per account the truth says cancelled (a few cancellations
+    # are among the simulator's malformed or late messages, and never seen)
+    records = (quarter / "a.outcomes.jsonl").read_bytes()
+    assert records == (quarter / "b.outcomes.jsonl").read_bytes()
+    ended = [orjson.loads(line) for line in records.splitlines()]
+    truth = orjson.loads((quarter / "truth.json").read_bytes())["accounts"]
+    cancelled = {a for a, facts in truth.items() if facts["cancelled_at"] is not None}
+    assert {r["type"] for r in ended} == {"cancellation"}
+    assert len({r["cancellation_id"] for r in ended}) == len(ended)
+    assert {r["account_id"] for r in ended} <= cancelled
+    assert len(ended) >= 0.9 * len(cancelled) > 10
+    assert f"cancellations: {len(ended):,} (" in first.stdout
     summary = first.stdout
     assert f"wrote {len(triggers):,} triggers" in summary
     assert "final health bands:" in summary

@@ -32,7 +32,9 @@ def test_forked_processes_give_the_replay_of_one() -> None:
     three = replay_in_processes(events, CONFIG, RULES, processes=3)
 
     assert one.triggers
+    assert one.cancellations  # trial lapses within the 45 days
     assert [encode(t) for t in three.triggers] == [encode(t) for t in one.triggers]
+    assert [encode(c) for c in three.cancellations] == [encode(c) for c in one.cancellations]
     assert three.rejections == one.rejections
     assert three.summary == one.summary
     assert {a: s.to_bytes() for a, s in three.states.items()} == {

@@ -248,11 +248,21 @@ async def test_worker_gives_the_triggers_replay_gives(
         [
             *output_topics(prefix),
             topic_name(TopicKind.HEALTH, prefix),
+            topic_name(TopicKind.OUTCOMES, prefix),
             topic_name(TopicKind.DEAD_LETTER, prefix),
         ],
     )
     letters = [orjson.loads(v) for v in got[topic_name(TopicKind.DEAD_LETTER, prefix)]]
     assert [d["error_kind"] for d in letters if d["error_kind"] != "validation"] == [], letters
+
+    # each cancellation's record, once, as the replay makes it (emitted_at aside)
+    records_out = [orjson.loads(v) for v in got[topic_name(TopicKind.OUTCOMES, prefix)]]
+    wanted = [orjson.loads(encode(c)) for c in replayed(records, signals_config).cancellations]
+    assert wanted, "the population has cancellations to compare"
+    assert all(r["emitted_at"] is not None for r in records_out)
+    assert sorted(
+        ({**r, "emitted_at": None} for r in records_out), key=lambda r: r["cancellation_id"]
+    ) == sorted(wanted, key=lambda r: r["cancellation_id"])
 
     triggers = [orjson.loads(v) for t in output_topics(prefix) for v in got[t]]
     published = {t["trigger_id"]: t for t in triggers}

@@ -48,6 +48,7 @@ def test_merged_shards_give_the_whole_replay_in_its_order(
     assert sum(1 for s in shards if s.result.states) >= 2  # the accounts were really split
     assert [encode(t) for t in merged.triggers] == [encode(t) for t in whole.triggers]
     assert merged.rejections == whole.rejections
+    assert [encode(c) for c in merged.cancellations] == [encode(c) for c in whole.cancellations]
     assert merged.summary == whole.summary
     assert list(merged.states) == list(whole.states)
     assert all(merged.states[a].to_bytes() == s.to_bytes() for a, s in whole.states.items())

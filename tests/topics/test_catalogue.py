@@ -30,6 +30,7 @@ def test_default_catalogue_names() -> None:
         "pulse.triggers.expansion.v1",
         "pulse.triggers.advocacy.v1",
         "pulse.health.v1",
+        "pulse.outcomes.v1",
         "pulse.dead-letter.v1",
     ]
     assert set(INPUT_KINDS) | set(OUTPUT_KINDS) == set(TopicKind)
@@ -43,6 +44,7 @@ def test_default_catalogue_names() -> None:
         (TopicKind.ACCOUNTS, {"cleanup.policy": "compact", "retention.ms": "-1"}),
         (TopicKind.EXPANSION, {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)}),
         (TopicKind.HEALTH, {"cleanup.policy": "compact", "retention.ms": "-1"}),
+        (TopicKind.OUTCOMES, {"cleanup.policy": "delete", "retention.ms": "-1"}),
         (
             TopicKind.DEAD_LETTER,
             {

@@ -25,12 +25,14 @@ from topics.models.inputs import (
     UserLink,
 )
 from topics.models.outputs import (
+    Cancellation,
     ComponentScore,
     DeadLetter,
     Evidence,
     HealthOverride,
     HealthSnapshot,
     OutputEvent,
+    PriorAlert,
     Trigger,
 )
 
@@ -40,6 +42,7 @@ __all__ = [
     "RESERVED_USER_PREFIX",
     "AccountProfile",
     "BillingEvent",
+    "Cancellation",
     "Command",
     "CommandBase",
     "ComponentScore",
@@ -52,6 +55,7 @@ __all__ = [
     "OutputEvent",
     "OverrideCleared",
     "OverrideSet",
+    "PriorAlert",
     "PulseModel",
     "RuleSnoozed",
     "SnoozeLifted",

@@ -22,12 +22,14 @@ from topics.models.base import (
 from topics.naming import check_topic_name
 
 __all__ = [
+    "Cancellation",
     "ComponentScore",
     "DeadLetter",
     "Evidence",
     "HealthOverride",
     "HealthSnapshot",
     "OutputEvent",
+    "PriorAlert",
     "Trigger",
 ]
 
@@ -112,6 +114,39 @@ class Trigger(PulseModel):
     revision_reason: Line | None = None
 
 
+class PriorAlert(PulseModel):
+    """A churn-risk trigger that paged a CSM before the account cancelled."""
+
+    trigger_id: Id
+    rule_id: Id
+    fired_at: UtcDatetime
+
+
+class Cancellation(PulseModel):
+    """An account's subscription ended: the outcome its churn-risk alerts are judged by,
+    published once per cancellation (the same cancellation gives the same id)."""
+
+    type: Literal["cancellation"] = "cancellation"
+    cancellation_id: Id
+    account_id: Id
+    cancelled_at: UtcDatetime
+    """When the subscription ended (event time)."""
+    scheduled: bool
+    """The cancellation had been scheduled ahead (a notice, such as Stripe's
+    ``cancel_at_period_end``), rather than taking effect at once."""
+    trial: bool
+    """A trial that lapsed (plan "Trial", MRR 0, or a trial lifecycle stage), not paid churn."""
+    mrr: NonNegative | None
+    """The last monthly recurring revenue known before the end: what was lost."""
+    plan: Label | None
+    csm_owner: Id | None
+    prior_alerts: list[PriorAlert]
+    """Churn-risk triggers that paged a CSM in the ``horizon_days`` before the end,
+    oldest first (the account remembers its last ``fired_log_size`` triggers)."""
+    horizon_days: Annotated[int, Field(ge=1)]
+    emitted_at: UtcDatetime | None = None
+
+
 _ERROR_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
@@ -161,4 +196,4 @@ class DeadLetter(PulseModel):
         return binascii.a2b_base64(self.original_key_b64)
 
 
-OutputEvent = Trigger | HealthSnapshot | DeadLetter
+OutputEvent = Trigger | HealthSnapshot | DeadLetter | Cancellation

@@ -15,11 +15,13 @@ from topics.models import (
     COMMAND_TYPES,
     AccountProfile,
     BillingEvent,
+    Cancellation,
     ComponentScore,
     DeadLetter,
     Evidence,
     HealthOverride,
     HealthSnapshot,
+    PriorAlert,
     PulseModel,
     SurveyResponse,
     TicketEvent,
@@ -48,6 +50,8 @@ MODELS: tuple[type[PulseModel], ...] = (
     HealthSnapshot,
     Trigger,
     DeadLetter,
+    PriorAlert,
+    Cancellation,
 )
 
 
