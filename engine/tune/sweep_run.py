@@ -10,7 +10,7 @@ does, so the churn-risk alerts of every setting are those its own replay would g
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,12 +31,19 @@ class Row:
     quality: ChurnQuality
 
 
-def conversations(triggers: Iterable[Trigger], window: timedelta) -> list[Trigger]:
-    """The churn-risk triggers a CSM would be sent: one conversation per account."""
+def conversations(
+    triggers: Iterable[Trigger], window: timedelta, order: Mapping[str, int]
+) -> list[Trigger]:
+    """The churn-risk triggers a CSM would be sent: one conversation per account.
+
+    Triggers of one instant are admitted in ``order`` (rule id -> its place in the rule
+    set), the order in which the core evaluates them: the first opens the conversation,
+    a later one joins it unless its severity is higher."""
     window_us = window // timedelta(microseconds=1)
     open_: dict[str, conversation.Conversation] = defaultdict(conversation.Conversation)
     sent = []
-    for trigger in sorted(triggers, key=lambda t: (t.fired_at, t.trigger_id)):
+    ranked = sorted(triggers, key=lambda t: (t.fired_at, order.get(t.rule_id, -1), t.trigger_id))
+    for trigger in ranked:
         if trigger.kind != "churn_risk":
             continue
         now_us, rank = micros(trigger.fired_at), SEVERITIES.index(trigger.severity)
@@ -78,11 +85,13 @@ def run_sweep(
         if trigger.revision_of is None:
             by_rule[trigger.rule_id].append(trigger)
     base = [t for r in others for t in by_rule.get(r.id, [])]
+    order = {r.id: i for i, r in enumerate(rules.rules)}
+    order.update((variant.id, order[rule_id]) for variant in variants)  # in the rule's place
     outcomes, people, evaluation = scoring
     rows = []
     for setting in settings:
         own = by_rule.get(setting.rule.id, []) if setting.rule is not None else []
-        sent = conversations(base + own, config.lifecycle.churn_episode)
+        sent = conversations(base + own, config.lifecycle.churn_episode, order)
         alerts = [Alert.of(t) for t in sent]
         rows.append(Row(setting, churn_quality(alerts, outcomes, people, evaluation)))
     return rows
