@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.arguments import days_or_none, positive_days, team_size
 from engine.evaluation import (
     EvaluationInputError,
     EvaluationSettings,
@@ -21,29 +22,32 @@ from engine.forked import available_cores, processes_arg, stopped_cleanly_by_sig
 from engine.settings import SettingsError, load_settings
 
 
-def _positive(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        msg = f"must be above 0, got {value}"
-        raise argparse.ArgumentTypeError(msg)
-    return number
-
-
 @stopped_cleanly_by_sigterm("pulse evaluate")
 def _command(args: argparse.Namespace) -> int:
     settings = EvaluationSettings(
         horizon_days=args.horizon_days, warmup_days=args.warmup_days, csms=args.csms
     )
     try:
+        triggers = list(read_triggers(args.triggers))
+        if not triggers:
+            print(
+                f"pulse evaluate: warning: {args.triggers} holds no trigger: every Pulse "
+                "figure below is that of a rule set that never fires",
+                file=sys.stderr,
+            )
         report = score(
-            read_triggers(args.triggers),
+            triggers,
             events=args.events,
             truth=args.truth,
             settings=settings,
             stripe=load_settings().stripe_options,
             processes=args.processes,
         )
-    except (OSError, EvaluationInputError, SettingsError) as exc:
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"pulse evaluate: error: cannot read{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except (EvaluationInputError, SettingsError) as exc:
         print(f"pulse evaluate: error: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -70,19 +74,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--truth", type=Path, help="truth file of `pulse simulate --truth`")
     parser.add_argument(
         "--horizon-days",
-        type=_positive,
+        type=positive_days,
         default=EvaluationSettings.horizon_days,
         help="a cancellation is caught by an alert this many days before it (default 120)",
     )
     parser.add_argument(
         "--warmup-days",
-        type=float,
+        type=days_or_none,
         default=EvaluationSettings.warmup_days,
         help="history a rule needs before judging: recall 30 days ahead is also reported over "
         "the churn watched this many days plus 30 (default 28)",
     )
     parser.add_argument(
-        "--csms", type=int, help="CSMs sharing the alerts (default: distinct CSM owners seen)"
+        "--csms",
+        type=team_size,
+        help="CSMs sharing the alerts (default: distinct CSM owners seen)",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(

@@ -26,8 +26,10 @@ class EvaluationInputError(ValueError):
 def read_triggers(path: Path) -> Iterator[Trigger]:
     """Triggers from JSON lines: bare triggers or replay lines on a trigger topic.
 
-    Other messages a replay file may hold (health snapshots, dead letters) are skipped.
+    Other messages a replay file may hold (health snapshots, dead letters) are skipped;
+    a file of other messages only (the events file, say) is refused.
     """
+    found = skipped = 0
     with path.open("rb") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -36,14 +38,24 @@ def read_triggers(path: Path) -> Iterator[Trigger]:
                 message = orjson.loads(line)
                 if isinstance(message, dict) and "topic" in message and "value" in message:
                     if message["topic"] not in _TRIGGER_TOPICS:
+                        skipped += 1
                         continue
                     message = message["value"]
                 if isinstance(message, dict) and message.get("type", "trigger") != "trigger":
+                    skipped += 1
                     continue
-                yield Trigger.model_validate(message)
+                trigger = Trigger.model_validate(message)
             except (orjson.JSONDecodeError, ValidationError) as exc:
                 msg = f"{path}:{number}: not a trigger: {exc}"
                 raise EvaluationInputError(msg) from None
+            found += 1
+            yield trigger
+    if skipped and not found:
+        msg = (
+            f"{path}: no trigger among its {skipped:,} messages (is it the events file? "
+            "triggers are what `pulse replay --out` writes)"
+        )
+        raise EvaluationInputError(msg)
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,9 @@ def read_events(
         report = events.report
         if not events.events and report.invalid:
             msg = f"{path}: no event could be read ({', '.join(report.examples.values())})"
+            raise EvaluationInputError(msg)
+        if not events.events:
+            msg = f"{path}: holds no event, so no outcome to score against"
             raise EvaluationInputError(msg)
         return EventsFile(build_history(events), sum(report.invalid.values()))
 

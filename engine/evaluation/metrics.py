@@ -136,7 +136,7 @@ def evaluate(
     baseline_by_rule: dict[str, list[Alert]] = defaultdict(list)
     for alert in baseline or ():
         baseline_by_rule[alert.rule_id].append(alert)
-    rules = _Rules(outcomes, people, settings, checked)
+    rules = _Rules(outcomes, people, settings, checked, expansions_known)
     personas = all(o.persona is not None for o in outcomes.values()) and bool(outcomes)
     return EvaluationReport(
         settings=settings,
@@ -175,6 +175,8 @@ class _Rules:
     people: Population
     settings: EvaluationSettings
     checked: Integrity
+    expansions_known: bool = True
+    """False without the billing history: expansion rules have no precision then."""
 
     def churn_row(self, rule: str, alerts: Sequence[Alert], incomplete: int = 0) -> RuleRow:
         quality = churn_quality(alerts, self.outcomes, self.people, self.settings)
@@ -206,6 +208,8 @@ class _Rules:
         if kind == "expansion":
             expansion = expansion_quality(triggers, self.outcomes, self.settings)
             precision, lift = expansion.precision_by_account, expansion.lift
+            if not self.expansions_known:
+                precision = lift = None
         else:
             advocacy = advocacy_quality(triggers, self.outcomes, self.settings)
             precision = advocacy.precision_by_account

@@ -56,8 +56,13 @@ def _summary(report: EvaluationReport) -> list[str]:
         f"Paid churn: {people.churned} of {people.accounts:,} accounts (base rate "
         f"{_pct(people.base_rate)}); {people.trial_lapses} trial lapses reported apart. "
         f"Horizon {horizon:.0f} days.",
-        "",
     ]
+    if report.events is None and not report.expansions_known:
+        lines.append(
+            "Without --events the notices of cancellation are unknown: an alert after a "
+            "notice counts as a catch here (and as a forecast in lead time); pass --events."
+        )
+    lines.append("")
 
     def row(
         label: str,

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import yaml
 
+from engine.arguments import positive_days, team_size
 from engine.evaluation.churn import churn_quality, population
 from engine.evaluation.files import EvaluationInputError, read_truth
 from engine.evaluation.history import build_history
@@ -90,6 +91,13 @@ def _values(items: list[str]) -> dict[str, list[float]]:
 @stopped_cleanly_by_sigterm("pulse tune")
 def _command(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    if args.out is not None and args.budget is None:
+        print(
+            "pulse tune: error: --out writes the setting chosen for an alert budget: "
+            "give --budget N too",
+            file=sys.stderr,
+        )
+        return 2
     try:
         config, rules = read_config(args.config), read_rules(args.rules)
         rule = rules.get(args.rule)
@@ -162,6 +170,14 @@ def _tune(
         f"\n{people.accounts:,} accounts, base rate {_pct(people.base_rate)}; "
         f"swept in {time.monotonic() - started:.0f} s"
     )
+    if args.json is not None:
+        args.json.write_bytes(
+            orjson.dumps(
+                [{"setting": r.setting.label, **r.quality.__dict__} for r in rows],
+                default=str,
+                option=orjson.OPT_INDENT_2,
+            )
+        )
     if args.budget is None:
         return 0
     if chosen is None:
@@ -174,6 +190,8 @@ def _tune(
     else:
         print("\n" + text)
     tuned = load_rules(text, str(args.out or "tuned rules"))
+    if args.progress:
+        print("pulse tune: checking the chosen setting with a replay of its own", file=sys.stderr)
     check = replay_in_processes(
         events, config, tuned, processes=args.processes, presorted=events.events
     )
@@ -184,14 +202,6 @@ def _tune(
         f">=30d {_pct(quality.recall_ahead)}, lift {_num(quality.lift)}, "
         f"{_num(quality.alerts_per_100_accounts_30d)} alerts per 100 accounts per 30 days"
     )
-    if args.json is not None:
-        args.json.write_bytes(
-            orjson.dumps(
-                [{"setting": r.setting.label, **r.quality.__dict__} for r in rows],
-                default=str,
-                option=orjson.OPT_INDENT_2,
-            )
-        )
     return 0
 
 
@@ -219,8 +229,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="METRIC=V1,V2",
         help="explicit values for a metric's threshold (repeatable)",
     )
-    parser.add_argument("--horizon-days", type=float, default=120.0, help="recall horizon (120)")
-    parser.add_argument("--csms", type=int, help="CSMs sharing the alerts")
+    parser.add_argument(
+        "--horizon-days", type=positive_days, default=120.0, help="recall horizon (120)"
+    )
+    parser.add_argument("--csms", type=team_size, help="CSMs sharing the alerts")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     parser.add_argument(
         "--processes",

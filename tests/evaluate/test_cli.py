@@ -104,3 +104,77 @@ def test_errors_name_what_is_missing(
     code, _, err = _evaluate(capsys, "--triggers", run["triggers"], "--events", bad)
     assert code == 2
     assert str(bad) in err
+
+
+def test_a_file_that_is_not_what_its_option_says_is_refused(
+    run: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # the events file given as triggers: all its lines are messages of other topics
+    code, out, err = _evaluate(capsys, "--triggers", run["events"], "--events", run["events"])
+    assert (code, out) == (2, "")
+    assert "no trigger among its" in err
+    assert "is it the events file?" in err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    code, out, err = _evaluate(capsys, "--triggers", run["triggers"], "--events", empty)
+    assert (code, out) == (2, "")
+    assert f"{empty}: holds no event" in err
+    code, _, err = _evaluate(capsys, "--triggers", tmp_path / "nope.jsonl", "--truth", run["truth"])
+    assert code == 2
+    assert err.strip() == f"pulse evaluate: error: cannot read {tmp_path / 'nope.jsonl'}: " + (
+        "No such file or directory"
+    )
+
+
+def test_a_rule_set_that_never_fires_is_scored_with_a_warning(
+    run: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    empty = tmp_path / "none.jsonl"
+    empty.write_bytes(b"")
+    code, out, err = _evaluate(capsys, "--triggers", empty, "--events", run["events"])
+    assert code == 0
+    assert "holds no trigger" in err
+    assert "Churned accounts caught" in out
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "reason"),
+    [
+        ("--warmup-days", "-5", "must be 0 or more"),
+        ("--csms", "0", "must be at least 1"),
+        ("--horizon-days", "nan", "expected a finite number"),
+    ],
+)
+def test_nonsense_settings_are_refused(
+    run: dict[str, Path], capsys: pytest.CaptureFixture[str], option: str, value: str, reason: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(
+            [
+                "evaluate",
+                "--triggers",
+                str(run["triggers"]),
+                "--truth",
+                str(run["truth"]),
+                option,
+                value,
+            ]
+        )
+    assert exited.value.code == 2
+    assert reason in capsys.readouterr().err
+
+
+def test_truth_alone_says_what_it_cannot_know(
+    run: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, alone, _ = _evaluate(capsys, "--triggers", run["triggers"], "--truth", run["truth"])
+    _, both, _ = _evaluate(
+        capsys, "--triggers", run["triggers"], "--truth", run["truth"], "--events", run["events"]
+    )
+    assert "Without --events the notices of cancellation are unknown" in alone
+    assert "Without --events" not in both
+    expansion_rows = [
+        line.split() for line in alone.splitlines() if line.split()[1:2] == ["expansion"]
+    ]
+    assert expansion_rows, alone
+    assert all(row[6] == "-" for row in expansion_rows)  # precision: unknown, not 0%

@@ -83,3 +83,13 @@ def test_an_unknown_rule_is_one_clear_error(history: Path) -> None:
     result = tune(history, "--rule", "no_such_rule")
     assert result.returncode == 2
     assert "pulse tune: error: no rule 'no_such_rule' (rules: " in result.stderr
+
+
+def test_out_without_a_budget_and_a_zero_horizon_are_refused(history: Path) -> None:
+    result = tune(history, "--rule", "usage_decline", "--out", "never.yaml")
+    assert result.returncode == 2
+    assert "--out writes the setting chosen for an alert budget: give --budget N" in result.stderr
+    assert not (history / "never.yaml").exists()
+    zero = tune(history, "--rule", "usage_decline", "--horizon-days", "0")
+    assert zero.returncode == 2
+    assert "--horizon-days: must be above 0, got 0" in zero.stderr
