@@ -61,6 +61,17 @@ def _on_defaults(ruleset: RuleSet, root: yaml.Node, source: str) -> RuleSet:
             node, _ = _locate(root, ("disable", index))
             reason = f"disable names {rule_id!r}, which is not a rule of {ruleset.extends}"
             raise RuleFileError(source, node.start_mark.line + 1, reason)
+    for index, rule in enumerate(ruleset.rules):
+        base = defaults.get(rule.id)
+        if base is not None and rule != base and rule.version <= base.version:
+            node, _ = _locate(root, ("rules", index, "version"))
+            reason = (
+                f"rule {rule.id!r} changes the {ruleset.extends} rule of version "
+                f"{base.version} but keeps version {rule.version}: give it version "
+                f"{base.version + 1} or more, so its triggers (their ids hash the version) "
+                "are told apart from the old rule's"
+            )
+            raise RuleFileError(source, node.start_mark.line + 1, reason)
     own = {rule.id: rule for rule in ruleset.rules}
     merged = [own.pop(rule.id, rule) for rule in defaults.rules if rule.id not in ruleset.disable]
     return RuleSet(rules=(*merged, *own.values()))

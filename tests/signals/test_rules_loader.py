@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import yaml
 
 from signals.errors import RuleFileError
 from signals.rules import default_rules, load_rules, rule_metric_names
@@ -211,7 +212,7 @@ extends: defaults
 disable: [promoter, gone_quiet]
 rules:
   - id: seat_limit
-    version: 2
+    version: 3
     kind: expansion
     severity: low
     description: Active users reached 90% of seats
@@ -235,8 +236,31 @@ rules:
     assert len(ids) == len(defaults.rules) - 2 + 1
     seat_limit = rules.get("seat_limit")
     assert seat_limit is not None
-    assert seat_limit.version == 2
+    assert seat_limit.version == 3
     assert rules.get("usage_decline") == defaults.get("usage_decline")
+
+
+def test_a_changed_default_rule_must_raise_its_version() -> None:
+    changed = """\
+extends: defaults
+rules:
+  - id: seat_limit
+    version: 2
+    kind: expansion
+    severity: low
+    description: Active users reached 90% of seats
+    play: Expansion proposal
+    when: {metric: seat_utilisation, op: ">=", threshold: 0.9}
+"""
+    with pytest.raises(RuleFileError) as refused:
+        load_rules(changed, "mine.yaml")
+    assert str(refused.value).startswith("mine.yaml:4: rule 'seat_limit' changes the defaults")
+    assert "give it version 3 or more" in str(refused.value)
+    # an unchanged copy of a default rule needs no new version
+    same = default_rules().get("seat_limit")
+    assert same is not None
+    copy = yaml.safe_dump({"extends": "defaults", "rules": [same.model_dump(mode="json")]})
+    assert load_rules(copy, "copy.yaml").get("seat_limit") == same
 
 
 @pytest.mark.parametrize(
