@@ -34,7 +34,7 @@ from engine.simulator.writers import produce, write_replay
 from engine.tail import render as render_trigger
 from topics.catalogue import TopicKind, topic_name
 from topics.codec import decode_output, encode
-from topics.models import AccountProfile, Trigger
+from topics.models import AccountProfile, Cancellation, Trigger
 
 TRIGGER_KINDS = (TopicKind.CHURN_RISK, TopicKind.EXPANSION, TopicKind.ADVOCACY)
 
@@ -48,6 +48,8 @@ class LiveState:
     triggers: list[Trigger] = field(default_factory=list)
     by_rule: Counter[str] = field(default_factory=Counter)
     latest: deque[Trigger] = field(default_factory=lambda: deque(maxlen=5))
+    cancellations: list[Cancellation] = field(default_factory=list)
+    """The outcomes topic: each cancellation's record, with the alerts before it."""
     simulated: str = ""
     last_trigger_at: float = field(default_factory=time.monotonic)
 
@@ -74,7 +76,7 @@ def clock_events(at: datetime, partitions: int, tag: str = "end") -> list[tuple[
 
 
 async def read_triggers(settings: Settings, prefix: str, live: LiveState) -> None:
-    topics = {topic_name(kind, prefix): kind for kind in TRIGGER_KINDS}
+    topics = {topic_name(kind, prefix): kind for kind in (*TRIGGER_KINDS, TopicKind.OUTCOMES)}
     consumer = AIOKafkaConsumer(
         *topics, **client_kwargs(settings), group_id=None, auto_offset_reset="earliest"
     )
@@ -85,7 +87,9 @@ async def read_triggers(settings: Settings, prefix: str, live: LiveState) -> Non
             for records in batch.values():
                 for record in records:
                     trigger = decode_output(topics[record.topic], record.value or b"")
-                    if isinstance(trigger, Trigger):
+                    if isinstance(trigger, Cancellation):
+                        live.cancellations.append(trigger)
+                    elif isinstance(trigger, Trigger):
                         live.triggers.append(trigger)
                         live.by_rule[trigger.rule_id] += 1
                         live.latest.append(trigger)
@@ -175,6 +179,31 @@ def write_events(simulation: Simulation, path: Path) -> None:
         write_replay(Simulation(simulation.config).records(), out)
 
 
+def outcomes_summary(records: list[Cancellation]) -> str:
+    """The cancellation records in a few lines: how many Pulse warned of, how early."""
+    paid = [r for r in records if not r.trial]
+    warned = [r for r in paid if r.prior_alerts]
+    horizon = records[0].horizon_days if records else 0
+    lines = [
+        f"{len(records):,} cancellations published: {len(paid):,} paid, "
+        f"{len(records) - len(paid):,} trial lapses; {len(warned):,} of the paid had a "
+        f"churn-risk alert in the {horizon} days before they ended"
+    ]
+    if warned:
+        leads = sorted((r.cancelled_at - r.prior_alerts[0].fired_at).days for r in warned)
+        lines.append(f"  days from the first alert to the end: median {leads[len(leads) // 2]}")
+        example = max(warned, key=lambda r: r.mrr or 0.0)
+        alerts = ", ".join(
+            f"{a.rule_id} {(example.cancelled_at - a.fired_at).days} d before"
+            for a in example.prior_alerts
+        )
+        lines.append(
+            f"  e.g. {example.account_id} ({example.plan or 'plan unknown'}, MRR "
+            f"{example.mrr or 0:,.0f}) ended {example.cancelled_at:%Y-%m-%d}: {alerts}"
+        )
+    return "\n".join(lines)
+
+
 def report(
     live: LiveState,
     folder: Path,
@@ -196,8 +225,14 @@ def report(
         example = next((t for t in live.triggers if t.kind == kind and t.revision_of is None), None)
         if example is not None:
             print(render_trigger(example) + "\n")
+    (folder / "outcomes.jsonl").write_bytes(b"".join(encode(c) + b"\n" for c in live.cancellations))
+    print("== Outcomes published (the outcomes topic) ==\n")
+    print(outcomes_summary(live.cancellations) + "\n")
     print("== Where to look next ==")
-    print(f"  files: {folder} (events.jsonl, triggers.jsonl, truth.json, worker-N.log)")
+    print(
+        f"  files: {folder} (events.jsonl, triggers.jsonl, outcomes.jsonl, truth.json, "
+        "worker-N.log)"
+    )
     print(
         f"  evaluate again: pulse evaluate --triggers {triggers_path} --events {events_path} "
         f"--truth {truth_path}"

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
+
 from tests.conftest import free_port
 
 
@@ -45,9 +47,16 @@ def test_short_demo_streams_scores_and_explains(kafka_bootstrap: str, tmp_path: 
     assert "Pulse rules" in evaluation
     assert "== Three triggers explained ==" in out
     assert out.count("    health ") >= 2  # at least two explained triggers
+    assert "== Outcomes published (the outcomes topic) ==" in out
+    assert "cancellations published:" in out
     assert "== Where to look next ==" in out
     (run,) = tmp_path.iterdir()
     assert (run / "triggers.jsonl").stat().st_size > 0
     assert (run / "truth.json").stat().st_size > 0
     assert (run / "events.jsonl").stat().st_size > 0
+    published = (run / "outcomes.jsonl").read_bytes().splitlines()
+    truth = orjson.loads((run / "truth.json").read_bytes())["accounts"]
+    ended = {a for a, facts in truth.items() if facts["cancelled_at"] is not None}
+    assert ended, "the demo's population has cancellations to publish"
+    assert {orjson.loads(line)["account_id"] for line in published} == ended
     assert f"--events {run / 'events.jsonl'}" in out
