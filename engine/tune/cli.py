@@ -47,6 +47,7 @@ def _num(value: float | None, pattern: str = "{:.1f}") -> str:
 
 def table(rows: list[Row], chosen: Row | None = None) -> str:
     headers = ["setting", "recall", ">=30d", "precision", "lift", "chance/qtr", "alerts/100/30d"]
+    headers.append("median lead")
     body = [
         [
             ("* " if row is chosen else "  ") + row.setting.label,
@@ -56,6 +57,7 @@ def table(rows: list[Row], chosen: Row | None = None) -> str:
             _num(row.quality.lift),
             _pct(row.quality.chance_quarter),
             _num(row.quality.alerts_per_100_accounts_30d),
+            _num(None if row.quality.lead_time_days is None else row.quality.lead_time_days.median),
         ]
         for row in rows
     ]
@@ -72,6 +74,8 @@ def rules_file(rule: Rule, setting: Setting) -> str:
         return header + yaml.safe_dump({"extends": "defaults", "disable": [rule.id]})
     tuned = setting.rule.model_dump(mode="json", exclude_defaults=True)
     tuned["id"], tuned["version"] = rule.id, rule.version + 1
+    if setting.path is not None:  # the words a CSM reads must not promise the old threshold
+        tuned["description"] = f"{rule.description} [tuned: {setting.label}]"[:300]
     document: dict[str, Any] = {"extends": "defaults", "rules": [tuned]}
     return header + yaml.safe_dump(document, sort_keys=False)
 

@@ -76,6 +76,9 @@ def test_the_chosen_setting_replays_to_the_figures_its_row_promised(history: Pat
     written = yaml.safe_load((history / "tuned.yaml").read_text())
     assert written["extends"] == "defaults"
     assert [rule["id"] for rule in written["rules"]] == ["usage_decline"]
+    if label not in ("as is", "off"):  # a moved threshold is named where a CSM reads it
+        assert written["rules"][0]["description"].endswith(f"[tuned: {label}]")
+    assert "median lead" in result.stdout.splitlines()[0]
     assert f"wrote tuned.yaml: {label}" in result.stdout
 
 
