@@ -56,9 +56,13 @@ def _summary(result: ReplayResult, report: InputReport) -> str:
     summary = result.summary
     fired = [t for t in result.triggers if t.revision_of is None]
     by_kind = Counter(t.kind for t in fired)
+    span = (
+        f" ({summary.first_event} .. {summary.last_event})"
+        if summary.first_event is not None
+        else ""
+    )
     lines = [
-        f"events: {summary.events:,} replayed ({summary.first_event} .. {summary.last_event}), "
-        f"{summary.accounts:,} accounts",
+        f"events: {summary.events:,} replayed{span}, {summary.accounts:,} accounts",
         f"triggers: {len(fired):,} on {len({t.account_id for t in fired}):,} accounts "
         f"({', '.join(f'{k} {n}' for k, n in sorted(by_kind.items())) or 'none'}), "
         f"{summary.revisions} revisions",
