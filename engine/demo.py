@@ -32,6 +32,7 @@ from engine.simulator import CORE_FEATURES
 from engine.simulator.generator import Record, Simulation, SimulationConfig
 from engine.simulator.writers import produce, write_replay
 from engine.tail import render as render_trigger
+from engine.tail import render_cancellation
 from topics.catalogue import TopicKind, topic_name
 from topics.codec import decode_output, encode
 from topics.models import AccountProfile, Cancellation, Trigger
@@ -193,14 +194,7 @@ def outcomes_summary(records: list[Cancellation]) -> str:
         leads = sorted((r.cancelled_at - r.prior_alerts[0].fired_at).days for r in warned)
         lines.append(f"  days from the first alert to the end: median {leads[len(leads) // 2]}")
         example = max(warned, key=lambda r: r.mrr or 0.0)
-        alerts = ", ".join(
-            f"{a.rule_id} {(example.cancelled_at - a.fired_at).days} d before"
-            for a in example.prior_alerts
-        )
-        lines.append(
-            f"  e.g. {example.account_id} ({example.plan or 'plan unknown'}, MRR "
-            f"{example.mrr or 0:,.0f}) ended {example.cancelled_at:%Y-%m-%d}: {alerts}"
-        )
+        lines += ["", render_cancellation(example)]
     return "\n".join(lines)
 
 

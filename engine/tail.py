@@ -1,4 +1,5 @@
-"""`pulse tail` and `pulse account ID`: triggers as they arrive, and one account's view."""
+"""`pulse tail` and `pulse account ID`: triggers (and, asked, cancellations) as they arrive,
+and one account's view."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from engine.settings import SettingsError, load_settings
 from topics.catalogue import TopicKind, topic_name
 from topics.codec import decode_output
 from topics.errors import PulseValidationError
-from topics.models import Trigger
+from topics.models import Cancellation, Trigger
 
 _TRIGGER_KINDS = (TopicKind.CHURN_RISK, TopicKind.EXPANSION, TopicKind.ADVOCACY)
 
@@ -46,9 +47,30 @@ def render(trigger: Trigger) -> str:
     return "\n".join(lines)
 
 
+def render_cancellation(record: Cancellation) -> str:
+    """One readable block per cancellation: who left, what was lost, what Pulse said first."""
+    churn = "trial lapse" if record.trial else "paid churn"
+    mrr = "" if record.mrr is None else f", MRR {record.mrr:,.0f}"
+    scheduled = ", scheduled ahead" if record.scheduled else ""
+    alerts = ", ".join(
+        f"{a.rule_id} {(record.cancelled_at - a.fired_at).days} d before"
+        for a in record.prior_alerts
+    )
+    return "\n".join(
+        [
+            f"{record.cancelled_at:%Y-%m-%d %H:%M} CANCELLED  {churn:<10} {record.account_id}"
+            f"  ({record.plan or 'plan unknown'}{mrr}{scheduled}); owner: "
+            f"{record.csm_owner or '-'}",
+            f"    churn-risk alerts in the {record.horizon_days} days before: "
+            + (alerts or "none"),
+        ]
+    )
+
+
 async def follow(args: argparse.Namespace) -> int:
     settings = load_settings()
-    topics = {topic_name(kind, settings.topic_prefix): kind for kind in _TRIGGER_KINDS}
+    kinds = (*_TRIGGER_KINDS, TopicKind.OUTCOMES) if args.outcomes else _TRIGGER_KINDS
+    topics = {topic_name(kind, settings.topic_prefix): kind for kind in kinds}
     consumer = AIOKafkaConsumer(
         *topics,
         **client_kwargs(settings),
@@ -74,6 +96,8 @@ async def follow(args: argparse.Namespace) -> int:
                         print(orjson.dumps(trigger.model_dump(mode="json")).decode(), flush=True)
                     elif isinstance(trigger, Trigger):
                         print(render(trigger), flush=True)
+                    elif isinstance(trigger, Cancellation):
+                        print(render_cancellation(trigger), flush=True)
                     shown += 1
     finally:
         await consumer.stop()
@@ -122,7 +146,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     tail = sub.add_parser("tail", help="follow the trigger topics and print each trigger")
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest")
-    tail.add_argument("--limit", type=int, help="stop after this many triggers")
+    tail.add_argument("--limit", type=int, help="stop after this many messages")
+    tail.add_argument(
+        "--outcomes",
+        action="store_true",
+        help="also follow the outcomes topic: each cancellation, with the alerts before it",
+    )
     tail.set_defaults(func=_tail)
     account = sub.add_parser("account", help="print an account's view (health, triggers)")
     account.add_argument("account_id")

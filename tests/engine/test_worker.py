@@ -358,10 +358,13 @@ async def test_tail_and_account_commands_show_what_the_worker_published(
     worker = worker_factory(**signals_env(signals_config))
     worker.start()
     prefix = worker.env["PULSE_TOPIC_PREFIX"]
-    await produce(kafka_bootstrap, prefix, simulated(accounts=12, days=21))
-    got = await collect(kafka_bootstrap, output_topics(prefix), settle=4)
+    await produce(kafka_bootstrap, prefix, simulated(accounts=12, days=30))
+    outcomes = topic_name(TopicKind.OUTCOMES, prefix)
+    got = await collect(kafka_bootstrap, [*output_topics(prefix), outcomes], settle=4)
     published = [orjson.loads(v) for t in output_topics(prefix) for v in got[t]]
     assert len(published) >= 2
+    ended = [orjson.loads(v) for v in got[outcomes]]
+    assert ended, "a cancellation to show"
     env = {k: v for k, v in worker.env.items() if k != "PULSE_WEB_PORT"}
 
     def pulse(*args: str) -> subprocess.CompletedProcess[str]:
@@ -378,6 +381,15 @@ async def test_tail_and_account_commands_show_what_the_worker_published(
     assert as_json.returncode == 0, as_json.stderr
     tailed = [orjson.loads(line) for line in as_json.stdout.splitlines()]
     assert {t["trigger_id"] for t in tailed} == {t["trigger_id"] for t in published}
+
+    everything = len(published) + len(ended)
+    with_outcomes = pulse("tail", "--from-beginning", "--outcomes", "--limit", str(everything))
+    assert with_outcomes.returncode == 0, with_outcomes.stderr
+    for record in ended:
+        assert f"CANCELLED  {'trial lapse' if record['trial'] else 'paid churn'}" in (
+            with_outcomes.stdout
+        )
+        assert record["account_id"] in with_outcomes.stdout
 
     readable = pulse("tail", "--from-beginning", "--limit", "1")
     first = next(t for t in published if t["trigger_id"] == tailed[0]["trigger_id"])
