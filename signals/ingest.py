@@ -355,11 +355,8 @@ def _subscription_facts(
     """What a started or updated subscription says, each fact latest-wins (MRR, seats and
     status are aggregates over subscriptions when the event names one)."""
     aggregated = event.subscription_id is not None
-    ended = state.fact(state.billing, "status") == "cancelled"
-    says_nothing = event.cancel_scheduled is None and event.cancel_at is None
-    if event.action == "subscription_started" and ended and says_nothing:
-        # a new subscription after the end: the old one's notice is not this one's
-        lww(state.billing, "cancel_scheduled", ts, eid, False)
+    if event.action == "subscription_started":  # a notice older than this is another term's
+        lww(state.billing, "started", ts, eid, True)
     for field in _SUBSCRIPTION_FIELDS:
         if aggregated and field in ("mrr", "seats_purchased"):
             continue
@@ -372,7 +369,9 @@ def _subscription_facts(
         lww(state.billing, "cancel_at_us", ts, eid, micros(event.cancel_at))
         if event.cancel_scheduled is None:
             lww(state.billing, "cancel_scheduled", ts, eid, True)
-    if status:
+    if status and (event.action == "subscription_started" or (event.mrr or 0) > 0):
+        # an update says the account pays only with revenue in it: a stray update after a
+        # cancellation (a seat count, a note) brings no one back
         lww(state.billing, "status", ts, eid, "active")
 
 

@@ -19,6 +19,9 @@ from topics.models import BillingEvent
 __all__ = ["PAYMENT_TROUBLE", "fold_subscription"]
 
 PREFIX: Final = "sub:"
+_ENDED: Final = frozenset({"canceled", "incomplete_expired"})
+"""Statuses (Stripe's spelling) of a subscription that has ended, though the event that
+says so is an update rather than a cancellation."""
 PAYMENT_TROUBLE: Final = frozenset(["past_due", "unpaid", "incomplete"])
 _IN_GOOD_STANDING: Final = frozenset(["active", "trialing"])
 
@@ -27,8 +30,12 @@ def fold_subscription(state: AccountState, event: BillingEvent, ts: int, eid: in
     """Record one subscription's snapshot and re-aggregate; True when payments changed."""
     if event.subscription_id is None:
         return False
-    cancelled = event.action == "subscription_cancelled"
+    cancelled = event.action == "subscription_cancelled" or event.subscription_status in _ENDED
     status = "cancelled" if cancelled else (event.subscription_status or "active")
+    known = state.billing.get(PREFIX + event.subscription_id)
+    stray = event.action == "subscription_updated" and not (event.mrr or 0) > 0
+    if stray and event.subscription_status is None and known is not None:
+        status = known[2][0]  # an update naming no status and no revenue keeps the last one
     snapshot = [status, event.mrr, event.seats_purchased]
     lww(state.billing, PREFIX + event.subscription_id, ts, eid, snapshot)
     _aggregate(state)

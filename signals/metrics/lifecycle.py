@@ -96,10 +96,19 @@ def contract_renewal_day(
     return None if renewal is None else float(renewal)
 
 
+def notice_stands(state: AccountState) -> bool:
+    """A cancellation was scheduled in the current term: its latest say on cancelling is
+    yes, and no subscription started after it (a notice before a new start belonged to
+    a term that ended). Compared by event time, so the order data arrives in is moot."""
+    notice = state.billing.get("cancel_scheduled")
+    if notice is None or not notice[2]:
+        return False
+    started = state.billing.get("started")
+    return started is None or (notice[0], notice[1]) >= (started[0], started[1])
+
+
 def _scheduled(state: AccountState) -> bool:
-    return bool(state.fact(state.billing, "cancel_scheduled")) and (
-        state.fact(state.billing, "status") != "cancelled"
-    )
+    return notice_stands(state) and state.fact(state.billing, "status") != "cancelled"
 
 
 @metric("cancellation_scheduled", reads=FACET_SUBSCRIPTION)
