@@ -182,6 +182,9 @@ class VerifyReport:
     cancellations_missed: tuple[str, ...] = ()
     cancellations_invented: tuple[str, ...] = ()
     """Cancellation record ids the replay makes and no delivery carries, and the reverse."""
+    cancellations_altered: tuple[str, ...] = ()
+    """Record ids delivered with other content than the replay's (``emitted_at`` aside)."""
+    cancellation_duplicates: int = 0
 
     @property
     def ok(self) -> bool:
@@ -198,6 +201,7 @@ class VerifyReport:
             or self.invalid_unmatched
             or self.cancellations_missed
             or self.cancellations_invented
+            or self.cancellations_altered
         )
 
     @property
@@ -251,7 +255,9 @@ class VerifyReport:
             f"  duplicate deliveries {self.duplicates} (of {self.duplicated_ids} ids)",
             f"  cancellations       {self.expected_cancellations} expected, "
             f"{len(self.cancellations_missed)} missed{some(self.cancellations_missed)}, "
-            f"{len(self.cancellations_invented)} invented{some(self.cancellations_invented)}",
+            f"{len(self.cancellations_invented)} invented{some(self.cancellations_invented)}, "
+            f"{len(self.cancellations_altered)} altered{some(self.cancellations_altered)}, "
+            f"{self.cancellation_duplicates} duplicate deliveries",
             "  dead letters        "
             + (", ".join(f"{k} {n}" for k, n in sorted(self.dead_letters.items())) or "none")
             + (f"; {self.worker_errors} from worker errors" if self.worker_errors else ""),
@@ -327,8 +333,15 @@ def verify(
         if d.error_kind == "validation"
     }
     stale = None if run.views is None else _stale_views(run.health, run.views)
-    ended = {c.cancellation_id for c in result.cancellations}
-    delivered_ends = {c.cancellation_id for c in run.cancellations}
+    ended = {c.cancellation_id: c for c in result.cancellations}
+    delivered_ends = Counter(c.cancellation_id for c in run.cancellations)
+    altered_ends = sorted(
+        {
+            c.cancellation_id
+            for c in run.cancellations
+            if c.cancellation_id in ended and _content(c) != _content(ended[c.cancellation_id])
+        }
+    )
     return VerifyReport(
         events=len(events),
         accounts=len(result.states),
@@ -357,13 +370,15 @@ def verify(
         views_checked=None if run.views is None else len(run.views),
         stale_views=() if stale is None else tuple(stale),
         expected_cancellations=len(ended),
-        cancellations_missed=tuple(sorted(ended - delivered_ends)),
-        cancellations_invented=tuple(sorted(delivered_ends - ended)),
+        cancellations_missed=tuple(sorted(set(ended) - set(delivered_ends))),
+        cancellations_invented=tuple(sorted(set(delivered_ends) - set(ended))),
+        cancellations_altered=tuple(altered_ends),
+        cancellation_duplicates=sum(n - 1 for n in delivered_ends.values()),
     )
 
 
-def _content(trigger: Trigger) -> dict[str, Any]:
-    return trigger.model_dump(mode="json", exclude={"emitted_at"})
+def _content(message: Trigger | Cancellation) -> dict[str, Any]:
+    return message.model_dump(mode="json", exclude={"emitted_at"})
 
 
 def _state_mismatches(

@@ -2,9 +2,9 @@
 
 A cancelled account gets no more churn-risk triggers (``SignalProcessor._withheld``);
 what a CS platform needs then is the outcome itself, once, with what Pulse had said
-before it: the churn-risk alerts that paged someone in the horizon before the end.
-That is what a team learns from (which rules warned, how early), live, without
-waiting for a backtest.
+before it: the churn-risk alerts that paged someone in the horizon before the end
+(since the account last came back, if it had left before). That is what a team learns
+from (which rules warned, how early), live, without waiting for a backtest.
 
 Once means once per cancellation: the record is made when the account's subscription
 status turns to cancelled, and the account remembers it (``AccountState.cancelled_us``)
@@ -20,12 +20,15 @@ from collections.abc import Mapping
 from datetime import timedelta
 from hashlib import blake2b
 
-from signals.metrics.lifecycle import is_cancelled
+from signals.metrics.lifecycle import is_cancelled, notice_stands
 from signals.state import AccountState, from_micros
 from topics.models import Cancellation, PriorAlert
 
-_JOINED = 5
-"""Fired-log entries longer than this were not sent (joined a conversation, revised)."""
+_SENT = 5
+"""A fired-log entry this long paged someone; a longer one says what became of it."""
+_REVISED = "revised"
+"""It paged someone, and late data withdrew it since (``SignalProcessor._revisions``).
+A "joined" entry paged nobody: it joined a conversation already open."""
 
 
 def cancellation_id(account_id: str, ended_us: int) -> str:
@@ -34,41 +37,52 @@ def cancellation_id(account_id: str, ended_us: int) -> str:
     ).hexdigest()
 
 
+def is_trial(state: AccountState) -> bool:
+    """The subscription is a trial: its plan or the CRM's lifecycle stage says so, or a
+    trial was started and no recurring revenue is known. (MRR 0 alone is not one: a paid
+    subscription paused, or between invoices, has none.)"""
+    plan = state.fact(state.billing, "plan") or state.fact(state.profile, "plan")
+    if isinstance(plan, str) and plan.strip().lower() == "trial":
+        return True
+    if state.fact(state.profile, "lifecycle_stage") == "trial":
+        return True
+    return state.trial_started_day >= 0 and not state.fact(state.billing, "mrr")
+
+
 def newly_cancelled(
     state: AccountState, kinds: Mapping[str, str], horizon: timedelta
 ) -> Cancellation | None:
     """The account's cancellation if its subscription has just ended and none was made
     for it yet; ``kinds`` maps rule ids to their kind (to pick the churn-risk alerts)."""
+    status = state.billing.get("status")
     if not is_cancelled(state):
-        state.cancelled_us = -1  # active (again): a later cancellation is a new one
+        if state.cancelled_us >= 0 and status is not None:  # back: a later end is new
+            state.cancelled_us, state.returned_us = -1, status[0]
         return None
-    if state.cancelled_us >= 0:
+    if state.cancelled_us >= 0 or status is None:
         return None
-    ended_us = state.billing["status"][0]
+    ended_us = status[0]
     state.cancelled_us = ended_us
-    since_us = ended_us - horizon // timedelta(microseconds=1)
+    since_us = max(ended_us - horizon // timedelta(microseconds=1), state.returned_us)
     alerts = sorted(
-        (entry[3], entry[0], entry[1])
+        (entry[3], entry[0], entry[1], len(entry) > _SENT)
         for entry in state.fired
-        if len(entry) == _JOINED
+        if (len(entry) == _SENT or entry[_SENT] == _REVISED)
         and kinds.get(entry[1]) == "churn_risk"
         and since_us <= entry[3] <= ended_us
     )
-    mrr = state.fact(state.billing, "mrr")
-    plan = state.fact(state.billing, "plan") or state.fact(state.profile, "plan")
-    stage = state.fact(state.profile, "lifecycle_stage")
     return Cancellation(
         cancellation_id=cancellation_id(state.account_id, ended_us),
         account_id=state.account_id,
         cancelled_at=from_micros(ended_us),
-        scheduled=bool(state.fact(state.billing, "cancel_scheduled")),
-        trial=mrr == 0 or stage == "trial" or (plan or "").strip().lower() == "trial",
-        mrr=mrr,
-        plan=plan,
+        scheduled=notice_stands(state),
+        trial=is_trial(state),
+        mrr=state.fact(state.billing, "mrr"),
+        plan=state.fact(state.billing, "plan") or state.fact(state.profile, "plan"),
         csm_owner=state.fact(state.profile, "csm_owner"),
         prior_alerts=[
-            PriorAlert(trigger_id=trigger, rule_id=rule, fired_at=from_micros(at))
-            for at, trigger, rule in alerts
+            PriorAlert(trigger_id=trigger, rule_id=rule, fired_at=from_micros(at), revised=revised)
+            for at, trigger, rule, revised in alerts
         ],
         horizon_days=max(1, horizon.days),
     )

@@ -169,8 +169,9 @@ class LifecycleConfig(_Frozen):
     another churn-risk rule joins that episode silently unless its severity is higher.
     Advocacy waits as long after a churn-risk trigger. 0 turns this off."""
     alert_horizon: timedelta = timedelta(days=120)
-    """A cancellation's record lists the churn-risk alerts of this long before it
-    (``signals.cancellations``); ``pulse evaluate``'s horizon is the same by default."""
+    """A cancellation's record lists the churn-risk alerts of this long before the
+    subscription ended (``signals.cancellations``). ``pulse evaluate``'s horizon is 120
+    days too, but it counts back from the notice when the account gave one."""
 
 
 class PriorityConfig(_Frozen):

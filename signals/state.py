@@ -181,8 +181,10 @@ class AccountState:
 
     cancelled_us = -1
     """The end (µs) of the cancellation published for the account while it stays
-    cancelled; -1 while it is a customer (``signals.cancellations``). A class default:
+    cancelled; -1 while it is a customer (``signals.cancellations``). Class defaults:
     most accounts never cancel."""
+    returned_us = -1
+    """When the account last came back after a published cancellation (µs), or -1."""
 
     def __init__(self, account_id: str) -> None:
         self.account_id = account_id
@@ -223,7 +225,8 @@ class AccountState:
         """rule id -> [until µs, reason(, condition-since µs of the last would-be trigger
         it suppressed)]: a CSM silenced this rule for this account"""
         self.fired: list[list[Any]] = []
-        """Last fired triggers: [trigger id, rule id, version, fired µs, episode(, "revised")]"""
+        """Last fired triggers: [trigger id, rule id, version, fired µs, episode(, "revised"
+        or "joined": withdrawn by late data since, or never sent as it joined a conversation)]"""
         self.journal: list[list[Any]] = []
         self.feedback: dict[str, list[Any]] = {}
         """``journal``: the latest changes, oldest first, as [µs, what, by whom, detail]
@@ -348,7 +351,7 @@ class AccountState:
             "fb": self.feedback,
             "k": self.clock_us,
             "q": self.pending,
-            "x": self.cancelled_us,
+            "x": [self.cancelled_us, self.returned_us],
         }
 
     @classmethod
@@ -407,7 +410,7 @@ class AccountState:
         )
         state.journal, state.feedback = raw.get("j", []), raw.get("fb", {})
         if "x" in raw:
-            state.cancelled_us = raw["x"]
+            state.cancelled_us, state.returned_us = raw["x"]
         elif (status := state.billing.get("status")) is not None and status[2] == "cancelled":
             state.cancelled_us = status[0]  # saved before cancellations were published: no
             # record now for a cancellation long past

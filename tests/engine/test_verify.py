@@ -311,3 +311,30 @@ def test_the_changelog_name_is_the_workers(tmp_path: Path) -> None:
     settings = Settings(app_id="pulse-verify-name", store="memory://", data_dir=tmp_path)
     worker = PulseWorker(settings)
     assert worker.states.changelog_topic.get_topic_name() == changelog_topic(settings.app_id)
+
+
+def test_cancellation_records_are_held_to_the_replay_like_triggers(config: SignalsConfig) -> None:
+    events = [*EVENTS, ("billing", billing("subscription_cancelled", at(2, 20), eid="end-1"))]
+    until = max(event.occurred_at for _, event in events)
+    replayed = replay(events, event_clock_config(config), default_rules(), until=until)
+    (record,) = replayed.cancellations
+    stamp = datetime(2027, 1, 1, tzinfo=UTC)
+    sent = record.model_copy(update={"emitted_at": stamp})
+
+    def judged(cancellations: list) -> VerifyReport:  # type: ignore[type-arg]
+        run = faithful(events, config)
+        run.cancellations = cancellations
+        return verify(events, run, config, default_rules())
+
+    faithful_run = judged([sent, sent])
+    assert faithful_run.ok, faithful_run.summary()
+    assert (faithful_run.expected_cancellations, faithful_run.cancellation_duplicates) == (1, 1)
+    missed = judged([])
+    assert not missed.ok
+    assert missed.cancellations_missed == (record.cancellation_id,)
+    altered = judged([sent.model_copy(update={"mrr": 1.0})])
+    assert not altered.ok
+    assert altered.cancellations_altered == (record.cancellation_id,)
+    invented = judged([sent, sent.model_copy(update={"cancellation_id": "made-up"})])
+    assert invented.cancellations_invented == ("made-up",)
+    assert "1 expected, 0 missed, 1 invented (made-up), 0 altered" in invented.summary()

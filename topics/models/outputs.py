@@ -120,6 +120,8 @@ class PriorAlert(PulseModel):
     trigger_id: Id
     rule_id: Id
     fired_at: UtcDatetime
+    revised: bool = False
+    """Late data since showed its condition did not hold (a revision was published)."""
 
 
 class Cancellation(PulseModel):
@@ -135,14 +137,16 @@ class Cancellation(PulseModel):
     """The cancellation had been scheduled ahead (a notice, such as Stripe's
     ``cancel_at_period_end``), rather than taking effect at once."""
     trial: bool
-    """A trial that lapsed (plan "Trial", MRR 0, or a trial lifecycle stage), not paid churn."""
+    """A trial that lapsed, not paid churn: the plan or the CRM's lifecycle stage says
+    trial, or a trial was started and no recurring revenue is known."""
     mrr: NonNegative | None
     """The last monthly recurring revenue known before the end: what was lost."""
     plan: Label | None
     csm_owner: Id | None
     prior_alerts: list[PriorAlert]
-    """Churn-risk triggers that paged a CSM in the ``horizon_days`` before the end,
-    oldest first (the account remembers its last ``fired_log_size`` triggers)."""
+    """Churn-risk triggers that paged a CSM in the ``horizon_days`` before the end (and
+    since the account last came back, if it had left before), oldest first. The account
+    remembers its last ``fired_log_size`` triggers of every kind."""
     horizon_days: Annotated[int, Field(ge=1)]
     emitted_at: UtcDatetime | None = None
 
