@@ -25,10 +25,10 @@ Pure: the caller reads the topics (``engine.verify_cli`` does, for ``pulse verif
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.envelope import unpack
 from engine.verify_history import SavedSpan, held_ids, lost_events
@@ -303,13 +303,7 @@ def verify(
     expected = {t.trigger_id: t for t in result.triggers}
 
     deliveries = Counter(t.trigger_id for t in run.triggers)
-    altered = sorted(
-        {
-            t.trigger_id
-            for t in run.triggers
-            if t.trigger_id in expected and _content(t) != _content(expected[t.trigger_id])
-        }
-    )
+    altered = _altered(run.triggers, expected, lambda t: t.trigger_id)
     skipped = {r.event_id for r in result.rejections if r.kind in _SKIPPED_KINDS}
     events_checked, unchecked, lost = (
         (None, 0, None)
@@ -335,13 +329,7 @@ def verify(
     stale = None if run.views is None else _stale_views(run.health, run.views)
     ended = {c.cancellation_id: c for c in result.cancellations}
     delivered_ends = Counter(c.cancellation_id for c in run.cancellations)
-    altered_ends = sorted(
-        {
-            c.cancellation_id
-            for c in run.cancellations
-            if c.cancellation_id in ended and _content(c) != _content(ended[c.cancellation_id])
-        }
-    )
+    altered_ends = _altered(run.cancellations, ended, lambda c: c.cancellation_id)
     return VerifyReport(
         events=len(events),
         accounts=len(result.states),
@@ -379,6 +367,23 @@ def verify(
 
 def _content(message: Trigger | Cancellation) -> dict[str, Any]:
     return message.model_dump(mode="json", exclude={"emitted_at"})
+
+
+_Sent = TypeVar("_Sent", Trigger, Cancellation)
+
+
+def _altered(
+    delivered: Iterable[_Sent], expected: Mapping[str, _Sent], id_of: Callable[[_Sent], str]
+) -> list[str]:
+    """Ids delivered with other content than the replay's (``emitted_at`` aside)."""
+    return sorted(
+        {
+            id_of(message)
+            for message in delivered
+            if id_of(message) in expected
+            and _content(message) != _content(expected[id_of(message)])
+        }
+    )
 
 
 def _state_mismatches(

@@ -89,14 +89,23 @@ def test_a_repeated_or_late_cancellation_event_makes_no_second_record() -> None:
     assert again.cancellations == earlier.cancellations == ()
 
 
-def test_an_account_that_comes_back_and_leaves_again_has_a_second_record() -> None:
+def _back_then_leaving(
+    end_day: int,
+) -> tuple[list[Cancellation], list[Trigger], list[Cancellation]]:
+    """``_quiet_then_leaving``, then back on day 100 with a busy team until it leaves
+    again on ``end_day``: the first records, then the second term's triggers and records."""
     _, first, state = drive(_quiet_then_leaving(), until=at(90))
     events = [
         subscription(at(100), seats=10, mrr=500.0),
-        billing("subscription_cancelled", at(260)),
+        billing("subscription_cancelled", at(end_day)),
     ]
-    events += [login(at(day, 9), user=f"u{u}") for day in range(100, 250) for u in range(3)]
-    back, second, _ = drive(events, until=at(261), state=state)
+    events += [login(at(day, 9), user=f"u{u}") for day in range(100, end_day - 1) for u in range(3)]
+    back, second, _ = drive(events, until=at(end_day + 1), state=state)
+    return first, back, second
+
+
+def test_an_account_that_comes_back_and_leaves_again_has_a_second_record() -> None:
+    first, back, second = _back_then_leaving(260)
     # the first term's notice is not the new one's: no cancellation_scheduled on return
     assert "cancellation_scheduled" not in {t.rule_id for t in back}
     assert len(second) == 1
@@ -165,13 +174,7 @@ def test_a_replay_publishes_the_same_records_as_the_core_applied_by_hand() -> No
 
 
 def test_a_second_cancellation_lists_only_the_alerts_since_the_account_came_back() -> None:
-    _, first, state = drive(_quiet_then_leaving(), until=at(90))
-    events = [
-        subscription(at(100), seats=10, mrr=500.0),
-        billing("subscription_cancelled", at(150)),
-    ]
-    events += [login(at(day, 9), user=f"u{u}") for day in range(100, 149) for u in range(3)]
-    _, second, _ = drive(events, until=at(151), state=state)
+    first, _, second = _back_then_leaving(150)
     # day 43's and 50's alerts are within 120 days of day 150, but of the first term
     assert [a.rule_id for a in first[0].prior_alerts] == ["gone_quiet", "cancellation_scheduled"]
     assert [r.prior_alerts for r in second] == [[]]
