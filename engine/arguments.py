@@ -5,46 +5,40 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import TypeVar
+
+_N = TypeVar("_N", int, float)
 
 
-def _number(value: str) -> float:
+def _checked(
+    value: str, parse: Callable[[str], _N], what: str, ok: Callable[[_N], bool], need: str
+) -> _N:
+    """``value`` parsed as ``what``, refused unless finite and ``ok`` (``need`` says how)."""
     try:
-        number = float(value)
+        number = parse(value)
     except ValueError:
-        msg = f"expected a number, got {value!r}"
+        msg = f"expected {what}, got {value!r}"
         raise argparse.ArgumentTypeError(msg) from None
     if not math.isfinite(number):
         msg = f"expected a finite number, got {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    if not ok(number):
+        msg = f"must be {need}, got {value}"
         raise argparse.ArgumentTypeError(msg)
     return number
 
 
 def positive_days(value: str) -> float:
     """Days that must be above 0 (a horizon)."""
-    number = _number(value)
-    if not number > 0:
-        msg = f"must be above 0, got {value}"
-        raise argparse.ArgumentTypeError(msg)
-    return number
+    return _checked(value, float, "a number", lambda n: n > 0, "above 0")
 
 
 def days_or_none(value: str) -> float:
     """Days that may be 0 but not negative (a warmup)."""
-    number = _number(value)
-    if number < 0:
-        msg = f"must be 0 or more, got {value}"
-        raise argparse.ArgumentTypeError(msg)
-    return number
+    return _checked(value, float, "a number", lambda n: n >= 0, "0 or more")
 
 
 def team_size(value: str) -> int:
     """A number of people: a whole number of at least 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        msg = f"expected a whole number, got {value!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if number < 1:
-        msg = f"must be at least 1, got {value}"
-        raise argparse.ArgumentTypeError(msg)
-    return number
+    return _checked(value, int, "a whole number", lambda n: n >= 1, "at least 1")
