@@ -53,8 +53,9 @@ class Metrics:
         )
         self.cancellations = Counter(
             "pulse_cancellations_total",
-            "Cancellation records published (the outcomes topic), paid churn or trial lapse",
-            ["churn"],
+            "Cancellation records published (the outcomes topic): paid churn or trial lapse, "
+            "and whether a churn-risk alert had paged someone before (warned yes or no)",
+            ["churn", "warned"],
             registry=registry,
         )
         self.commands_applied = Counter(
@@ -188,6 +189,7 @@ class Metrics:
             for verdict in get_args(FeedbackVerdict):
                 self.trigger_feedback.labels(rule=rule, verdict=verdict)
         for churn in ("paid", "trial"):
-            self.cancellations.labels(churn=churn)
+            for warned in ("yes", "no"):
+                self.cancellations.labels(churn=churn, warned=warned)
         for model in COMMAND_TYPES:
             self.commands_applied.labels(type=model.model_fields["type"].default)

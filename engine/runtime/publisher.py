@@ -141,7 +141,10 @@ class Publisher:
                 key=encode_key(record.account_id),
                 value=encode(record.model_copy(update={"emitted_at": wall})),
             )
-            self.metrics.cancellations.labels(churn="trial" if record.trial else "paid").inc()
+            self.metrics.cancellations.labels(
+                churn="trial" if record.trial else "paid",
+                warned="yes" if record.prior_alerts else "no",
+            ).inc()
         if snapshot is None and outcome.health is not None:
             score = outcome.health
             if self._worth_publishing(published, score.score, score.band, score.as_of):

@@ -7,6 +7,7 @@ import base64
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -263,6 +264,19 @@ async def test_worker_gives_the_triggers_replay_gives(
     assert sorted(
         ({**r, "emitted_at": None} for r in records_out), key=lambda r: r["cancellation_id"]
     ) == sorted(wanted, key=lambda r: r["cancellation_id"])
+    # and counted for the dashboard: paid or trial, warned of or not
+    status, body = worker.get("/metrics")
+    assert status == 200
+    counted = {
+        (s.labels["churn"], s.labels["warned"]): s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+        if s.name == "pulse_cancellations_total"
+    }
+    expected_counts = Counter(
+        ("trial" if r["trial"] else "paid", "yes" if r["prior_alerts"] else "no") for r in wanted
+    )
+    assert {k: v for k, v in counted.items() if v} == dict(expected_counts)
 
     triggers = [orjson.loads(v) for t in output_topics(prefix) for v in got[t]]
     published = {t["trigger_id"]: t for t in triggers}
