@@ -20,7 +20,7 @@ from engine.evaluation.feedback import feedback_by_rule
 from engine.evaluation.files import EvaluationInputError, read_events, read_triggers, read_truth
 from engine.evaluation.metrics import EvaluationReport, evaluate
 from engine.evaluation.model import EvaluationSettings
-from engine.evaluation.outcomes import outcomes_from_events, with_truth
+from engine.evaluation.outcomes import disagreements, outcomes_from_events, with_truth
 from engine.evaluation.render import render, report_json
 from topics.models import Trigger
 
@@ -52,9 +52,12 @@ def score(
     events_file = read_events(events, stripe, processes=processes) if events is not None else None
     history = events_file.history if events_file is not None else None
     outcomes = outcomes_from_events(history) if history is not None else {}
+    checked: tuple[int, int] | None = None
     if truth is not None:
         last = history.last_event if history is not None else None
-        outcomes = with_truth(outcomes, read_truth(truth), last)
+        facts = read_truth(truth)
+        checked = None if history is None else disagreements(outcomes, facts)
+        outcomes = with_truth(outcomes, facts, last)
     triggers = list(triggers)
     report = evaluate(
         triggers,
@@ -70,6 +73,7 @@ def score(
         return report
     return replace(
         report,
+        truth_disagreements=checked,
         events=events_file.history.summary(events_file.rejected_lines),
         feedback=feedback_by_rule(events_file.history.feedback, triggers),
     )

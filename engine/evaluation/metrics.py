@@ -102,6 +102,9 @@ class EvaluationReport:
     unknown_account_triggers: int
     events: EventsRead | None = None
     """How the events file read, when outcomes came from one."""
+    truth_disagreements: tuple[int, int] | None = None
+    """With both events and a truth: (cancellations they disagree on, cancellations
+    either names), ``outcomes.disagreements``."""
     feedback: list[FeedbackRow] = field(default_factory=list)
     """CSM feedback per rule, when the events hold the commands topic."""
 

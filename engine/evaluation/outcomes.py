@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from engine.evaluation.history import TRIAL_STARTED, AccountHistory, EventHistory
 from engine.evaluation.model import Outcome
@@ -89,6 +89,26 @@ def with_truth(
             persona=facts.persona,
         )
     return merged
+
+
+def disagreements(from_events: Mapping[str, Outcome], truth: Truth) -> tuple[int, int]:
+    """(accounts the truth and the events disagree on, cancellations either names).
+
+    They disagree on an account one calls cancelled and the other not, or both do more
+    than a day apart (the truth's time is the end; a notice still pending when the data
+    ends is no disagreement). Many disagreements say the truth is of another population."""
+    slack = timedelta(days=1)
+    differ = named = 0
+    for account in truth.accounts.keys() | from_events.keys():
+        facts, seen = truth.accounts.get(account), from_events.get(account)
+        said = None if facts is None else facts.cancelled_at
+        ended = None if seen is None else seen.ended_at
+        pending = seen is not None and seen.cancelled_at is not None and ended is None
+        if said is None and (ended is None or pending):
+            continue
+        named += 1
+        differ += said is None or ended is None or abs(said - ended) > slack
+    return differ, named
 
 
 def _names_trial(event: BillingEvent) -> bool | None:

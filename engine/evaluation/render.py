@@ -57,6 +57,14 @@ def _summary(report: EvaluationReport) -> list[str]:
         f"{_pct(people.base_rate)}); {people.trial_lapses} trial lapses reported apart. "
         f"Horizon {horizon:.0f} days.",
     ]
+    if report.truth_disagreements is not None:
+        differ, named = report.truth_disagreements
+        if differ > max(1, named // 10):
+            lines.append(
+                f"WARNING: the truth and the events disagree on {differ} of {named} "
+                "cancellations (more than a day apart, or one side has none): is the truth "
+                "file of this population?"
+            )
     if report.events is None and not report.expansions_known:
         lines.append(
             "Without --events the notices of cancellation are unknown: an alert after a "

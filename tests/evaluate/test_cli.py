@@ -178,3 +178,16 @@ def test_truth_alone_says_what_it_cannot_know(
     ]
     assert expansion_rows, alone
     assert all(row[6] == "-" for row in expansion_rows)  # precision: unknown, not 0%
+
+
+def test_a_truth_of_another_population_is_called_out(
+    run: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    other = tmp_path / "other.truth.json"
+    document = Simulation(SimulationConfig(accounts=40, days=60, seed=12)).truth_document()
+    other.write_bytes(orjson.dumps(document, option=orjson.OPT_UTC_Z))
+    args = ["--triggers", run["triggers"], "--events", run["events"]]
+    _, mismatched, _ = _evaluate(capsys, *args, "--truth", other)
+    _, matched, _ = _evaluate(capsys, *args, "--truth", run["truth"])
+    assert "WARNING: the truth and the events disagree on" in mismatched
+    assert "WARNING" not in matched
