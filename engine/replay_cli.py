@@ -52,7 +52,7 @@ def read_events(
     return report
 
 
-def _summary(result: ReplayResult, report: InputReport) -> str:
+def _summary(result: ReplayResult, report: InputReport, *, outcomes_written: bool = False) -> str:
     summary = result.summary
     fired = [t for t in result.triggers if t.revision_of is None]
     by_kind = Counter(t.kind for t in fired)
@@ -74,10 +74,11 @@ def _summary(result: ReplayResult, report: InputReport) -> str:
     if result.cancellations:
         paid = [c for c in result.cancellations if not c.trial]
         alerted = sum(1 for c in paid if c.prior_alerts)
+        hint = "" if outcomes_written else " (--outcomes F writes the records)"
         lines.append(
             f"cancellations: {len(result.cancellations):,} ({len(paid):,} paid, "
             f"{len(result.cancellations) - len(paid):,} trial lapses); {alerted:,} of the paid "
-            "had a churn-risk alert before (--outcomes F writes the records)"
+            f"had a churn-risk alert before{hint}"
         )
     bands = ", ".join(f"{band} {n:,}" for band, n in summary.health_bands.items())
     lines.append(f"final health bands: {bands or 'no accounts'}")
@@ -150,7 +151,7 @@ def _command(args: argparse.Namespace) -> int:
         print(
             f"pulse replay: wrote {len(result.triggers):,} triggers to {args.out}", file=summary_to
         )
-    print(_summary(result, report), file=summary_to)
+    print(_summary(result, report, outcomes_written=args.outcomes is not None), file=summary_to)
     return 0
 
 

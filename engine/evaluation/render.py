@@ -59,7 +59,7 @@ def _summary(report: EvaluationReport) -> list[str]:
     ]
     if report.truth_disagreements is not None:
         differ, named = report.truth_disagreements
-        if differ > max(1, named // 10):
+        if differ * 10 > named:  # more than a tenth
             lines.append(
                 f"WARNING: the truth and the events disagree on {differ} of {named} "
                 "cancellations (more than a day apart, or one side has none): is the truth "

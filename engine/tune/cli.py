@@ -56,7 +56,8 @@ def table(rows: list[Row], chosen: Row | None = None) -> str:
             _pct(row.quality.precision_by_account),
             _num(row.quality.lift),
             _pct(row.quality.chance_quarter),
-            _num(row.quality.alerts_per_100_accounts_30d),
+            # two decimals: a row at 3.05 must not read as within a budget of 3
+            _num(row.quality.alerts_per_100_accounts_30d, "{:.2f}"),
             _num(None if row.quality.lead_time_days is None else row.quality.lead_time_days.median),
         ]
         for row in rows

@@ -106,6 +106,7 @@ def test_large_replay_is_byte_identical_across_runs_and_processes(quarter: Path)
     assert {r["account_id"] for r in ended} <= cancelled
     assert len(ended) >= 0.9 * len(cancelled) > 10
     assert f"cancellations: {len(ended):,} (" in first.stdout
+    assert "--outcomes F writes the records" not in first.stdout  # it was given
     summary = first.stdout
     assert f"wrote {len(triggers):,} triggers" in summary
     assert "final health bands:" in summary
