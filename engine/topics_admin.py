@@ -101,6 +101,30 @@ async def _live_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[st
     return configs
 
 
+DESCRIBE_ATTEMPTS = 20
+DESCRIBE_PAUSE_S = 0.25
+
+
+async def _described(
+    admin: AIOKafkaAdminClient, names: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+    """Topics' metadata and configs, asked again (for up to 5 s) while one shows no
+    partitions or no config yet: a topic a concurrent worker has just created is
+    described so by the broker for a moment, which is not a difference to refuse."""
+    live: dict[str, dict[str, Any]] = {}
+    configs: dict[str, dict[str, str]] = {}
+    for attempt in range(DESCRIBE_ATTEMPTS):
+        if not names:
+            break
+        live = {t["topic"]: t for t in await admin.describe_topics(names)}
+        configs = await _live_configs(admin, names)
+        settling = [n for n in names if not live.get(n, {}).get("partitions") or not configs.get(n)]
+        if not settling or attempt == DESCRIBE_ATTEMPTS - 1:
+            break
+        await asyncio.sleep(DESCRIBE_PAUSE_S)
+    return live, configs
+
+
 def _differences(
     spec: TopicLike, replication: int, live: dict[str, Any], config: dict[str, str]
 ) -> list[str]:
@@ -128,9 +152,8 @@ async def ensure_topics(
     created = await _create_missing(
         admin, [s for s in specs if s.name not in existing], replication
     )
-    to_compare = [s for s in specs if s.name not in created]
-    live = {t["topic"]: t for t in await admin.describe_topics([s.name for s in to_compare])}
-    configs = await _live_configs(admin, [s.name for s in to_compare]) if to_compare else {}
+    to_compare = [s.name for s in specs if s.name not in created]
+    live, configs = await _described(admin, to_compare)
     reports = []
     for spec in specs:
         if spec.name in created:
