@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from signals.errors import ConfigError
+from signals.peers import PeersConfig
 
 ComponentName = Literal["product_usage", "engagement", "support", "relationship", "financial"]
 Severity = Literal["low", "medium", "high", "critical"]
@@ -189,6 +190,8 @@ class SignalsConfig(_Frozen):
     windows: MetricWindows = Field(default_factory=MetricWindows)
     priority: PriorityConfig = Field(default_factory=PriorityConfig)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    peers: PeersConfig = Field(default_factory=PeersConfig)
+    """A frozen peer table (``pulse peers``); empty: no peer percentiles."""
     retention: timedelta = timedelta(days=120)
     """Horizon of the daily buckets: long enough for the longest rule."""
     lateness_bound: timedelta = timedelta(days=7)

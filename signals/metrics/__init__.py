@@ -1,6 +1,6 @@
 """Rolling per-account metrics, registered by name (see ``registry``)."""
 
-from signals.metrics import commercial, key_users, lifecycle, support, usage, windows
+from signals.metrics import commercial, key_users, lifecycle, peers, support, usage, windows
 from signals.metrics.registry import (
     CONTINUOUS,
     METRIC_READS,
@@ -22,6 +22,7 @@ __all__ = [
     "key_users",
     "lifecycle",
     "memoised",
+    "peers",
     "support",
     "usage",
     "windows",

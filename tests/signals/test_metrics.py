@@ -86,6 +86,8 @@ CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
     # ... and never over billing's.
     ("seats_purchased", [*SEATS, profile(at(2), seats=16)], NOW, 8),
     ("dau_share_of_seats", [login(at(d), "a") for d in range(-14, 14)] + SEATS, NOW, 1 / 8),
+    # no peer table by default: nothing to compare with (tests/signals/test_peers.py)
+    ("dau_share_peer_percentile", [login(at(d), "a") for d in range(-14, 14)] + SEATS, NOW, None),
     ("logins_week", _weekly_logins(10, 6), NOW, 6),
     ("logins_week", _weekly_logins(10, 6) + _logins_per_day(13, 99), NOW, 6),
     ("logins_prior_week", _weekly_logins(10, 6), NOW, 10),
