@@ -11,6 +11,7 @@ from engine import (
     demo,
     evaluate,
     local,
+    peers_cli,
     replay_cli,
     rules_cli,
     run,
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     verify_cli.add_parser(sub)
     tune_cli.add_parser(sub)
+    peers_cli.add_parser(sub)
     ingest_cli.add_parser(sub)
     return parser
 
