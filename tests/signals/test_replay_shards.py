@@ -18,9 +18,11 @@ CONFIG = SignalsConfig(usage=UsageMapping(core_features=CORE_FEATURES))
 RULES = default_rules()
 
 
-def _population(seed: int, preset: str) -> list[tuple[str, InputEvent]]:
+def _population(
+    seed: int, preset: str, accounts: int = 16, days: int = 45
+) -> list[tuple[str, InputEvent]]:
     events = []
-    simulation = SimulationConfig(accounts=16, days=45, seed=seed, preset=preset)
+    simulation = SimulationConfig(accounts=accounts, days=days, seed=seed, preset=preset)
     for record in Simulation(simulation).records():
         try:
             events.append((record.kind.value, decode_input(record.kind, record.value)))
@@ -52,6 +54,19 @@ def test_merged_shards_give_the_whole_replay_in_its_order(
     assert merged.summary == whole.summary
     assert list(merged.states) == list(whole.states)
     assert all(merged.states[a].to_bytes() == s.to_bytes() for a, s in whole.states.items())
+
+
+def test_cancellation_records_made_in_several_shards_merge_into_the_whole_replays() -> None:
+    """The property above may draw a population where nobody cancels; this one has
+    cancellations made in more than one shard, so their merge order is really tested."""
+    events = _population(3, "easy", accounts=24, days=60)
+    whole = replay(events, CONFIG, RULES)
+    shards = [replay_shard(events, CONFIG, RULES, Shard(i, 3)) for i in range(3)]
+
+    assert len(whole.cancellations) >= 3
+    assert sum(1 for s in shards if s.result.cancellations) >= 2
+    merged = merge(shards).cancellations
+    assert [encode(c) for c in merged] == [encode(c) for c in whole.cancellations]
 
 
 def test_each_account_belongs_to_exactly_one_shard() -> None:
