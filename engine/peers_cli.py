@@ -1,9 +1,9 @@
 """`pulse peers EVENTS --out peers.yaml`: learn a peer table from your history.
 
 Replays the events, then takes each current customer's share of seats active on an
-average day (28 days), weekly over the history's last 8 weeks, and writes, per size
-band (seats purchased), the values at every 5th percentile as the ``peers`` section
-of a signals configuration. With that file, ``dau_share_peer_percentile`` says where
+average day over the history's last 28 days, and writes, per size band (seats
+purchased), the values at every 5th percentile as the ``peers`` section of a signals
+configuration. With that file, ``dau_share_peer_percentile`` says where
 an account stands among accounts of its size, 0 to 100, the same on every worker and
 in every replay (see signals/peers.py for why the table is frozen, not live).
 """
@@ -25,14 +25,14 @@ from engine.signals_files import SignalsFileError, read_config
 from signals.config import SignalsConfig, load_config
 from signals.errors import SignalsError
 from signals.metrics import memoised
-from signals.metrics.peers import SAMPLE_WEEKS, weekly_values
+from signals.metrics.peers import peer_sample
 from signals.peers import DEFAULT_BANDS, MIN_PEERS, PEER_METRIC, PeersConfig, describe, learn
 from signals.replay import ReplayResult
 from signals.rules import RuleSet
 
 USE = """\
-Use it: pass it as --config to pulse replay, tune, evaluate and the worker
-(PULSE_SIGNALS_CONFIG_FILE), then read dau_share_peer_percentile (0-100) in a rule,
+Use it: pass it as --config to pulse replay and pulse tune, and to the worker as
+PULSE_SIGNALS_CONFIG_FILE, then read dau_share_peer_percentile (0-100) in a rule,
   {metric: dau_share_peer_percentile, op: "<=", threshold: 10}
 or in health, in place of dau_share_of_seats:
   {metric: dau_share_peer_percentile, red: 10, green: 50}
@@ -50,13 +50,13 @@ def peer_table(
     accounts = []
     for state in result.states.values():
         seats = memoised("seats_purchased", state, end, config)
-        if seats is not None:
-            accounts.append((seats, weekly_values(state, end, config)))
+        value = peer_sample(state, end, config)
+        if seats is not None and value is not None:
+            accounts.append((seats, value))
     first = result.summary.first_event
     span = f"{first:%Y-%m-%d} .. {end:%Y-%m-%d}" if first is not None else f"to {end:%Y-%m-%d}"
     learned_from = (
-        f"{source}: {PEER_METRIC}, each customer's median of {SAMPLE_WEEKS} weekly values "
-        f"ending {end:%Y-%m-%d} (events {span})"
+        f"{source}: {PEER_METRIC}, each customer's 28 days to {end:%Y-%m-%d} (events {span})"
     )
     return learn(accounts, bands, min_peers, learned_from)
 
@@ -92,9 +92,12 @@ def _bands(text: str) -> tuple[int, ...]:
 
 
 def _at_least_one(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        msg = f"must be at least 1, not {value}"
+        msg = f"want a whole number, 1 or more, not {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
@@ -152,7 +155,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("events", type=Path, help="events, JSON lines of {topic, value}")
     parser.add_argument("--out", type=Path, required=True, help="write the configuration here")
     parser.add_argument(
-        "--config", type=Path, help="signals configuration to build on (kept in --out)"
+        "--config", type=Path, help="signals configuration to build on (its settings are kept)"
     )
     parser.add_argument(
         "--bands",

@@ -23,6 +23,7 @@ from signals.health import HealthModel, HealthScore, record_score
 from signals.ingest import AccountEvent, StateFolder
 from signals.metrics import CONTINUOUS, METRIC_READS
 from signals.metrics.lifecycle import cancellation_pending, is_cancelled
+from signals.peers import require_table
 from signals.rules import (
     HEALTH_METRICS,
     Check,
@@ -157,6 +158,10 @@ class SignalProcessor:
         self._compiled = [
             self._compile(i, rule, health_reads) for i, rule in enumerate(self.rules.rules)
         ]
+        read = self.health_model.metric_names().union(
+            *(rule_metric_names(rule) for rule in self.rules.rules)
+        )
+        require_table(config.peers, read)
         self._token = object()
         """Identifies this processor's rules in ``AccountState.settled``."""
         self.commands = Commands(

@@ -9,19 +9,26 @@ and the same events would give different triggers. Frozen, every worker and ever
 replay read the same table, and a team re-learns it when its book changes.
 
 The table holds, per size band, the values at the 0th, 5th, ... 100th percentile of
-the metric (one value per account: the median of its weekly values). A value is
-placed by linear interpolation between them.
+the metric, one value per customer: its share over the 28 days to the end of the
+history. (Not a median of older weeks: seats are known only as they are now, and an
+older week's users over today's seats would mix two sizes of team.) A value is placed
+by linear interpolation between the percentiles.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from signals.errors import ConfigError
+
+PEER_PERCENTILE: Final = "dau_share_peer_percentile"
+"""The metric that reads the table."""
 PEER_METRIC: Final = "dau_share_of_seats"
 """The metric peers are compared on: average daily active users over 28 days / seats."""
 QUANTILE_STEP: Final = 5
@@ -58,6 +65,9 @@ class PeersConfig(BaseModel):
             if len(values) != len(QUANTILES):
                 msg = f"band {name!r} needs {len(QUANTILES)} values (every 5th percentile)"
                 raise ValueError(msg)
+            if not all(math.isfinite(v) for v in values):
+                msg = f"band {name!r}: percentile values must be finite numbers"
+                raise ValueError(msg)
             if list(values) != sorted(values):
                 msg = f"band {name!r}: percentile values must not decrease"
                 raise ValueError(msg)
@@ -80,8 +90,10 @@ def percentile(values: Sequence[float], value: float) -> float:
     """Where ``value`` stands among a band's percentile values, 0 to 100.
 
     Linear between neighbouring percentiles; below the lowest is 0 and above the
-    highest 100. A value equal to a run of equal percentiles stands at the run's middle,
-    so a band where a quarter of accounts have no use at all puts them at 12.5, not 0.
+    highest 100. A value equal to a run of equal percentiles stands at the run's middle:
+    where 30% of a band have no use at all, an idle account is at 12.5 (the middle of
+    the 0th to 25th percentiles, all 0), not at 0, which would call it the worst of all.
+    The table's 5-point steps make that middle exact to within one step.
     """
     lo, hi = bisect_left(values, value), bisect_right(values, value)
     if lo < hi:  # equal to values[lo:hi]
@@ -110,30 +122,32 @@ def quantiles(sample: Sequence[float]) -> tuple[float, ...]:
     return tuple(out)
 
 
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
+def require_table(config: PeersConfig, reading: Iterable[str]) -> None:
+    """Refuse rules or health that read the peer percentile when no table is configured:
+    they would never fire, or score without that input, and nothing would say so."""
+    if PEER_PERCENTILE in set(reading) and not config.percentiles:
+        msg = (
+            f"{PEER_PERCENTILE} is read, but no peer table is configured: learn one with "
+            "`pulse peers EVENTS --out F` and pass F as the signals configuration"
+        )
+        raise ConfigError("peers.percentiles", msg)
 
 
 def learn(
-    accounts: Iterable[tuple[float, Sequence[float]]],
+    accounts: Iterable[tuple[float, float]],
     bands: Sequence[int] = DEFAULT_BANDS,
     min_peers: int = MIN_PEERS,
     learned_from: str | None = None,
 ) -> tuple[PeersConfig, dict[str, int]]:
-    """A peer table from ``(seats, weekly values)`` per account, and the accounts per band.
+    """A peer table from ``(seats, value)`` per account, and the accounts per band.
 
-    Each account counts once, by the median of its values; accounts without values are
-    left out. A band with fewer than ``min_peers`` accounts gets no percentiles: its
-    accounts have no peer percentile (no data), rather than one resting on a handful.
+    A band with fewer than ``min_peers`` accounts gets no percentiles: its accounts have
+    no peer percentile (no data), rather than one resting on a handful.
     """
     by_band: dict[str, list[float]] = {name: [] for name in band_names(bands)}
-    for seats, values in accounts:
-        if values and seats >= 1:
-            by_band[band_of(seats, bands)].append(median(values))
+    for seats, value in accounts:
+        if seats >= 1 and math.isfinite(value):
+            by_band[band_of(seats, bands)].append(value)
     counts = {name: len(sample) for name, sample in by_band.items()}
     table = {
         name: quantiles(sample) for name, sample in by_band.items() if len(sample) >= min_peers

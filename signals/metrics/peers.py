@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from signals.config import SignalsConfig
 from signals.metrics import usage  # noqa: F401  (registers PEER_METRIC, read below)
 from signals.metrics.lifecycle import is_cancelled
 from signals.metrics.registry import METRIC_READS, memoised, metric
-from signals.peers import PEER_METRIC, standing
+from signals.peers import PEER_METRIC, PEER_PERCENTILE, standing
 from signals.state import AccountState
 
 
-@metric("dau_share_peer_percentile", reads=METRIC_READS[PEER_METRIC])
+@metric(PEER_PERCENTILE, reads=METRIC_READS[PEER_METRIC])
 def dau_share_peer_percentile(
     state: AccountState, as_of: datetime, config: SignalsConfig
 ) -> float | None:
@@ -28,26 +28,17 @@ def dau_share_peer_percentile(
     return standing(config.peers, seats, value)
 
 
-SAMPLE_WEEKS = 8
-"""A peer table reads each account's last 8 weekly values."""
 MIN_OBSERVED_DAYS = 28
-"""A value counts once the account has been observed for the 28 days it averages."""
+"""A customer's share counts once it has been observed for the 28 days it averages."""
 
 
-def weekly_values(
-    state: AccountState, end: datetime, config: SignalsConfig, weeks: int = SAMPLE_WEEKS
-) -> list[float]:
-    """The peer metric at ``end`` and each week before it, ``weeks`` in all, where the
-    account was a customer observed long enough; empty for an account that cancelled."""
+def peer_sample(state: AccountState, end: datetime, config: SignalsConfig) -> float | None:
+    """A customer's value for a peer table learned at ``end``: its share of seats active
+    over the 28 days to ``end``; None for an account that cancelled, was observed for
+    fewer than 28 days, or has no usage or seats."""
     if is_cancelled(state):
-        return []
-    values = []
-    for back in range(weeks):
-        as_of = end - timedelta(days=7 * back)
-        observed = memoised("observed_days", state, as_of, config)
-        if observed is None or observed < MIN_OBSERVED_DAYS:
-            break
-        value = memoised(PEER_METRIC, state, as_of, config)
-        if value is not None:
-            values.append(value)
-    return values
+        return None
+    observed = memoised("observed_days", state, end, config)
+    if observed is None or observed < MIN_OBSERVED_DAYS:
+        return None
+    return memoised(PEER_METRIC, state, end, config)

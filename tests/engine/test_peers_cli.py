@@ -61,16 +61,20 @@ def test_the_table_learned_places_the_book_across_the_percentiles(history: Path)
         replayed = replay_in_processes(events, config, RuleSet(), processes=1)
     end = replayed.summary.last_event
     assert end is not None
-    placed: dict[str, list[float]] = {}
+    placed: dict[str, list[tuple[float, float]]] = {}
     for state in replayed.states.values():
         standing = evaluate("dau_share_peer_percentile", state, end, config)
+        share = evaluate("dau_share_of_seats", state, end, config)
         seats = evaluate("seats_purchased", state, end, config)
-        if standing is None or seats is None or is_cancelled(state):
+        if standing is None or share is None or seats is None or is_cancelled(state):
             continue
-        placed.setdefault(band_of(seats, config.peers.seat_bands), []).append(standing)
+        placed.setdefault(band_of(seats, config.peers.seat_bands), []).append((share, standing))
     assert set(placed) == set(config.peers.percentiles)
-    for band, standings in placed.items():
-        assert 30 <= statistics.median(standings) <= 70, (band, sorted(standings))
+    for band, pairs in placed.items():
+        pairs.sort()
+        standings = [standing for _, standing in pairs]
+        assert standings == sorted(standings), band  # more use, higher among its peers
+        assert 30 <= statistics.median(standings) <= 70, (band, standings)
         assert min(standings) < 25, (band, sorted(standings))
         assert max(standings) > 75, (band, sorted(standings))
 
@@ -87,7 +91,7 @@ def test_too_small_a_book_writes_nothing_and_says_why(history: Path) -> None:
     ("args", "message"),
     [
         (("--out", "x.yaml", "--bands", "50,10"), "want ascending seat counts above 1"),
-        (("--out", "x.yaml", "--min-peers", "0"), "must be at least 1, not 0"),
+        (("--out", "x.yaml", "--min-peers", "0"), "want a whole number, 1 or more, not '0'"),
         (("--out", "no/such/folder/x.yaml"), "cannot write no/such/folder/x.yaml: no folder"),
         (("--out", "x.yaml", "--config", "missing.yaml"), "cannot read signals config missing"),
     ],

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from pydantic import ValidationError
 
 from signals.config import SignalsConfig, load_config
+from signals.core import SignalProcessor
 from signals.errors import ConfigError
 from signals.ingest import StateFolder
 from signals.metrics import evaluate
-from signals.metrics.peers import weekly_values
+from signals.metrics.peers import peer_sample
 from signals.peers import (
     QUANTILES,
     PeersConfig,
@@ -21,6 +24,7 @@ from signals.peers import (
     quantiles,
     standing,
 )
+from signals.rules import load_rules
 from signals.state import AccountState
 from tests.signals.factories import ACCOUNT, at, billing, login, subscription
 
@@ -53,11 +57,17 @@ def test_a_value_is_placed_between_the_percentiles(value: float, expected: float
 
 
 def test_a_value_shared_by_many_peers_stands_in_their_middle() -> None:
-    # 30% of the band never uses the product: an idle account is at the 15th percentile
-    # of its band, not at the 0th (which would call every idle account the worst)
+    # 30% of the band never uses the product: the 0th to 25th percentiles are all 0, and
+    # an idle account stands at their middle, not at the 0th (which would call every
+    # idle account the worst); the 30th percentile already lies between 0 and 0.5
     table = quantiles([0.0] * 30 + [0.5] * 70)
-    assert percentile(table, 0.0) == pytest.approx(15.0, abs=2.5)
-    assert percentile(table, 0.5) == pytest.approx(65.0, abs=2.5)
+    assert table[:6] == (0.0,) * 6
+    assert 0 < table[6] < 0.5
+    assert percentile(table, 0.0) == 12.5
+    assert percentile(table, 0.5) == 67.5  # the middle of the 35th to 100th
+    assert percentile(table, 0.25) == pytest.approx(
+        25 + 5 * (0.25 - table[5]) / (table[6] - table[5])
+    )
 
 
 def test_quantiles_of_a_sample() -> None:
@@ -69,10 +79,10 @@ def test_quantiles_of_a_sample() -> None:
 
 
 def test_learning_counts_each_account_once_and_skips_small_bands() -> None:
-    small = [(5.0, [v / 100, v / 100, 9.0]) for v in range(30)]  # median: v/100
-    mid = [(20.0, [0.5]) for _ in range(4)]
-    idle = [(5.0, [])]  # no weekly value (cancelled, or not observed long enough)
-    config, counts = learn([*small, *mid, *idle], (10, 50, 200), min_peers=20)
+    small = [(5.0, v / 100) for v in range(30)]
+    mid = [(20.0, 0.5) for _ in range(4)]
+    broken = [(5.0, math.nan), (0.0, 0.2)]  # no number; no seats
+    config, counts = learn([*small, *mid, *broken], (10, 50, 200), min_peers=20)
     assert counts == {"1-9 seats": 30, "10-49 seats": 4, "50-199 seats": 0, "200+ seats": 0}
     assert set(config.percentiles) == {"1-9 seats"}
     assert config.percentiles["1-9 seats"][0] == 0.0
@@ -93,6 +103,8 @@ def test_learning_counts_each_account_once_and_skips_small_bands() -> None:
         ({"percentiles": {"1-9 seats": [0.1, 0.2]}}, "21 values"),
         ({"percentiles": {"1-9 seats": list(reversed(EVEN))}}, "must not decrease"),
         ({"percentiles": {"tiny": EVEN}}, "the bands are"),
+        ({"percentiles": {"1-9 seats": (math.nan,) * len(QUANTILES)}}, "finite"),
+        ({"percentiles": {"1-9 seats": (*EVEN[:-1], math.inf)}}, "finite"),
     ],
 )
 def test_a_table_that_cannot_be_right_is_refused(settings: dict[str, object], message: str) -> None:
@@ -126,13 +138,39 @@ def test_the_metric_places_an_account_among_its_size_band() -> None:
     assert evaluate("dau_share_peer_percentile", big, at(13), config) is None
 
 
-def test_weekly_values_need_28_observed_days_and_a_customer() -> None:
+def test_a_customer_is_sampled_once_observed_28_days_and_never_after_cancelling() -> None:
     config = SignalsConfig()
     folder = StateFolder(config)
-    state = _account(folder, seats=8, users=2, days=42)  # observed from day -42
-    values = weekly_values(state, at(13), config)
-    # as of days 13, 6, -1, -8 and -15: observed 55, 48, 41, 34 and 27 days; the 5th stops
-    assert len(values) == 4
-    assert values[0] == pytest.approx(0.25)
+    state = _account(folder, seats=8, users=2, days=42)  # first seen on day -42
+    assert peer_sample(state, at(13), config) == pytest.approx(0.25)
+    assert peer_sample(state, at(-15), config) is None  # observed 27 days
+    assert peer_sample(state, at(-14), config) == pytest.approx(0.25)  # 28: days -41..-14
     folder.apply(state, billing("subscription_cancelled", at(13, 2)), now=at(13, 2))
-    assert weekly_values(state, at(13, 3), config) == []
+    assert peer_sample(state, at(13, 3), config) is None
+
+
+PEER_RULE = """
+extends: defaults
+rules:
+  - id: low_among_peers
+    version: 1
+    kind: churn_risk
+    severity: medium
+    description: Use in the bottom tenth of accounts of its size
+    play: Adoption review
+    when: {metric: dau_share_peer_percentile, op: "<=", threshold: 10}
+"""
+
+
+def test_reading_the_peer_percentile_without_a_table_is_refused() -> None:
+    """Rules that read it would never fire, and nothing would say why."""
+    rules = load_rules(PEER_RULE, "peers.yaml")
+    with pytest.raises(ConfigError, match="no peer table is configured: learn one with"):
+        SignalProcessor(SignalsConfig(), rules)
+    SignalProcessor(SignalsConfig(peers=_table()), rules)  # with a table: fine
+    health = SignalsConfig().health.model_dump(mode="json")
+    scales = health["components"]["product_usage"]["metrics"]
+    scales[1] = {"metric": "dau_share_peer_percentile", "red": 10, "green": 50}
+    with pytest.raises(ConfigError, match=r"peers\.percentiles"):
+        SignalProcessor(load_config({"health": health}))
+    SignalProcessor(SignalsConfig())  # the defaults read no peer percentile
