@@ -5,7 +5,7 @@ average day over the history's last 28 days, and writes, per size band (seats
 purchased), the values at every 5th percentile as the ``peers`` section of a signals
 configuration. With that file, ``dau_share_peer_percentile`` says where
 an account stands among accounts of its size, 0 to 100, the same on every worker and
-in every replay (see signals/peers.py for why the table is frozen, not live).
+in every replay (docs/rules.md, "Peer percentiles", says why it is frozen, not live).
 """
 
 from __future__ import annotations
@@ -22,11 +22,20 @@ from engine.forked import available_cores, processes_arg, stopped_cleanly_by_sig
 from engine.replay_processes import replay_in_processes
 from engine.settings import SettingsError, load_settings
 from engine.signals_files import SignalsFileError, read_config
-from signals.config import SignalsConfig, load_config
+from signals.config import HealthConfig, SignalsConfig, load_config
 from signals.errors import SignalsError
+from signals.health import HealthModel
 from signals.metrics import memoised
 from signals.metrics.peers import peer_sample
-from signals.peers import DEFAULT_BANDS, MIN_PEERS, PEER_METRIC, PeersConfig, describe, learn
+from signals.peers import (
+    DEFAULT_BANDS,
+    MIN_PEERS,
+    PEER_METRIC,
+    PEER_PERCENTILE,
+    PeersConfig,
+    describe,
+    learn,
+)
 from signals.replay import ReplayResult
 from signals.rules import RuleSet
 
@@ -81,6 +90,27 @@ def config_text(peers: PeersConfig, base: dict[str, Any] | None) -> str:
     return text
 
 
+def _unwritable(out: Path, inputs: list[Path | None]) -> str | None:
+    """Why ``out`` cannot take the configuration, or None."""
+    if not out.parent.is_dir():
+        return f"no folder {out.parent}"
+    if out.is_dir():
+        return "it is a folder"
+    for path in inputs:
+        if path is not None and path.exists() and out.exists() and out.samefile(path):
+            return f"it is the input {path}; write the table to a file of its own"
+    return None
+
+
+def _for_learning(config: SignalsConfig) -> SignalsConfig:
+    """The configuration to replay with while learning a table. Health that reads the
+    peer percentile cannot be scored without the table being learned, and the shares
+    learned do not depend on health: such health is replaced by the default one."""
+    if config.peers.percentiles or PEER_PERCENTILE not in HealthModel(config).metric_names():
+        return config
+    return config.model_copy(update={"health": HealthConfig()})
+
+
 def _bands(text: str) -> tuple[int, ...]:
     try:
         bands = tuple(int(part) for part in text.split(","))
@@ -104,9 +134,9 @@ def _at_least_one(text: str) -> int:
 
 @stopped_cleanly_by_sigterm("pulse peers")
 def _command(args: argparse.Namespace) -> int:
-    folder = args.out.parent
-    if not folder.is_dir():  # say so now, not after the replay
-        print(f"pulse peers: error: cannot write {args.out}: no folder {folder}", file=sys.stderr)
+    refused = _unwritable(args.out, [args.events, args.config])
+    if refused:  # say so now, not after the replay
+        print(f"pulse peers: error: cannot write {args.out}: {refused}", file=sys.stderr)
         return 2
     try:
         config = read_config(args.config)
@@ -121,7 +151,11 @@ def _command(args: argparse.Namespace) -> int:
             if progress:
                 print(f"pulse peers: replaying {events.events:,} events", file=progress)
             result = replay_in_processes(
-                events, config, RuleSet(), processes=args.processes, presorted=events.events
+                events,
+                _for_learning(config),
+                RuleSet(),
+                processes=args.processes,
+                presorted=events.events,
             )
         peers, counts = peer_table(result, config, args.bands, args.min_peers, args.events.name)
         print(f"pulse peers: {sum(counts.values()):,} customers to compare, by seats purchased")
@@ -133,13 +167,18 @@ def _command(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        args.out.write_text(config_text(peers, base), encoding="utf-8")
+        text = config_text(peers, base)
     except (SignalsFileError, SignalsError, SettingsError) as exc:
         print(f"pulse peers: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         where = exc.filename or args.events
         print(f"pulse peers: error: cannot use {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"pulse peers: error: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}\n{USE}")
     return 0

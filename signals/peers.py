@@ -57,16 +57,16 @@ class PeersConfig(BaseModel):
         bands = self.seat_bands
         if any(b <= 1 for b in bands) or list(bands) != sorted(set(bands)):
             raise ValueError("seat_bands must be ascending seat counts above 1")
-        names = set(band_names(bands))
+        names = band_names(bands)
         for name, values in self.percentiles.items():
             if name not in names:
-                msg = f"percentiles name band {name!r}; the bands are {sorted(names)}"
+                msg = f"percentiles name band {name!r}; the bands are {', '.join(names)}"
                 raise ValueError(msg)
             if len(values) != len(QUANTILES):
                 msg = f"band {name!r} needs {len(QUANTILES)} values (every 5th percentile)"
                 raise ValueError(msg)
-            if not all(math.isfinite(v) for v in values):
-                msg = f"band {name!r}: percentile values must be finite numbers"
+            if not all(math.isfinite(v) and v >= 0 for v in values):
+                msg = f"band {name!r}: percentile values must be shares, finite and not negative"
                 raise ValueError(msg)
             if list(values) != sorted(values):
                 msg = f"band {name!r}: percentile values must not decrease"

@@ -94,15 +94,39 @@ def test_too_small_a_book_writes_nothing_and_says_why(history: Path) -> None:
         (("--out", "x.yaml", "--min-peers", "0"), "want a whole number, 1 or more, not '0'"),
         (("--out", "no/such/folder/x.yaml"), "cannot write no/such/folder/x.yaml: no folder"),
         (("--out", "x.yaml", "--config", "missing.yaml"), "cannot read signals config missing"),
+        (("--out", "events.jsonl"), "cannot write events.jsonl: it is the input events.jsonl"),
+        (("--out", "."), "cannot write .: it is a folder"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(
     history: Path, args: tuple[str, ...], message: str
 ) -> None:
+    before = (history / "events.jsonl").read_bytes()
     result = peers(history, *args)
     assert result.returncode == 2
     assert message in result.stderr
     assert not (history / "x.yaml").exists()
+    assert (history / "events.jsonl").read_bytes() == before
+
+
+def test_a_configuration_whose_health_reads_peers_learns_its_first_table(
+    history: Path,
+) -> None:
+    """Health that reads the peer percentile cannot run without a table; learning the
+    first one for it must not be refused for the want of itself."""
+    health = read_config(None).health.model_dump(mode="json")
+    health["components"]["product_usage"]["metrics"][1] = {
+        "metric": "dau_share_peer_percentile",
+        "red": 10,
+        "green": 50,
+    }
+    (history / "wants.yaml").write_text(yaml.safe_dump({"health": health}))
+    result = peers(history, "--config", "wants.yaml", "--out", "has.yaml", "--min-peers", "10")
+    assert result.returncode == 0, result.stderr
+    config = read_config(history / "has.yaml")
+    assert config.peers.percentiles
+    metrics = config.health.components["product_usage"].metrics
+    assert metrics[1].metric == "dau_share_peer_percentile"
 
 
 def test_a_peer_table_file_that_cannot_be_right_is_refused(tmp_path: Path) -> None:

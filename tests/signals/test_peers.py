@@ -102,9 +102,13 @@ def test_learning_counts_each_account_once_and_skips_small_bands() -> None:
         ({"seat_bands": [1, 10]}, "above 1"),
         ({"percentiles": {"1-9 seats": [0.1, 0.2]}}, "21 values"),
         ({"percentiles": {"1-9 seats": list(reversed(EVEN))}}, "must not decrease"),
-        ({"percentiles": {"tiny": EVEN}}, "the bands are"),
+        (
+            {"percentiles": {"tiny": EVEN}},
+            "the bands are 1-9 seats, 10-49 seats, 50-199",
+        ),
         ({"percentiles": {"1-9 seats": (math.nan,) * len(QUANTILES)}}, "finite"),
         ({"percentiles": {"1-9 seats": (*EVEN[:-1], math.inf)}}, "finite"),
+        ({"percentiles": {"1-9 seats": (-5.0, *EVEN[1:])}}, "not negative"),
     ],
 )
 def test_a_table_that_cannot_be_right_is_refused(settings: dict[str, object], message: str) -> None:
