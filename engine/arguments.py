@@ -1,5 +1,5 @@
 """Command-line number types shared by the backtest commands (`pulse evaluate`, `pulse
-tune`): a bad value is refused by argparse with the reason, never scored."""
+tune`, `pulse peers`): a bad value is refused by argparse with the reason, never used."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ def days_or_none(value: str) -> float:
     return _checked(value, float, "a number", lambda n: n >= 0, "0 or more")
 
 
-def team_size(value: str) -> int:
-    """A number of people: a whole number of at least 1."""
+def at_least_one(value: str) -> int:
+    """A count of people or accounts: a whole number of at least 1."""
     return _checked(value, int, "a whole number", lambda n: n >= 1, "at least 1")
+
+
+team_size = at_least_one
+"""CSMs sharing the alerts."""

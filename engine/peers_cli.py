@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from engine.arguments import at_least_one
 from engine.event_file import SortedEventFile
 from engine.forked import available_cores, processes_arg, stopped_cleanly_by_sigterm
 from engine.replay_processes import replay_in_processes
@@ -121,17 +122,6 @@ def _bands(text: str) -> tuple[int, ...]:
     return bands
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"want a whole number, 1 or more, not {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
 @stopped_cleanly_by_sigterm("pulse peers")
 def _command(args: argparse.Namespace) -> int:
     refused = _unwritable(args.out, [args.events, args.config])
@@ -204,7 +194,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     parser.add_argument(
         "--min-peers",
-        type=_at_least_one,
+        type=at_least_one,
         default=MIN_PEERS,
         help=f"fewest customers a band needs for percentiles (default: {MIN_PEERS})",
     )

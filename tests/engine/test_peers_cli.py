@@ -91,7 +91,7 @@ def test_too_small_a_book_writes_nothing_and_says_why(history: Path) -> None:
     ("args", "message"),
     [
         (("--out", "x.yaml", "--bands", "50,10"), "want ascending seat counts above 1"),
-        (("--out", "x.yaml", "--min-peers", "0"), "want a whole number, 1 or more, not '0'"),
+        (("--out", "x.yaml", "--min-peers", "0"), "must be at least 1, got 0"),
         (("--out", "no/such/folder/x.yaml"), "cannot write no/such/folder/x.yaml: no folder"),
         (("--out", "x.yaml", "--config", "missing.yaml"), "cannot read signals config missing"),
         (("--out", "events.jsonl"), "cannot write events.jsonl: it is the input events.jsonl"),
