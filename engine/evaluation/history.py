@@ -53,8 +53,6 @@ class AccountHistory:
     """Day (UTC) -> the users with any usage event that day."""
     first_at: datetime | None = None
     last_at: datetime | None = None
-    count: int = 0
-    """Events of every kind, usage included."""
 
     @classmethod
     def of(cls, events: Iterable[InputEvent]) -> AccountHistory:
@@ -69,7 +67,6 @@ class AccountHistory:
         at = event.occurred_at
         self.first_at = at if self.first_at is None else min(self.first_at, at)
         self.last_at = at if self.last_at is None else max(self.last_at, at)
-        self.count += 1
         if isinstance(event, UsageEvent) and event.name != TRIAL_STARTED:
             if event.user_id is not None:
                 users = self.users_by_day.setdefault(at.date(), set())
@@ -81,6 +78,9 @@ class AccountHistory:
 @dataclass
 class EventHistory:
     accounts: dict[str, AccountHistory] = field(default_factory=dict)
+    read: int = 0
+    """Input events read once each (a group call is one, though it lands on its account
+    both as a link and as the profile its traits carry)."""
     duplicates: int = 0
     unresolved: int = 0
     """User-only usage events whose user was never linked to an account in time."""
@@ -92,7 +92,7 @@ class EventHistory:
 
     def summary(self, rejected_lines: int = 0) -> EventsRead:
         return EventsRead(
-            events=sum(account.count for account in self.accounts.values()),
+            events=self.read,
             accounts=len(self.accounts),
             duplicates=self.duplicates,
             unresolved=self.unresolved,
@@ -125,6 +125,7 @@ def build_history(
             if isinstance(event, TriggerFeedback):
                 history.feedback.append(event)
             continue
+        history.read += 1
         if history.first_event is None:
             history.first_event = event.occurred_at
         history.last_event = event.occurred_at
