@@ -31,6 +31,10 @@ _REVISED = "revised"
 A "joined" entry paged nobody: it joined a conversation already open."""
 
 
+_TRIAL_GRACE_US = 86_400_000_000
+"""An end this soon after the trial's close is the trial's (the deletion is sent late)."""
+
+
 def cancellation_id(account_id: str, ended_us: int) -> str:
     return blake2b(
         f"{account_id}\x1fcancellation\x1f{ended_us}".encode(), digest_size=16
@@ -38,9 +42,18 @@ def cancellation_id(account_id: str, ended_us: int) -> str:
 
 
 def is_trial(state: AccountState) -> bool:
-    """The subscription is a trial: its plan or the CRM's lifecycle stage says so, or a
-    trial was started and no recurring revenue is known. (MRR 0 alone is not one: a paid
-    subscription paused, or between invoices, has none.)"""
+    """The subscription is a trial: the billing system's trial had not closed by the
+    subscription's latest word (by its end, for one that ended: Stripe ends an unpaid
+    trial at ``trial_end``, a day's grace), its plan or the CRM's lifecycle stage says
+    so, or a trial was started and no recurring revenue is known. (MRR 0 alone is not
+    one: a paid subscription paused, or between invoices, has none.) Billing's dates
+    come first: a priced trial is still a trial, whatever the CRM's stage says."""
+    trial_end = state.fact(state.billing, "trial_end_us")
+    status = state.billing.get("status")
+    if trial_end is not None and status is not None:
+        grace = _TRIAL_GRACE_US if status[2] == "cancelled" else 0
+        if status[0] < trial_end + grace:
+            return True
     plan = state.fact(state.billing, "plan") or state.fact(state.profile, "plan")
     if isinstance(plan, str) and plan.strip().lower() == "trial":
         return True

@@ -315,6 +315,8 @@ class StateFolder:
             return SEEN_BILLING
         else:
             touched = SEEN_BILLING | FACET_PAYMENTS
+        if touched & FACET_SUBSCRIPTION:
+            _trial_dates(state, event, ts, eid)
         if event.subscription_id is not None and touched & FACET_SUBSCRIPTION:
             if action != "subscription_cancelled":
                 _subscription_facts(state, event, ts, eid, status=False)
@@ -373,6 +375,15 @@ def _subscription_facts(
         # an update says the account pays only with revenue in it: a stray update after a
         # cancellation (a seat count, a note) brings no one back
         lww(state.billing, "status", ts, eid, "active")
+
+
+def _trial_dates(state: AccountState, event: BillingEvent, ts: int, eid: int) -> None:
+    """The billing system's own trial, latest-wins: its length, and whether an end came
+    by its close (a lapse) or after it (paid churn)."""
+    if event.trial_end is not None:
+        lww(state.billing, "trial_end_us", ts, eid, micros(event.trial_end))
+    if event.trial_start is not None:
+        lww(state.billing, "trial_start_us", ts, eid, micros(event.trial_start))
 
 
 def _first_event(state: AccountState, occurred_us: int, day: int) -> None:

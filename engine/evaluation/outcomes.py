@@ -10,9 +10,10 @@ Decisions, each a line of docs/evaluation.md:
 - The last state counts: a later ``subscription_started``, or a ``subscription_updated``
   with MRR above 0, reactivates the account, which is then retained; the lapse is kept
   so that alerts during it still count as alerts after cancellation.
-- A trial lapse is a cancelled subscription that was a trial: plan "Trial" or MRR 0 on
-  the cancellation or the latest subscription event, or a ``Trial Started`` usage event
-  with no paid invoice since. Trial lapses are reported apart from paid churn.
+- A trial lapse is a cancelled subscription that was a trial: status ``trialing``, plan
+  "Trial" or MRR 0 on the cancellation or the latest subscription event, a cancellation
+  within a day of the trial's end (Stripe's ``trial_end``), or a ``Trial Started`` usage
+  event with no paid invoice since. Trial lapses are reported apart from paid churn.
 - An expansion is a ``subscription_updated`` of a paid subscription that raises seats
   purchased, or MRR, above the previous known value (a trial converting is not one).
 """
@@ -26,6 +27,9 @@ from datetime import datetime, timedelta
 from engine.evaluation.history import TRIAL_STARTED, AccountHistory, EventHistory
 from engine.evaluation.model import Outcome
 from topics.models import AccountProfile, BillingEvent, UsageEvent
+
+_TRIAL_GRACE = timedelta(days=1)
+"""A subscription ending this soon after its trial's close lapsed as a trial."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,13 @@ def disagreements(from_events: Mapping[str, Outcome], truth: Truth) -> tuple[int
 
 
 def _names_trial(event: BillingEvent) -> bool | None:
-    """Whether a subscription event says trial (plan "Trial" or MRR 0); None: it doesn't say."""
+    """Whether a subscription event says trial (status ``trialing``, an end by the trial's
+    close, plan "Trial" or MRR 0); None: it doesn't say."""
+    if event.subscription_status == "trialing":
+        return True
+    trial_end = event.trial_end if event.action == "subscription_cancelled" else None
+    if trial_end is not None and event.occurred_at < trial_end + _TRIAL_GRACE:
+        return True
     if event.plan is not None and event.plan.strip().lower() == "trial":
         return True
     if event.mrr is not None:

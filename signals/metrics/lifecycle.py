@@ -145,13 +145,20 @@ def subscription_cancelled(
 def trial_progress(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
     """Share of the trial elapsed (0.5 is half way); None outside a trial.
 
-    The trial starts at ``Trial Started`` or when the profile entered the trial stage,
-    and ends at the subscription's renewal date when that lies after the start, else
-    after ``lifecycle.default_trial_days``.
+    The billing system's trial dates (Stripe's ``trial_start``, ``trial_end``) say it
+    exactly, and None once it closed. Else the trial starts at ``Trial Started`` or when
+    the profile entered the trial stage, and ends at the subscription's renewal date
+    when that lies after the start, else after ``lifecycle.default_trial_days``.
     """
     stage = state.profile.get("lifecycle_stage")
     if stage is not None and stage[2] != "trial":
         return None
+    billed_start = state.fact(state.billing, "trial_start_us")
+    billed_end = state.fact(state.billing, "trial_end_us")
+    if billed_start is not None and billed_end is not None and billed_end > billed_start:
+        first, close = from_micros(billed_start).toordinal(), from_micros(billed_end).toordinal()
+        today = as_of.toordinal()
+        return (today - first) / max(1, close - first) if today < close else None
     if state.trial_started_day >= 0:
         start = state.trial_started_day
     elif stage is not None:

@@ -59,6 +59,19 @@ LINES = [
     usage("trialing", 0, "Trial Started"),
     billing("trialing", 0, "subscription_started", **GROWTH),
     billing("trialing", 14, "subscription_cancelled", **GROWTH),
+    # Stripe's own trial: priced as Growth, "trialing" until its trial_end on day 14,
+    # when the subscription is deleted unpaid: a lapse, though nothing says "Trial".
+    billing("stripe_trial", 0, "subscription_started", subscription_status="trialing",
+            trial_end=day(14).isoformat(), **GROWTH),
+    billing("stripe_trial", 14, "subscription_cancelled", subscription_status="canceled",
+            trial_end=day(14).isoformat(), **GROWTH),
+    # The same trial paid at its end, cancelled on day 50: paid churn.
+    billing("stripe_paid", 0, "subscription_started", subscription_status="trialing",
+            trial_end=day(14).isoformat(), **GROWTH),
+    billing("stripe_paid", 14, "subscription_updated", subscription_status="active",
+            trial_end=day(14).isoformat(), **GROWTH),
+    billing("stripe_paid", 50, "subscription_cancelled", subscription_status="canceled",
+            trial_end=day(14).isoformat(), **GROWTH),
     # A trial that converts: not an expansion, and retained.
     billing("converts", 0, "subscription_started", plan="Trial", seats_purchased=5, mrr=0.0),
     billing("converts", 14, "subscription_updated", plan="Growth", seats_purchased=8, mrr=360.0),
@@ -97,6 +110,8 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
     read = read_events(path)
     assert read.rejected_lines == 1
     assert (read.history.duplicates, read.history.unresolved) == (1, 1)
+    # every line but the duplicate and the broken one, the group call counted once
+    assert read.history.summary().events == len(LINES)
     return outcomes_from_events(read.history)
 
 
@@ -115,6 +130,10 @@ def test_cancellation_expansion_and_owner(outcomes: dict[str, Outcome]) -> None:
 def test_trials_lapse_apart_from_paid_churn(outcomes: dict[str, Outcome]) -> None:
     assert outcomes["trial"].trial_lapse
     assert outcomes["trialing"].trial_lapse
+    assert outcomes["stripe_trial"].trial_lapse
+    stripe_paid = outcomes["stripe_paid"]
+    assert stripe_paid.churned
+    assert not stripe_paid.trial_lapse
     converts = outcomes["converts"]
     assert not converts.trial_lapse
     assert converts.cancelled_at is None

@@ -124,6 +124,32 @@ def test_a_trial_lapse_says_so() -> None:
     assert [(r.trial, r.mrr, r.scheduled) for r in ended] == [(True, 0.0, False)]
 
 
+def test_a_stripe_trial_ended_unpaid_is_a_lapse_and_one_paid_first_is_churn() -> None:
+    # Stripe's trial: a priced subscription, "trialing" until trial_end; no "Trial" plan,
+    # no lifecycle stage, no Trial Started event. A CRM stage set on the day (a producer's
+    # mistake the independent check made) must not turn the lapse into paid churn.
+    def stripe(action: str, day: int, status: str, **fields: object) -> AccountEvent:
+        return billing(
+            action, at(day), subscription_id="sub1", subscription_status=status,
+            plan="Team", seats_purchased=5, mrr=60.0, trial_end=at(14), **fields,
+        )  # fmt: skip
+
+    lapsed = [
+        stripe("subscription_started", 0, "trialing"),
+        profile(at(14), lifecycle_stage="adopted"),
+        stripe("subscription_cancelled", 14, "canceled"),
+    ]
+    _, ended, _ = drive(lapsed, until=at(15))
+    assert [r.trial for r in ended] == [True]
+    paid = [
+        stripe("subscription_started", 0, "trialing"),
+        stripe("subscription_updated", 14, "active"),
+        stripe("subscription_cancelled", 50, "canceled"),
+    ]
+    _, ended, _ = drive(paid, until=at(51))
+    assert [r.trial for r in ended] == [False]
+
+
 def test_alerts_that_joined_a_conversation_paged_nobody_and_are_not_listed() -> None:
     # payment_failed joins gone_quiet's open conversation (medium under high)
     events = _quiet_then_leaving()

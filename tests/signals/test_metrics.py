@@ -363,6 +363,19 @@ CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
         0.25,
     ),
     ("trial_progress", [profile(at(-1), lifecycle_stage="trial")], NOW, 1.0),
+    # Stripe's trial dates say its length, with nothing else to say it is a trial
+    (
+        "trial_progress",
+        [subscription(at(3), subscription_status="trialing", trial_start=at(3), trial_end=at(33))],
+        NOW,
+        1 / 3,
+    ),
+    (  # over: the trial ended on day 10 (the subscription converted or ended)
+        "trial_progress",
+        [subscription(at(-20), trial_start=at(-20), trial_end=at(10))],
+        NOW,
+        None,
+    ),
     (
         "trial_progress",
         [usage("Trial Started", at(6)), profile(at(8), lifecycle_stage="adopted")],

@@ -11,7 +11,7 @@ import pytest
 from tests.topics import payloads
 from topics.adapters.stripe import from_stripe
 from topics.codec import decode_billing
-from topics.errors import PulseIgnored
+from topics.errors import PulseIgnored, PulseValidationError
 
 
 def _price(**changes: Any) -> dict[str, Any]:
@@ -41,6 +41,25 @@ def _items(*prices: dict[str, Any], quantity: int = 1) -> dict[str, Any]:
 def test_every_subscription_status_is_kept(status: str, action: str) -> None:
     event = from_stripe(payloads.stripe_subscription(status=status, latest_invoice="in_9"))
     assert (event.action, event.subscription_status, event.invoice_id) == (action, status, "in_9")
+
+
+def test_a_trial_keeps_its_dates() -> None:
+    message = payloads.stripe_subscription(
+        status="trialing", trial_start=1780000000, trial_end=1781209600
+    )
+    event = from_stripe(message)
+    assert event.trial_start is not None
+    assert event.trial_end is not None
+    assert (int(event.trial_start.timestamp()), int(event.trial_end.timestamp())) == (
+        1780000000,
+        1781209600,
+    )
+    assert from_stripe(payloads.stripe_subscription()).trial_end is None
+
+
+def test_a_trial_end_that_is_no_timestamp_is_refused_by_name() -> None:
+    with pytest.raises(PulseValidationError, match=r"data\.object\.trial_end"):
+        from_stripe(payloads.stripe_subscription(trial_end="tomorrow"))
 
 
 def test_pause_collection_makes_an_active_subscription_paused() -> None:

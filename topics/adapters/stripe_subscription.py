@@ -10,6 +10,8 @@
 - A scheduled cancellation is `cancel_at` when Stripe gives one, else the
   period end under `cancel_at_period_end: true`. An update with neither says
   the cancellation is withdrawn (`cancel_scheduled=False`).
+- A trial keeps its dates (`trial_start`, `trial_end`): a subscription that ends by
+  its trial's end lapsed as a trial, whatever its price says.
 - Plan limits come from metadata keys `api_calls_per_day_limit` and
   `data_volume_limit_gb`; subscription metadata (a negotiated deal) wins over
   the price's metadata (the list plan).
@@ -72,6 +74,10 @@ def subscription_fields(
         renewal_date=None if ended else _date(period_end, "data.object.current_period_end"),
     )
     fields["interval"], fields["interval_count"] = _billing_period(items)
+    for key in ("trial_start", "trial_end"):
+        if obj.get(key) is not None:
+            fields[key] = instant(obj[key], f"data.object.{key}")
+            sources[key] = f"data.object.{key}"
     sources.update(
         subscription_id="data.object.id",
         subscription_status="data.object.status",

@@ -187,6 +187,11 @@ class BillingEvent(PulseModel):
     under ``cancel_at_period_end``); set on ``subscription_updated``."""
     cancel_scheduled: bool | None = None
     """True while a cancellation is scheduled, False once it is withdrawn; None: unchanged."""
+    trial_start: EventTime | None = None
+    """When the subscription's trial began (Stripe's ``trial_start``)."""
+    trial_end: EventTime | None = None
+    """When its trial ends or ended (Stripe's ``trial_end``): a subscription that ends by
+    then was a trial that lapsed, not paid churn; nothing else need say "trial"."""
     subscription_id: Id | None = None
     """Which of the account's subscriptions this is about: with it, an account's MRR, seats
     and status aggregate over its subscriptions; without, the event speaks for the account."""

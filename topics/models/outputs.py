@@ -137,8 +137,9 @@ class Cancellation(PulseModel):
     """The cancellation had been scheduled ahead (a notice, such as Stripe's
     ``cancel_at_period_end``), rather than taking effect at once."""
     trial: bool
-    """A trial that lapsed, not paid churn: the plan or the CRM's lifecycle stage says
-    trial, or a trial was started and no recurring revenue is known."""
+    """A trial that lapsed, not paid churn: it ended by the billing system's trial end
+    (Stripe's ``trial_end``), the plan or the CRM's lifecycle stage says trial, or a
+    trial was started and no recurring revenue is known."""
     mrr: NonNegative | None
     """The last monthly recurring revenue known before the end: what was lost."""
     plan: Label | None
