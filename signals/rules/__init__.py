@@ -10,7 +10,7 @@ from signals.rules.evaluate import (
     snooze,
     unsnooze,
 )
-from signals.rules.loader import default_rules, load_rules
+from signals.rules.loader import default_rules, load_rules, optional_rules
 from signals.rules.model import (
     HEALTH_METRICS,
     Rule,
@@ -35,6 +35,7 @@ __all__ = [
     "event_types",
     "load_rules",
     "metric_names",
+    "optional_rules",
     "rule_metric_names",
     "snooze",
     "unsnooze",

@@ -9,9 +9,10 @@ import yaml
 from pydantic import ValidationError
 
 from signals.errors import RuleFileError
-from signals.rules.model import RuleSet
+from signals.rules.model import Rule, RuleSet
 
 DEFAULT_RULES = "default_rules.yaml"
+OPTIONAL_RULES = "optional_rules.yaml"
 TEXTBOOK_RULES = "textbook_rules.yaml"
 
 
@@ -41,6 +42,10 @@ def load_rules(text: str, source: str) -> RuleSet:
             line = node.start_mark.line + 1
             raise RuleFileError(source, line, f"rule id {rule.id!r} is defined twice")
         seen.add(rule.id)
+    if ruleset.enable and ruleset.extends != "defaults":
+        node, _ = _locate(root, ("enable",))
+        reason = "enable needs 'extends: defaults' (it switches on rules shipped beside them)"
+        raise RuleFileError(source, node.start_mark.line + 1, reason)
     if ruleset.extends is None:
         if ruleset.disable:
             node, _ = _locate(root, ("disable",))
@@ -56,6 +61,8 @@ def _on_defaults(ruleset: RuleSet, root: yaml.Node, source: str) -> RuleSet:
     """The base (defaults or textbook) with this file's disables, replacements and
     additions applied."""
     defaults = textbook_rules() if ruleset.extends == "textbook" else default_rules()
+    if ruleset.enable:
+        defaults = RuleSet(rules=(*defaults.rules, *_enabled(ruleset, root, source)))
     for index, rule_id in enumerate(ruleset.disable):
         if defaults.get(rule_id) is None:
             node, _ = _locate(root, ("disable", index))
@@ -77,10 +84,32 @@ def _on_defaults(ruleset: RuleSet, root: yaml.Node, source: str) -> RuleSet:
     return RuleSet(rules=(*merged, *own.values()))
 
 
+def _enabled(ruleset: RuleSet, root: yaml.Node, source: str) -> list[Rule]:
+    """The optional rules a file's ``enable`` names, each once."""
+    optional = optional_rules()
+    enabled: list[Rule] = []
+    for index, rule_id in enumerate(ruleset.enable):
+        rule = optional.get(rule_id)
+        if rule is None:
+            node, _ = _locate(root, ("enable", index))
+            known = ", ".join(r.id for r in optional.rules)
+            reason = f"enable names {rule_id!r}, which is no optional rule (there are: {known})"
+            raise RuleFileError(source, node.start_mark.line + 1, reason)
+        if rule not in enabled:
+            enabled.append(rule)
+    return enabled
+
+
 def default_rules() -> RuleSet:
     """The rules every account gets unless a rules file replaces them (signals.md defaults)."""
     text = files("signals").joinpath(DEFAULT_RULES).read_text(encoding="utf-8")
     return load_rules(text, DEFAULT_RULES)
+
+
+def optional_rules() -> RuleSet:
+    """Rules shipped switched off, for ``enable:`` in a file extending the defaults."""
+    text = files("signals").joinpath(OPTIONAL_RULES).read_text(encoding="utf-8")
+    return load_rules(text, OPTIONAL_RULES)
 
 
 def textbook_rules() -> RuleSet:

@@ -215,11 +215,13 @@ class RuleSet(_Strict):
 
     With ``extends: defaults`` a file changes only what it names: a rule with a
     default's id replaces it (raise its ``version`` so its triggers get new ids),
-    ``disable`` drops defaults, and new ids are added.
+    ``disable`` drops defaults, ``enable`` switches on rules Pulse ships switched off
+    (``signals/optional_rules.yaml``), and new ids are added.
     """
 
     extends: Literal["defaults", "textbook"] | None = None
     disable: tuple[str, ...] = ()
+    enable: tuple[str, ...] = ()
     rules: tuple[Rule, ...] = ()
 
     def get(self, rule_id: str) -> Rule | None:

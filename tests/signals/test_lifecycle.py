@@ -36,7 +36,12 @@ from topics.errors import PulseValidationError
 from topics.models import Trigger
 
 CONFIG = SignalsConfig(usage=UsageMapping(core_features=CORE))
-RULES = {"defaults": default_rules(), "textbook": textbook_rules()}
+RULES = {
+    "defaults": default_rules(),
+    "textbook": textbook_rules(),
+    # ticket_spike is shipped switched off; the conversation tests need a rule to come late
+    "with_tickets": load_rules("extends: defaults\nenable: [ticket_spike]\n", "tickets.yaml"),
+}
 PROCESSORS = {name: SignalProcessor(CONFIG, rules) for name, rules in RULES.items()}
 
 
@@ -268,7 +273,7 @@ def _conversation(spike_day: int) -> list[AccountEvent]:
 
 
 def test_churn_reasons_within_30_days_join_the_open_conversation() -> None:
-    fired, state = drive(PROCESSORS["defaults"], _conversation(81), until=at(82))
+    fired, state = drive(PROCESSORS["with_tickets"], _conversation(81), until=at(82))
     assert _ids(fired) == [
         ("gone_quiet", "high", at(43, 0)),
         ("cancellation_scheduled", "critical", at(50, 10)),  # severity rises: a new alert
@@ -286,14 +291,15 @@ def test_churn_reasons_within_30_days_join_the_open_conversation() -> None:
 
 
 def test_a_reason_29_days_after_the_last_alert_still_joins() -> None:
-    fired, state = drive(PROCESSORS["defaults"], _conversation(79), until=at(82))
+    fired, state = drive(PROCESSORS["with_tickets"], _conversation(79), until=at(82))
     assert "ticket_spike" not in {t.rule_id for t in fired}
     assert ["ticket_spike", "joined"] in [[entry[1], *entry[5:]] for entry in state.fired]
 
 
 def test_with_the_episode_off_every_reason_alerts() -> None:
     config = CONFIG.model_copy(update={"lifecycle": LifecycleConfig(churn_episode=timedelta(0))})
-    fired, state = drive(SignalProcessor(config), _conversation(79), until=at(82))
+    processor = SignalProcessor(config, RULES["with_tickets"])
+    fired, state = drive(processor, _conversation(79), until=at(82))
     assert [t.rule_id for t in fired] == [
         "gone_quiet",
         "cancellation_scheduled",

@@ -1,5 +1,6 @@
-"""Runs every rule test file under tests/signals/rules/: one per default rule, and under
-textbook/ a few cases of the textbook rules (``extends: textbook``), still an option."""
+"""Runs every rule test file under tests/signals/rules/: one per default rule, under
+optional/ one per rule shipped switched off (``enable:``), and under textbook/ a few
+cases of the textbook rules (``extends: textbook``), still an option."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from signals.rules import default_rules
+from signals.rules import default_rules, optional_rules
 from signals.rules.loader import textbook_rules
 from signals.rulestest import CaseResult, run_rule_tests
 
 RULE_TESTS = Path(__file__).parent / "rules"
 FILES = sorted(RULE_TESTS.glob("*.yaml"))
+OPTIONAL = sorted((RULE_TESTS / "optional").glob("*.yaml"))
 TEXTBOOK = sorted((RULE_TESTS / "textbook").glob("*.yaml"))
 
 
@@ -26,7 +28,11 @@ def _run(path: Path, text: str | None = None) -> list[CaseResult]:
 
 
 @pytest.mark.parametrize(
-    "path", FILES + TEXTBOOK, ids=[p.stem for p in FILES] + [f"textbook-{p.stem}" for p in TEXTBOOK]
+    "path",
+    FILES + OPTIONAL + TEXTBOOK,
+    ids=[p.stem for p in FILES]
+    + [f"optional-{p.stem}" for p in OPTIONAL]
+    + [f"textbook-{p.stem}" for p in TEXTBOOK],
 )
 def test_rule_file(path: Path) -> None:
     results = _run(path)
@@ -38,10 +44,16 @@ def test_every_default_rule_has_a_test_file() -> None:
     assert {rule.id for rule in default_rules().rules} == {p.stem for p in FILES}
 
 
+def test_every_optional_rule_has_a_test_file_run_with_it_enabled() -> None:
+    assert {rule.id for rule in optional_rules().rules} == {p.stem for p in OPTIONAL}
+    for path in OPTIONAL:
+        assert "rules_file: ../rulesets/optional.yaml" in path.read_text(encoding="utf-8")
+
+
 def test_every_file_has_a_case_that_fires_and_one_that_must_not() -> None:
     import yaml
 
-    for path in FILES:
+    for path in FILES + OPTIONAL:
         cases = yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]
         assert any(case.get("expect") for case in cases), f"{path.name}: nothing fires"
         assert any(case.get("must_not_fire") for case in cases), f"{path.name}: no near miss"

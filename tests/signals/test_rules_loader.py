@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from signals.errors import RuleFileError
-from signals.rules import default_rules, load_rules, rule_metric_names
+from signals.rules import default_rules, load_rules, optional_rules, rule_metric_names
 from signals.rules.loader import textbook_rules
 from signals.rules.model import AllOf, MetricCondition
 
@@ -52,7 +52,6 @@ DEFAULT_IDS = {
     "health_red",
     "renewal_at_risk",
     "detractor",
-    "ticket_spike",
     "seat_limit",
     "usage_tier",
     "api_limit",
@@ -101,6 +100,27 @@ def test_a_file_extending_the_textbook_changes_only_what_it_names() -> None:
     assert set(ids) == TEXTBOOK_IDS - {"renewal_at_risk_90", "login_decline"}
     assert rules.get("renewal_at_risk_60") == textbook_rules().get("renewal_at_risk_60")
     assert rules.get("gone_quiet") != default_rules().get("gone_quiet")
+
+
+def test_enable_switches_on_a_rule_shipped_off_and_keeps_the_defaults() -> None:
+    rules = load_rules("extends: defaults\nenable: [ticket_spike]\n", "mine.yaml")
+    assert {rule.id for rule in rules.rules} == DEFAULT_IDS | {"ticket_spike"}
+    assert rules.get("ticket_spike") == optional_rules().get("ticket_spike")
+    assert "ticket_spike" not in {rule.id for rule in default_rules().rules}
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("extends: defaults\nenable: [gone_quiet]\n", "'gone_quiet', which is no optional rule"),
+        ("extends: defaults\nenable: [spike]\n", r"\(there are: ticket_spike\)"),
+        ("extends: textbook\nenable: [ticket_spike]\n", "enable needs 'extends: defaults'"),
+        ("enable: [ticket_spike]\nrules: []\n", "enable needs 'extends: defaults'"),
+    ],
+)
+def test_enable_names_an_optional_rule_on_the_defaults(text: str, says: str) -> None:
+    with pytest.raises(RuleFileError, match=says):
+        load_rules(text, "mine.yaml")
 
 
 def test_disabling_a_rule_the_textbook_lacks_is_named() -> None:
