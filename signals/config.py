@@ -10,9 +10,17 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from signals.errors import ConfigError
+from signals.holidays import parse_holiday
 from signals.peers import PeersConfig
 
 ComponentName = Literal["product_usage", "engagement", "support", "relationship", "financial"]
@@ -169,10 +177,21 @@ class LifecycleConfig(_Frozen):
     """One conversation per account: while a churn-risk trigger fired within this span,
     another churn-risk rule joins that episode silently unless its severity is higher.
     Advocacy waits as long after a churn-risk trigger. 0 turns this off."""
+    holidays: tuple[str, ...] = ("12-24..01-01",)
+    """Days a whole book falls quiet, every year (``MM-DD..MM-DD``, may wrap the year
+    end): ``silent_days`` does not count them, so a team silent across the year-end
+    break is not "gone quiet" (``signals.holidays``). ``[]`` counts every day."""
     alert_horizon: timedelta = timedelta(days=120)
     """A cancellation's record lists the churn-risk alerts of this long before the
     subscription ended (``signals.cancellations``). ``pulse evaluate``'s horizon is 120
     days too, but it counts back from the notice when the account gave one."""
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays_are_ranges(cls, holidays: tuple[str, ...]) -> tuple[str, ...]:
+        for text in holidays:
+            parse_holiday(text)  # a ValueError says which and why
+        return holidays
 
 
 class PriorityConfig(_Frozen):

@@ -4,7 +4,7 @@ cancellation, and when anyone last used the product.
 These let rules judge with enough data (``observed_days``), apply renewal rules to
 contract renewals only (``days_to_contract_renewal``), judge trials relative to their
 length (``trial_progress``) and treat any user's activity as presence
-(``days_since_last_activity``).
+(``days_since_last_activity``; ``silent_days`` leaves the holidays out of it).
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from datetime import datetime
 from typing import Final
 
 from signals.config import SignalsConfig
-from signals.metrics.registry import metric
+from signals.holidays import holidays_between
+from signals.metrics.registry import memoised, metric
 from signals.state import (
     FACET_PROFILE,
     FACET_SUBSCRIPTION,
     FACET_TRIAL,
     FACET_USERS,
     SEEN_BILLING,
+    SEEN_USAGE,
     AccountState,
     from_micros,
 )
@@ -52,6 +54,29 @@ def days_since_last_activity(
         return 0.0
     active = [day for day, bucket in state.buckets.items() if bucket.users and day <= today]
     return float(today - max(active)) if active else None
+
+
+@metric("silent_days", reads=FACET_USERS)
+def silent_days(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    """``days_since_last_activity`` without the holidays in it (``lifecycle.holidays``):
+    a team that stopped on 20 December and is back on 3 January was silent 6 days of
+    work, not 14. None as ``days_since_last_activity``."""
+    gap = memoised("days_since_last_activity", state, as_of, config)
+    if not gap:
+        return gap
+    today = as_of.toordinal()
+    return gap - holidays_between(today - int(gap) + 1, today, config.lifecycle.holidays)
+
+
+@metric("holidays_14d", reads=FACET_USERS)
+def holidays_14d(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    """Holidays (``lifecycle.holidays``) among the last 14 whole days: a usage trend
+    compares this fortnight with the ones before, and across the year-end break every
+    team is down and every key user away. None for an account with no use to compare."""
+    if not state.has(SEEN_USAGE):
+        return None
+    today = as_of.toordinal()
+    return float(holidays_between(today - 14, today - 1, config.lifecycle.holidays))
 
 
 def contract_term_days(state: AccountState) -> float | None:

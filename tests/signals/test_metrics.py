@@ -280,6 +280,13 @@ CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
         3,
     ),
     ("days_since_last_activity", [login(at(13, 9))], NOW, 0),
+    ("silent_days", [login(at(1, 9))], NOW, 12),  # October: no holiday to leave out
+    ("silent_days", [login(at(74, 9))], at(90), 16 - 9),  # 18 Dec to 3 Jan, less the break
+    ("silent_days", [billing("invoice_paid", at(12))], NOW, None),
+    ("holidays_14d", [], NOW, None),
+    ("holidays_14d", [login(at(1))], NOW, 0),
+    ("holidays_14d", [login(at(1))], at(90), 9),  # 3 January: 20 Dec..2 Jan, the whole break
+    ("holidays_14d", [login(at(1))], at(104), 0),  # 17 January: 3..16 Jan
     ("days_to_contract_renewal", SEATS, NOW, None),  # a 75-day term is not a contract
     ("days_to_contract_renewal", [subscription(at(-30), renewal=at(70).date())], NOW, 57),
     (
