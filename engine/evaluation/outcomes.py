@@ -15,7 +15,9 @@ Decisions, each a line of docs/evaluation.md:
   within a day of the trial's end (Stripe's ``trial_end``), or a ``Trial Started`` usage
   event with no paid invoice since. Trial lapses are reported apart from paid churn.
 - An expansion is a ``subscription_updated`` of a paid subscription that raises seats
-  purchased, or MRR, above the previous known value (a trial converting is not one).
+  purchased, or MRR, above the previous known value, or, for the account's first
+  subscription event, above the seats the update says it had (``seats_before``,
+  Stripe's ``previous_attributes``); a trial converting is not one.
 """
 
 from __future__ import annotations
@@ -208,7 +210,8 @@ class _Subscription:
         trial_after = self.trial_plan if says is None else says
         paid_before_and_after = not self.trial and not trial_after
         if event.action == "subscription_updated" and paid_before_and_after:
-            more_seats = self.seats is not None and (event.seats_purchased or 0) > self.seats
+            seats = self.seats if self.seats is not None else event.seats_before
+            more_seats = seats is not None and (event.seats_purchased or 0) > seats
             more_mrr = bool(self.mrr) and (event.mrr or 0) > (self.mrr or 0)
             if more_seats or more_mrr:
                 self.expansions.append(event.occurred_at)

@@ -72,6 +72,9 @@ LINES = [
             trial_end=day(14).isoformat(), **GROWTH),
     billing("stripe_paid", 50, "subscription_cancelled", subscription_status="canceled",
             trial_end=day(14).isoformat(), **GROWTH),
+    # Its first event after the stream began is a seat rise Stripe says came from 6.
+    billing("grew", 30, "subscription_updated", seats_before=6, **GROWTH),
+    billing("same", 30, "subscription_updated", seats_before=10, **GROWTH),
     # A trial that converts: not an expansion, and retained.
     billing("converts", 0, "subscription_started", plan="Trial", seats_purchased=5, mrr=0.0),
     billing("converts", 14, "subscription_updated", plan="Growth", seats_purchased=8, mrr=360.0),
@@ -124,6 +127,8 @@ def test_cancellation_expansion_and_owner(outcomes: dict[str, Outcome]) -> None:
     assert paid.expansions == (day(20),)
     assert paid.csm_owner == "ann"
     assert outcomes["upgrade"].expansions == (day(10),)
+    assert outcomes["grew"].expansions == (day(30),)
+    assert outcomes["same"].expansions == ()
     assert outcomes["upgrade"].observed_until == day(90)
 
 

@@ -62,6 +62,21 @@ def test_a_trial_end_that_is_no_timestamp_is_refused_by_name() -> None:
         from_stripe(payloads.stripe_subscription(trial_end="tomorrow"))
 
 
+def test_an_update_says_the_seats_it_had_before() -> None:
+    # Stripe puts the items as they were in previous_attributes (25 seats now)
+    message = payloads.stripe_subscription()
+    before = message["data"]["object"]["items"]["data"][0] | {"quantity": 20}
+    message["data"]["previous_attributes"] = {"items": {"object": "list", "data": [before]}}
+    assert from_stripe(message).seats_before == 20
+    message["data"]["previous_attributes"] = {"quantity": 18}  # a legacy single quantity
+    assert from_stripe(message).seats_before == 18
+    message["data"]["previous_attributes"] = {"cancel_at_period_end": False}
+    assert from_stripe(message).seats_before is None
+    created = payloads.stripe_subscription("customer.subscription.created")
+    created["data"]["previous_attributes"] = {"quantity": 18}
+    assert from_stripe(created).seats_before is None
+
+
 def test_pause_collection_makes_an_active_subscription_paused() -> None:
     message = payloads.stripe_subscription(pause_collection={"behavior": "void"})
     assert from_stripe(message).subscription_status == "paused"

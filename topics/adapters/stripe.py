@@ -30,7 +30,7 @@ from typing import Any
 from topics.adapters._paths import dig, validate
 from topics.adapters.stripe_account import AccountResolver, resolve_account, stripe_id
 from topics.adapters.stripe_money import minor_units
-from topics.adapters.stripe_subscription import instant, subscription_fields
+from topics.adapters.stripe_subscription import instant, seats_before, subscription_fields
 from topics.errors import PulseIgnored, PulseValidationError
 from topics.models import BillingEvent
 
@@ -101,6 +101,10 @@ def from_stripe(
     if kind in _SUBSCRIPTION_ACTIONS:
         fields["action"] = _SUBSCRIPTION_ACTIONS[kind]
         subscription_fields(obj, kind, fields, sources)
+        before = seats_before(dig(event, "data", "previous_attributes"))
+        if before is not None and fields["action"] == "subscription_updated":
+            fields["seats_before"] = before
+            sources["seats_before"] = "data.previous_attributes"
     elif kind in _PAYMENT_ACTIONS:
         action, amount_field, reference = _PAYMENT_ACTIONS[kind]
         _payment(

@@ -27,7 +27,7 @@ from topics.adapters.stripe_account import stripe_id
 from topics.adapters.stripe_money import MONTHS_PER_INTERVAL, is_int, mrr, period, price_of
 from topics.errors import PulseValidationError
 
-__all__ = ["ENDED", "instant", "subscription_fields"]
+__all__ = ["ENDED", "instant", "seats_before", "subscription_fields"]
 
 ENDED = frozenset(["canceled", "incomplete_expired"])
 """Statuses after which a subscription bills no more."""
@@ -96,6 +96,19 @@ def subscription_fields(
                 break
     if not ended:
         _cancellation(obj, period_end, kind != "customer.subscription.created", fields, sources)
+
+
+def seats_before(previous: Any) -> int | None:
+    """Seats before an update, from its `previous_attributes`: the items as they were
+    (every licensed quantity summed, as for the update), or a legacy top-level
+    `quantity`. None when the update did not change them."""
+    if not isinstance(previous, dict):
+        return None
+    items = dig(previous, "items", "data")
+    if isinstance(items, list) and items and all(isinstance(i, dict) for i in items):
+        return _seats(items)
+    quantity = previous.get("quantity")
+    return quantity if is_int(quantity) and quantity >= 0 else None
 
 
 def _seats(items: list[dict[str, Any]]) -> int | None:

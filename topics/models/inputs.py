@@ -171,6 +171,9 @@ class BillingEvent(PulseModel):
     ]
     plan: Label | None = None
     seats_purchased: Count | None = None
+    seats_before: Count | None = None
+    """Seats purchased before this update, when the event says (Stripe's
+    ``previous_attributes``): a rise is an expansion even with no earlier event."""
     mrr: NonNegative | None = None
     currency: Currency | None = None
     renewal_date: date | None = None
