@@ -18,6 +18,10 @@ DayOfYear = tuple[int, int]
 """(month, day)."""
 _LEAP = 2000
 """A leap year: 02-29 is a day of the calendar, and a range may name it."""
+MAX_DAYS = 62
+"""A holiday longer than two months is no holiday but a typo (``01-07..01-01`` for the
+first week of January reads as wrapping the year: 360 days) that would silence every
+rule that reads it, so it is refused."""
 
 
 def parse_holiday(text: str) -> tuple[DayOfYear, DayOfYear]:
@@ -27,6 +31,14 @@ def parse_holiday(text: str) -> tuple[DayOfYear, DayOfYear]:
         msg = f"holiday {text!r}: expected a range MM-DD..MM-DD, such as 12-24..01-01"
         raise ValueError(msg)
     first, last = (_day_of_year(part.strip(), text) for part in parts)
+    start, end = date(_LEAP, *first), date(_LEAP, *last)
+    days = (end - start).days + 1 if end >= start else (end - start).days + 367
+    if days > MAX_DAYS:
+        msg = (
+            f"holiday {text!r}: {days} days, more than {MAX_DAYS}; a range runs forward "
+            "from its first day (12-24..01-01 wraps the year end)"
+        )
+        raise ValueError(msg)
     return first, last
 
 

@@ -63,13 +63,16 @@ def _on_defaults(ruleset: RuleSet, root: yaml.Node, source: str) -> RuleSet:
     defaults = textbook_rules() if ruleset.extends == "textbook" else default_rules()
     if ruleset.enable:
         defaults = RuleSet(rules=(*defaults.rules, *_enabled(ruleset, root, source)))
+    # A rule that left the defaults for the optional ones (ticket_spike) may still be
+    # disabled by a file written before, and is off anyway; its id stays its own.
+    shipped = optional_rules() if ruleset.extends == "defaults" else RuleSet()
     for index, rule_id in enumerate(ruleset.disable):
-        if defaults.get(rule_id) is None:
+        if defaults.get(rule_id) is None and shipped.get(rule_id) is None:
             node, _ = _locate(root, ("disable", index))
             reason = f"disable names {rule_id!r}, which is not a rule of {ruleset.extends}"
             raise RuleFileError(source, node.start_mark.line + 1, reason)
     for index, rule in enumerate(ruleset.rules):
-        base = defaults.get(rule.id)
+        base = defaults.get(rule.id) or shipped.get(rule.id)
         if base is not None and rule != base and rule.version <= base.version:
             node, _ = _locate(root, ("rules", index, "version"))
             reason = (

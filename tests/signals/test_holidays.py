@@ -25,6 +25,7 @@ def test_a_range_may_wrap_the_year_end() -> None:
     assert parse_holiday("12-24..01-01") == ((12, 24), (1, 1))
     assert parse_holiday(" 08-01 .. 08-15 ") == ((8, 1), (8, 15))
     assert parse_holiday("02-29..02-29") == ((2, 29), (2, 29))
+    assert parse_holiday("11-01..12-31") == ((11, 1), (12, 31))  # 61 days: allowed
 
 
 @pytest.mark.parametrize(
@@ -55,6 +56,9 @@ def test_holidays_between_counts_the_days_of_the_ranges(
         ("12-32..01-01", "'12-32' is not a day of the year"),
         ("13-01..01-01", "'13-01' is not a day of the year"),
         ("12-24..01-01..02-01", "expected a range"),
+        ("01-07..01-01", "361 days, more than 62"),  # the first week, written backwards
+        ("12-25..12-24", "366 days, more than 62"),
+        ("06-01..08-15", "76 days, more than 62"),
     ],
 )
 def test_a_holiday_that_is_no_range_is_refused_with_the_reason(text: str, says: str) -> None:

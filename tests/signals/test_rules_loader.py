@@ -123,6 +123,23 @@ def test_enable_names_an_optional_rule_on_the_defaults(text: str, says: str) -> 
         load_rules(text, "mine.yaml")
 
 
+def test_a_file_written_before_may_still_disable_a_rule_now_shipped_off() -> None:
+    rules = load_rules("extends: defaults\ndisable: [ticket_spike]\n", "old.yaml")
+    assert {rule.id for rule in rules.rules} == DEFAULT_IDS
+
+
+def test_an_own_rule_named_as_an_optional_one_must_raise_its_version() -> None:
+    spike = optional_rules().get("ticket_spike")
+    assert spike is not None
+    text = (
+        "extends: defaults\nrules:\n  - id: ticket_spike\n    version: 3\n"
+        "    kind: churn_risk\n    severity: low\n    description: d\n    play: p\n"
+        "    when: {metric: tickets_opened_7d, op: '>=', threshold: 9}\n"
+    )
+    with pytest.raises(RuleFileError, match="keeps version 3"):
+        load_rules(text, "mine.yaml")
+
+
 def test_disabling_a_rule_the_textbook_lacks_is_named() -> None:
     with pytest.raises(RuleFileError, match="'usage_decline', which is not a rule of textbook"):
         load_rules("extends: textbook\ndisable: [usage_decline]\n", "mine.yaml")
