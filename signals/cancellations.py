@@ -22,6 +22,7 @@ from hashlib import blake2b
 
 from signals.metrics.lifecycle import is_cancelled, notice_stands
 from signals.state import AccountState, from_micros
+from signals.trials import billed_trial
 from topics.models import Cancellation, PriorAlert
 
 _SENT = 5
@@ -31,10 +32,6 @@ _REVISED = "revised"
 A "joined" entry paged nobody: it joined a conversation already open."""
 
 
-_TRIAL_GRACE_US = 86_400_000_000
-"""An end this soon after the trial's close is the trial's (the deletion is sent late)."""
-
-
 def cancellation_id(account_id: str, ended_us: int) -> str:
     return blake2b(
         f"{account_id}\x1fcancellation\x1f{ended_us}".encode(), digest_size=16
@@ -42,18 +39,15 @@ def cancellation_id(account_id: str, ended_us: int) -> str:
 
 
 def is_trial(state: AccountState) -> bool:
-    """The subscription is a trial: the billing system's trial had not closed by the
-    subscription's latest word (by its end, for one that ended: Stripe ends an unpaid
-    trial at ``trial_end``, a day's grace), its plan or the CRM's lifecycle stage says
-    so, or a trial was started and no recurring revenue is known. (MRR 0 alone is not
-    one: a paid subscription paused, or between invoices, has none.) Billing's dates
-    come first: a priced trial is still a trial, whatever the CRM's stage says."""
-    trial_end = state.fact(state.billing, "trial_end_us")
-    status = state.billing.get("status")
-    if trial_end is not None and status is not None:
-        grace = _TRIAL_GRACE_US if status[2] == "cancelled" else 0
-        if status[0] < trial_end + grace:
-            return True
+    """The subscription is a trial. The billing system's word comes first: with trial
+    dates, every subscription live at the end was in a trial it never paid for
+    (``signals.trials``), whatever the CRM's stage or the plan's name say. Without
+    them: the plan or the CRM's lifecycle stage says trial, or a trial was started and
+    no recurring revenue is known. (MRR 0 alone is not one: a paid subscription
+    paused, or between invoices, has none.)"""
+    billed = billed_trial(state)
+    if billed is not None:
+        return billed
     plan = state.fact(state.billing, "plan") or state.fact(state.profile, "plan")
     if isinstance(plan, str) and plan.strip().lower() == "trial":
         return True

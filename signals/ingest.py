@@ -55,6 +55,7 @@ from signals.state import (
     user_hash,
 )
 from signals.subscriptions import fold_subscription
+from signals.trials import record_trial
 from topics.models import (
     AccountProfile,
     BillingEvent,
@@ -316,7 +317,7 @@ class StateFolder:
         else:
             touched = SEEN_BILLING | FACET_PAYMENTS
         if touched & FACET_SUBSCRIPTION:
-            _trial_dates(state, event, ts, eid)
+            record_trial(state, event, ts, eid)
         if event.subscription_id is not None and touched & FACET_SUBSCRIPTION:
             if action != "subscription_cancelled":
                 _subscription_facts(state, event, ts, eid, status=False)
@@ -375,15 +376,6 @@ def _subscription_facts(
         # an update says the account pays only with revenue in it: a stray update after a
         # cancellation (a seat count, a note) brings no one back
         lww(state.billing, "status", ts, eid, "active")
-
-
-def _trial_dates(state: AccountState, event: BillingEvent, ts: int, eid: int) -> None:
-    """The billing system's own trial, latest-wins: its length, and whether an end came
-    by its close (a lapse) or after it (paid churn)."""
-    if event.trial_end is not None:
-        lww(state.billing, "trial_end_us", ts, eid, micros(event.trial_end))
-    if event.trial_start is not None:
-        lww(state.billing, "trial_start_us", ts, eid, micros(event.trial_start))
 
 
 def _first_event(state: AccountState, occurred_us: int, day: int) -> None:

@@ -10,10 +10,12 @@ Decisions, each a line of docs/evaluation.md:
 - The last state counts: a later ``subscription_started``, or a ``subscription_updated``
   with MRR above 0, reactivates the account, which is then retained; the lapse is kept
   so that alerts during it still count as alerts after cancellation.
-- A trial lapse is a cancelled subscription that was a trial: status ``trialing``, plan
-  "Trial" or MRR 0 on the cancellation or the latest subscription event, a cancellation
-  within a day of the trial's end (Stripe's ``trial_end``), or a ``Trial Started`` usage
-  event with no paid invoice since. Trial lapses are reported apart from paid churn.
+- A trial lapse is a cancelled subscription that was a trial: with the billing system's
+  trial dates (Stripe's ``trial_end``), every subscription live at the end was in a
+  trial it never paid for (``engine.evaluation.trials``); without them, plan "Trial" or
+  MRR 0 on the cancellation or the latest subscription event, or a ``Trial Started``
+  usage event with no paid invoice since. Trial lapses are reported apart from paid
+  churn.
 - An expansion is a ``subscription_updated`` of a paid subscription that raises seats
   purchased, or MRR, above the previous known value, or, for the account's first
   subscription event, above the seats the update says it had (``seats_before``,
@@ -28,10 +30,8 @@ from datetime import datetime, timedelta
 
 from engine.evaluation.history import TRIAL_STARTED, AccountHistory, EventHistory
 from engine.evaluation.model import Outcome
+from engine.evaluation.trials import BilledTrials
 from topics.models import AccountProfile, BillingEvent, UsageEvent
-
-_TRIAL_GRACE = timedelta(days=1)
-"""A subscription ending this soon after its trial's close lapsed as a trial."""
 
 
 @dataclass(frozen=True)
@@ -118,13 +118,8 @@ def disagreements(from_events: Mapping[str, Outcome], truth: Truth) -> tuple[int
 
 
 def _names_trial(event: BillingEvent) -> bool | None:
-    """Whether a subscription event says trial (status ``trialing``, an end by the trial's
-    close, plan "Trial" or MRR 0); None: it doesn't say."""
-    if event.subscription_status == "trialing":
-        return True
-    trial_end = event.trial_end if event.action == "subscription_cancelled" else None
-    if trial_end is not None and event.occurred_at < trial_end + _TRIAL_GRACE:
-        return True
+    """Whether a subscription event says trial (plan "Trial" or MRR 0); None: it doesn't
+    say. Billing's own trial dates are ``BilledTrials``', and come first."""
     if event.plan is not None and event.plan.strip().lower() == "trial":
         return True
     if event.mrr is not None:
@@ -138,6 +133,7 @@ class _Subscription:
 
     trial_plan: bool = False
     trial_usage: bool = False
+    billed: BilledTrials = field(default_factory=BilledTrials)
     seats: int | None = None
     mrr: float | None = None
     notice_at: datetime | None = None
@@ -176,7 +172,8 @@ class _Subscription:
 
     @property
     def trial(self) -> bool:
-        return self.trial_plan or self.trial_usage
+        billed = self.billed.verdict()
+        return billed if billed is not None else self.trial_plan or self.trial_usage
 
     def _billing(self, event: BillingEvent) -> None:
         at = event.occurred_at
@@ -184,8 +181,13 @@ class _Subscription:
             self.trial_usage = False
         elif event.action == "subscription_cancelled":
             if self.ended_at is None:
+                self.billed.add(event)
                 says = _names_trial(event)
-                self.cancelled_trial = self.trial if says is None else says or self.trial_usage
+                billed = self.billed.verdict()
+                if billed is not None:
+                    self.cancelled_trial = billed
+                else:
+                    self.cancelled_trial = self.trial if says is None else says or self.trial_usage
                 self.cancelled_at, self.ended_at = self.notice_at or at, at
                 self.notice_at = self.cancel_at = None
         elif event.action in ("subscription_started", "subscription_updated"):
@@ -206,15 +208,20 @@ class _Subscription:
             if self.notice_at is not None:
                 self.withdrawn.append((self.notice_at, event.occurred_at))
             self.notice_at = self.cancel_at = None
+        trial_before = self.trial
+        self.billed.add(event)
         says = _names_trial(event)
         trial_after = self.trial_plan if says is None else says
-        paid_before_and_after = not self.trial and not trial_after
+        billed_after = self.billed.verdict()
+        if billed_after is not None:
+            trial_after = billed_after
+        paid_before_and_after = not trial_before and not trial_after
         if event.action == "subscription_updated" and paid_before_and_after:
-            seats = self.seats if self.seats is not None else event.seats_before
+            seats = event.seats_before if event.seats_before is not None else self.seats
             more_seats = seats is not None and (event.seats_purchased or 0) > seats
             more_mrr = bool(self.mrr) and (event.mrr or 0) > (self.mrr or 0)
             if more_seats or more_mrr:
                 self.expansions.append(event.occurred_at)
-        self.trial_plan = trial_after
+        self.trial_plan = self.trial_plan if says is None else says
         self.seats = event.seats_purchased if event.seats_purchased is not None else self.seats
         self.mrr = event.mrr if event.mrr is not None else self.mrr

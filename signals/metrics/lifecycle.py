@@ -59,8 +59,8 @@ def days_since_last_activity(
 @metric("silent_days", reads=FACET_USERS)
 def silent_days(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
     """``days_since_last_activity`` without the holidays in it (``lifecycle.holidays``):
-    a team that stopped on 20 December and is back on 3 January was silent 6 days of
-    work, not 14. None as ``days_since_last_activity``."""
+    on 3 January a team last seen on 19 December has been silent 15 days, 6 of them
+    outside the break. None as ``days_since_last_activity``."""
     gap = memoised("days_since_last_activity", state, as_of, config)
     if not gap:
         return gap
@@ -171,19 +171,19 @@ def trial_progress(state: AccountState, as_of: datetime, config: SignalsConfig) 
     """Share of the trial elapsed (0.5 is half way); None outside a trial.
 
     The billing system's trial dates (Stripe's ``trial_start``, ``trial_end``) say it
-    exactly, and None once it closed. Else the trial starts at ``Trial Started`` or when
-    the profile entered the trial stage, and ends at the subscription's renewal date
-    when that lies after the start, else after ``lifecycle.default_trial_days``.
+    exactly while that trial runs (unless a ``Trial Started`` came after it). Else the
+    trial starts at ``Trial Started`` or when the profile entered the trial stage, and
+    ends at the subscription's renewal date when that lies after the start, else after
+    ``lifecycle.default_trial_days``.
     """
     stage = state.profile.get("lifecycle_stage")
     if stage is not None and stage[2] != "trial":
         return None
-    billed_start = state.fact(state.billing, "trial_start_us")
-    billed_end = state.fact(state.billing, "trial_end_us")
-    if billed_start is not None and billed_end is not None and billed_end > billed_start:
-        first, close = from_micros(billed_start).toordinal(), from_micros(billed_end).toordinal()
-        today = as_of.toordinal()
-        return (today - first) / max(1, close - first) if today < close else None
+    billed = _billed_trial_days(state)
+    today = as_of.toordinal()
+    running = billed is not None and billed[0] <= today < billed[1]
+    if billed is not None and running and state.trial_started_day <= billed[0]:
+        return (today - billed[0]) / (billed[1] - billed[0])
     if state.trial_started_day >= 0:
         start = state.trial_started_day
     elif stage is not None:
@@ -195,6 +195,16 @@ def trial_progress(state: AccountState, as_of: datetime, config: SignalsConfig) 
     if length is None:
         length = config.lifecycle.default_trial_days
     return (as_of.toordinal() - start) / length
+
+
+def _billed_trial_days(state: AccountState) -> tuple[int, int] | None:
+    """The latest billed trial's (first day, closing day), when it has both and length."""
+    start = state.fact(state.billing, "trial_start_us")
+    end = state.fact(state.billing, "trial_end_us")
+    if start is None or end is None:
+        return None
+    first, close = from_micros(start).toordinal(), from_micros(end).toordinal()
+    return (first, close) if close > first else None
 
 
 def is_cancelled(state: AccountState) -> bool:

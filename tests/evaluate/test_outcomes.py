@@ -72,6 +72,22 @@ LINES = [
             trial_end=day(14).isoformat(), **GROWTH),
     billing("stripe_paid", 50, "subscription_cancelled", subscription_status="canceled",
             trial_end=day(14).isoformat(), **GROWTH),
+    # Stripe's default for a trial with no card: an invoice at trial_end, past_due,
+    # deleted after dunning on day 35, never paid: a lapse.
+    billing("dunned", 0, "subscription_started", subscription_id="s1",
+            subscription_status="trialing", trial_end=day(14).isoformat(), **GROWTH),
+    billing("dunned", 14, "subscription_updated", subscription_id="s1",
+            subscription_status="past_due", trial_end=day(14).isoformat(), **GROWTH),
+    billing("dunned", 35, "subscription_cancelled", subscription_id="s1",
+            subscription_status="canceled", trial_end=day(14).isoformat(), **GROWTH),
+    # A paid subscription grows while an add-on is in its trial: an expansion.
+    billing("addon", 0, "subscription_started", subscription_id="main",
+            subscription_status="active", **GROWTH),
+    billing("addon", 20, "subscription_started", subscription_id="extra",
+            subscription_status="trialing", trial_end=day(50).isoformat(), plan="Extra",
+            seats_purchased=1, mrr=20.0),
+    billing("addon", 30, "subscription_updated", subscription_id="main",
+            subscription_status="active", plan="Growth", seats_purchased=12, mrr=540.0),
     # Its first event after the stream began is a seat rise Stripe says came from 6.
     billing("grew", 30, "subscription_updated", seats_before=6, **GROWTH),
     billing("same", 30, "subscription_updated", seats_before=10, **GROWTH),
@@ -128,6 +144,8 @@ def test_cancellation_expansion_and_owner(outcomes: dict[str, Outcome]) -> None:
     assert paid.csm_owner == "ann"
     assert outcomes["upgrade"].expansions == (day(10),)
     assert outcomes["grew"].expansions == (day(30),)
+    assert outcomes["addon"].expansions == (day(30),)
+    assert not outcomes["addon"].trial
     assert outcomes["same"].expansions == ()
     assert outcomes["upgrade"].observed_until == day(90)
 
@@ -136,6 +154,7 @@ def test_trials_lapse_apart_from_paid_churn(outcomes: dict[str, Outcome]) -> Non
     assert outcomes["trial"].trial_lapse
     assert outcomes["trialing"].trial_lapse
     assert outcomes["stripe_trial"].trial_lapse
+    assert outcomes["dunned"].trial_lapse
     stripe_paid = outcomes["stripe_paid"]
     assert stripe_paid.churned
     assert not stripe_paid.trial_lapse

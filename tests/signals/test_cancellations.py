@@ -150,6 +150,53 @@ def test_a_stripe_trial_ended_unpaid_is_a_lapse_and_one_paid_first_is_churn() ->
     assert [r.trial for r in ended] == [False]
 
 
+def _stripe(
+    action: str,
+    day: int,
+    status: str,
+    sub: str = "sub1",
+    trial_end: int | None = 14,
+    **more: object,
+) -> AccountEvent:
+    fields: dict[str, object] = {"plan": "Team", "seats_purchased": 5, "mrr": 60.0} | more
+    if trial_end is not None:
+        fields["trial_end"] = at(trial_end)
+    return billing(action, at(day), subscription_id=sub, subscription_status=status, **fields)
+
+
+def test_a_trial_never_paid_after_dunning_is_a_lapse() -> None:
+    # Stripe's default: an invoice at trial_end, unpaid, past_due, deleted after dunning
+    events = [
+        _stripe("subscription_started", 0, "trialing"),
+        _stripe("subscription_updated", 14, "past_due"),
+        _stripe("subscription_cancelled", 35, "canceled"),
+    ]
+    _, ended, _ = drive(events, until=at(36))
+    assert [r.trial for r in ended] == [True]
+
+
+def test_a_paid_subscription_beside_an_add_on_trial_is_paid_churn() -> None:
+    events = [
+        _stripe("subscription_started", 0, "active", sub="main", trial_end=None, mrr=600.0),
+        _stripe("subscription_started", 20, "trialing", sub="addon", trial_end=50),
+        _stripe("subscription_cancelled", 30, "canceled", sub="addon", trial_end=50),
+        _stripe("subscription_cancelled", 30, "canceled", sub="main", trial_end=None),
+    ]
+    _, ended, _ = drive(events, until=at(31))
+    assert [r.trial for r in ended] == [False]
+
+
+def test_billing_that_was_paid_outweighs_a_stale_trial_stage() -> None:
+    events = [
+        profile(at(0), lifecycle_stage="trial"),  # the CRM never moves it on
+        _stripe("subscription_started", 0, "trialing"),
+        _stripe("subscription_updated", 14, "active"),
+        _stripe("subscription_cancelled", 200, "canceled"),
+    ]
+    _, ended, _ = drive(events, until=at(201))
+    assert [r.trial for r in ended] == [False]
+
+
 def test_alerts_that_joined_a_conversation_paged_nobody_and_are_not_listed() -> None:
     # payment_failed joins gone_quiet's open conversation (medium under high)
     events = _quiet_then_leaving()

@@ -383,6 +383,15 @@ CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
         NOW,
         None,
     ),
+    (  # a billed trial long over does not hide a new one started since
+        "trial_progress",
+        [
+            subscription(at(-300), trial_start=at(-300), trial_end=at(-286)),
+            usage("Trial Started", at(6)),
+        ],
+        NOW,
+        0.5,
+    ),
     (
         "trial_progress",
         [usage("Trial Started", at(6)), profile(at(8), lifecycle_stage="adopted")],
