@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import pytest
+
 from signals.cancellations import cancellation_id
 from signals.config import LifecycleConfig, SignalsConfig, UsageMapping
 from signals.core import SignalProcessor
@@ -124,32 +126,6 @@ def test_a_trial_lapse_says_so() -> None:
     assert [(r.trial, r.mrr, r.scheduled) for r in ended] == [(True, 0.0, False)]
 
 
-def test_a_stripe_trial_ended_unpaid_is_a_lapse_and_one_paid_first_is_churn() -> None:
-    # Stripe's trial: a priced subscription, "trialing" until trial_end; no "Trial" plan,
-    # no lifecycle stage, no Trial Started event. A CRM stage set on the day (a producer's
-    # mistake the independent check made) must not turn the lapse into paid churn.
-    def stripe(action: str, day: int, status: str, **fields: object) -> AccountEvent:
-        return billing(
-            action, at(day), subscription_id="sub1", subscription_status=status,
-            plan="Team", seats_purchased=5, mrr=60.0, trial_end=at(14), **fields,
-        )  # fmt: skip
-
-    lapsed = [
-        stripe("subscription_started", 0, "trialing"),
-        profile(at(14), lifecycle_stage="adopted"),
-        stripe("subscription_cancelled", 14, "canceled"),
-    ]
-    _, ended, _ = drive(lapsed, until=at(15))
-    assert [r.trial for r in ended] == [True]
-    paid = [
-        stripe("subscription_started", 0, "trialing"),
-        stripe("subscription_updated", 14, "active"),
-        stripe("subscription_cancelled", 50, "canceled"),
-    ]
-    _, ended, _ = drive(paid, until=at(51))
-    assert [r.trial for r in ended] == [False]
-
-
 def _stripe(
     action: str,
     day: int,
@@ -158,43 +134,70 @@ def _stripe(
     trial_end: int | None = 14,
     **more: object,
 ) -> AccountEvent:
+    """Stripe's trial: a priced subscription, "trialing" until trial_end; no "Trial" plan,
+    no lifecycle stage, no Trial Started event."""
     fields: dict[str, object] = {"plan": "Team", "seats_purchased": 5, "mrr": 60.0} | more
     if trial_end is not None:
         fields["trial_end"] = at(trial_end)
     return billing(action, at(day), subscription_id=sub, subscription_status=status, **fields)
 
 
-def test_a_trial_never_paid_after_dunning_is_a_lapse() -> None:
+STRIPE_TRIALS = {
+    # A CRM stage set on the day (a producer's mistake an independent check made) does
+    # not turn the lapse into paid churn.
+    "ended unpaid at trial_end": (
+        [
+            _stripe("subscription_started", 0, "trialing"),
+            profile(at(14), lifecycle_stage="adopted"),
+            _stripe("subscription_cancelled", 14, "canceled"),
+        ],
+        True,
+    ),
+    "paid at trial_end, cancelled later": (
+        [
+            _stripe("subscription_started", 0, "trialing"),
+            _stripe("subscription_updated", 14, "active"),
+            _stripe("subscription_cancelled", 50, "canceled"),
+        ],
+        False,
+    ),
     # Stripe's default: an invoice at trial_end, unpaid, past_due, deleted after dunning
-    events = [
-        _stripe("subscription_started", 0, "trialing"),
-        _stripe("subscription_updated", 14, "past_due"),
-        _stripe("subscription_cancelled", 35, "canceled"),
-    ]
-    _, ended, _ = drive(events, until=at(36))
-    assert [r.trial for r in ended] == [True]
+    "never paid through dunning": (
+        [
+            _stripe("subscription_started", 0, "trialing"),
+            _stripe("subscription_updated", 14, "past_due"),
+            _stripe("subscription_cancelled", 35, "canceled"),
+        ],
+        True,
+    ),
+    "a paid subscription beside an add-on's trial": (
+        [
+            _stripe("subscription_started", 0, "active", sub="main", trial_end=None, mrr=600.0),
+            _stripe("subscription_started", 20, "trialing", sub="addon", trial_end=50),
+            _stripe("subscription_cancelled", 30, "canceled", sub="addon", trial_end=50),
+            _stripe("subscription_cancelled", 30, "canceled", sub="main", trial_end=None),
+        ],
+        False,
+    ),
+    "paid, whatever a stale trial stage says": (
+        [
+            profile(at(0), lifecycle_stage="trial"),  # the CRM never moves it on
+            _stripe("subscription_started", 0, "trialing"),
+            _stripe("subscription_updated", 14, "active"),
+            _stripe("subscription_cancelled", 200, "canceled"),
+        ],
+        False,
+    ),
+}
 
 
-def test_a_paid_subscription_beside_an_add_on_trial_is_paid_churn() -> None:
-    events = [
-        _stripe("subscription_started", 0, "active", sub="main", trial_end=None, mrr=600.0),
-        _stripe("subscription_started", 20, "trialing", sub="addon", trial_end=50),
-        _stripe("subscription_cancelled", 30, "canceled", sub="addon", trial_end=50),
-        _stripe("subscription_cancelled", 30, "canceled", sub="main", trial_end=None),
-    ]
-    _, ended, _ = drive(events, until=at(31))
-    assert [r.trial for r in ended] == [False]
-
-
-def test_billing_that_was_paid_outweighs_a_stale_trial_stage() -> None:
-    events = [
-        profile(at(0), lifecycle_stage="trial"),  # the CRM never moves it on
-        _stripe("subscription_started", 0, "trialing"),
-        _stripe("subscription_updated", 14, "active"),
-        _stripe("subscription_cancelled", 200, "canceled"),
-    ]
-    _, ended, _ = drive(events, until=at(201))
-    assert [r.trial for r in ended] == [False]
+@pytest.mark.parametrize(("events", "trial"), STRIPE_TRIALS.values(), ids=STRIPE_TRIALS.keys())
+def test_a_stripe_trial_is_a_lapse_only_if_never_paid(
+    events: list[AccountEvent], trial: bool
+) -> None:
+    last = max(event.occurred_at for event in events)
+    _, ended, _ = drive(events, until=last + timedelta(days=1))
+    assert [r.trial for r in ended] == [trial]
 
 
 def test_alerts_that_joined_a_conversation_paged_nobody_and_are_not_listed() -> None:
