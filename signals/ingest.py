@@ -311,29 +311,16 @@ class StateFolder:
         ts = micros(event.occurred_at)
         action = event.action
         if action in ("subscription_started", "subscription_updated", "subscription_cancelled"):
-            touched = SEEN_BILLING | FACET_SUBSCRIPTION
-        elif action == "refund":
+            return _subscription_event(state, event, ts, eid)
+        if action == "refund":
             return SEEN_BILLING
-        else:
-            touched = SEEN_BILLING | FACET_PAYMENTS
-        if touched & FACET_SUBSCRIPTION:
-            record_trial(state, event, ts, eid)
-        if event.subscription_id is not None and touched & FACET_SUBSCRIPTION:
-            if action != "subscription_cancelled":
-                _subscription_facts(state, event, ts, eid, status=False)
-            if fold_subscription(state, event, ts, eid):
-                touched |= FACET_PAYMENTS
-        elif action in ("subscription_started", "subscription_updated"):
-            _subscription_facts(state, event, ts, eid)
-        elif action == "subscription_cancelled":
-            lww(state.billing, "status", ts, eid, "cancelled")
-        elif action == "payment_failed" or action in _RESOLVING:
+        if action == "payment_failed" or action in _RESOLVING:
             invoice = state.payments.setdefault(event.invoice_id or "", [-1])
             if action == "payment_failed":
                 invoice.append(ts)
             else:
                 invoice[0] = max(invoice[0], ts)
-        return touched
+        return SEEN_BILLING | FACET_PAYMENTS
 
     def _survey(self, state: AccountState, event: SurveyResponse, day: int, eid: int) -> int:
         ts = micros(event.occurred_at)
@@ -350,6 +337,23 @@ class StateFolder:
             if value is not None:
                 lww(state.profile, field, ts, eid, value)
         return SEEN_PROFILE | FACET_PROFILE
+
+
+def _subscription_event(state: AccountState, event: BillingEvent, ts: int, eid: int) -> int:
+    """A subscription started, updated or cancelled; the facets it touched."""
+    touched = SEEN_BILLING | FACET_SUBSCRIPTION
+    record_trial(state, event, ts, eid)
+    if event.subscription_id is not None:
+        if event.action != "subscription_cancelled":
+            _subscription_facts(state, event, ts, eid, status=False)
+        if fold_subscription(state, event, ts, eid):
+            touched |= FACET_PAYMENTS
+    elif event.action == "subscription_cancelled":
+        lww(state.billing, "status", ts, eid, "cancelled")
+    else:
+        _subscription_facts(state, event, ts, eid)
+    _seats_since(state)
+    return touched
 
 
 def _subscription_facts(
@@ -376,6 +380,17 @@ def _subscription_facts(
         # an update says the account pays only with revenue in it: a stray update after a
         # cancellation (a seat count, a note) brings no one back
         lww(state.billing, "status", ts, eid, "active")
+
+
+def _seats_since(state: AccountState) -> None:
+    """Since when the seats purchased have been what they are: a full snapshot repeating
+    the count (every update) does not move it, a change does (``days_at_seats``)."""
+    seats = state.billing.get("seats_purchased")
+    if seats is None:
+        return
+    since = state.billing.get("seats_since")
+    if since is None or since[2] != seats[2]:
+        state.billing["seats_since"] = [seats[0], seats[1], seats[2]]
 
 
 def _first_event(state: AccountState, occurred_us: int, day: int) -> None:

@@ -41,6 +41,16 @@ def seats_purchased(state: AccountState, as_of: datetime, config: SignalsConfig)
     return None if value is None else float(value)
 
 
+@metric("days_at_seats", reads=FACET_SUBSCRIPTION)
+def days_at_seats(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
+    """Whole days since billing's seat count last changed (or was first seen): a month
+    of active users measured against seats bought or cut within it mixes two teams."""
+    since = state.billing.get("seats_since")
+    if since is None:
+        return None
+    return float(max(0, as_of.toordinal() - from_micros(since[0]).toordinal()))
+
+
 @metric("days_to_renewal", reads=FACET_SUBSCRIPTION)
 def days_to_renewal(state: AccountState, as_of: datetime, config: SignalsConfig) -> float | None:
     renewal = state.fact(state.billing, "renewal_day")

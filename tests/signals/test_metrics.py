@@ -283,6 +283,18 @@ CASES: list[tuple[str, list[AccountEvent], datetime, float | None]] = [
     ("silent_days", [login(at(1, 9))], NOW, 12),  # October: no holiday to leave out
     ("silent_days", [login(at(74, 9))], at(90), 16 - 9),  # 18 Dec to 3 Jan, less the break
     ("silent_days", [billing("invoice_paid", at(12))], NOW, None),
+    ("days_at_seats", [login(at(1))], NOW, None),
+    ("days_at_seats", [subscription(at(-20), seats=10), subscription(at(5), seats=10)], NOW, 33),
+    (  # a change moves it; the snapshot after repeating the new count does not
+        "days_at_seats",
+        [
+            subscription(at(-20), seats=10),
+            billing("subscription_updated", at(5), seats_purchased=12),
+            billing("subscription_updated", at(9), seats_purchased=12),
+        ],
+        NOW,
+        8,
+    ),
     ("holidays_14d", [], NOW, None),
     ("holidays_14d", [login(at(1))], NOW, 0),
     ("holidays_14d", [login(at(1))], at(90), 9),  # 3 January: 20 Dec..2 Jan, the whole break

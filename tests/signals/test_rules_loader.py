@@ -249,7 +249,7 @@ extends: defaults
 disable: [promoter, gone_quiet]
 rules:
   - id: seat_limit
-    version: 3
+    version: 9
     kind: expansion
     severity: low
     description: Active users reached 90% of seats
@@ -273,7 +273,7 @@ rules:
     assert len(ids) == len(defaults.rules) - 2 + 1
     seat_limit = rules.get("seat_limit")
     assert seat_limit is not None
-    assert seat_limit.version == 3
+    assert seat_limit.version == 9
     assert rules.get("usage_decline") == defaults.get("usage_decline")
 
 
@@ -292,7 +292,7 @@ rules:
     with pytest.raises(RuleFileError) as refused:
         load_rules(changed, "mine.yaml")
     assert str(refused.value).startswith("mine.yaml:4: rule 'seat_limit' changes the defaults")
-    assert "give it version 3 or more" in str(refused.value)
+    assert "give it version 4 or more" in str(refused.value)
     # an unchanged copy of a default rule needs no new version
     same = default_rules().get("seat_limit")
     assert same is not None
