@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 from engine.evaluation.churn import ChurnQuality, Population, churn_quality, population
 from engine.evaluation.feedback import FeedbackRow
@@ -23,6 +24,7 @@ from engine.evaluation.opportunities import (
     advocacy_quality,
     expansion_quality,
 )
+from signals.rules.model import Kind
 from topics.models import Trigger
 
 
@@ -107,6 +109,9 @@ class EvaluationReport:
     either names), ``outcomes.disagreements``."""
     feedback: list[FeedbackRow] = field(default_factory=list)
     """CSM feedback per rule, when the events hold the commands topic."""
+    workload: dict[str, float] | None = None
+    """Triggers sent per CSM per week, by kind: every trigger is a CSM's to act on, not
+    only the churn-risk ones. None when the CSMs or the period are unknown."""
 
 
 def evaluate(
@@ -161,7 +166,20 @@ def evaluate(
         revisions=sum(revisions.values()),
         revisions_by_rule=dict(sorted(revisions.items())),
         unknown_account_triggers=unknown,
+        workload=_workload(fired, people),
     )
+
+
+def _workload(fired: Sequence[Trigger], people: Population) -> dict[str, float] | None:
+    """Triggers per CSM per week of every kind, as the CSMs receive them (trial accounts
+    included: a trial's trigger takes a CSM's time too)."""
+    weeks = people.period_days / 7
+    if not people.csms or not weeks:
+        return None
+    sent: dict[str, int] = dict.fromkeys(get_args(Kind), 0)
+    for trigger in fired:
+        sent[trigger.kind] = sent.get(trigger.kind, 0) + 1
+    return {kind: n / people.csms / weeks for kind, n in sent.items()}
 
 
 def _csm_count(triggers: Sequence[Trigger], outcomes: Mapping[str, Outcome]) -> int | None:

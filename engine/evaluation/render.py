@@ -311,6 +311,12 @@ def _opportunities(report: EvaluationReport) -> list[str]:
         f"  chance {_pct(adv.chance)} (the same judgement of an ask of every account every "
         f"week), lift by trigger {_num(adv.lift, '{:.2f}x')}",
     ]
+    if report.workload is not None:
+        each = ", ".join(f"{kind.replace('_', ' ')} {n:.1f}" for kind, n in report.workload.items())
+        lines.append(
+            f"Every trigger sent, per CSM per week{_csms(report.population.csms)}: {each}; "
+            f"{sum(report.workload.values()):.1f} in all"
+        )
     return lines
 
 

@@ -97,3 +97,30 @@ def test_text_puts_the_comparison_first_and_json_holds_everything() -> None:
     assert document["integrity"]["churn_after_cancellation"] == 0
     assert {r["rule_id"] for r in document["rules"]} == {"r1", "r2", "seat_limit"}
     assert document["settings"]["horizon_days"] == 30
+
+
+def test_workload_counts_every_kind_a_csm_is_sent() -> None:
+    # A CSM acts on expansion and advocacy triggers too: 3 churn-risk alerts (the
+    # revision and the unknown account aside), 1 expansion, 2 advocacy asks, over 2 CSMs
+    # and 90 days.
+    asks = [
+        trigger("B", "promoter", 30, kind="advocacy"),
+        trigger("C", "promoter", 60, kind="advocacy"),
+    ]
+    report = evaluate(TRIGGERS + asks, OUTCOMES, SETTINGS)
+    weeks = 90 / 7
+    assert report.workload == pytest.approx(
+        {"churn_risk": 3 / 2 / weeks, "expansion": 1 / 2 / weeks, "advocacy": 2 / 2 / weeks}
+    )
+    line = next(ln for ln in render(report).splitlines() if ln.startswith("Every trigger"))
+    assert line == (
+        f"Every trigger sent, per CSM per week (2 CSMs): churn risk {3 / 2 / weeks:.1f}, "
+        f"expansion {1 / 2 / weeks:.1f}, advocacy {2 / 2 / weeks:.1f}; {6 / 2 / weeks:.1f} in all"
+    )
+
+
+def test_no_workload_without_csms() -> None:
+    nobody = {account: observed(0, 90) for account in "ABCD"}
+    report = evaluate(TRIGGERS, nobody, SETTINGS)
+    assert report.workload is None
+    assert "Every trigger sent" not in render(report)
