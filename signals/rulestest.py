@@ -56,6 +56,8 @@ class ExpectedTrigger(_Strict):
 class ForbiddenTrigger(_Strict):
     rule: str
     account: str | None = None
+    at: Moment | None = None
+    """Forbidden at this moment only: the rule may fire at others."""
 
 
 class Case(_Strict):
@@ -148,7 +150,9 @@ def _run_case(
         + f", but it fired at {t.fired_at.isoformat()}"
         for f in case.must_not_fire
         for t in fired
-        if t.rule_id == f.rule and f.account in (None, t.account_id)
+        if t.rule_id == f.rule
+        and f.account in (None, t.account_id)
+        and (f.at is None or t.fired_at == _moment(f.at, spec.start))
     ]
     diff = ""
     if problems:

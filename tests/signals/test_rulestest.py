@@ -59,3 +59,26 @@ def test_a_malformed_test_file_is_an_error() -> None:
 def test_a_bad_inline_rule_names_its_problem() -> None:
     with pytest.raises(RuleFileError, match="unknown metric 'logins_8d'"):
         run_rule_tests(INLINE.replace("logins_7d, op", "logins_8d, op"), "bad.yaml")
+
+
+def test_must_not_fire_at_a_moment_allows_other_moments() -> None:
+    body = INLINE.split("cases:\n", maxsplit=1)[0] + "cases:\n"
+    case = """\
+  - name: {name}
+    input:
+      - {{at: +0d, event: {{type: billing, action: subscription_started, seats_purchased: 5}}}}
+      - {{at: +1d9h, repeat: 10, every: 5m, event: {{type: track, name: Signed In, user_id: ann}}}}
+    must_not_fire:
+      - {{rule: busy_day, at: {at}}}
+"""
+    text = (
+        body
+        + case.format(name="not at noon", at="+1d12h")
+        + case.format(name="not at the tenth login", at="+1d9h45m")
+    )
+    other_moment, that_moment = run_rule_tests(text, "at.yaml")
+    assert other_moment.passed
+    assert not that_moment.passed
+    assert that_moment.diff.startswith(
+        "must not fire: busy_day, but it fired at 2026-10-06T09:45:00+00:00"
+    )
