@@ -31,7 +31,8 @@ def account_view(
             "rule_id": entry[1],
             "rule_version": entry[2],
             "fired_at": from_micros(entry[3]).isoformat(),
-            "revised": len(entry) > 5,
+            "revised": entry[5:] == ["revised"],
+            "joined": entry[5:] == ["joined"],  # joined an open conversation, never sent
             "open": len(entry) <= 5 and newest_us - entry[3] < OPEN_FOR_US,
             "feedback": _feedback(state.feedback.get(entry[0])),
         }
@@ -53,18 +54,23 @@ def account_view(
             {"rule_id": rule, "until": from_micros(until).isoformat(), "reason": reason}
             for rule, (until, reason, *_) in sorted(state.snoozes.items())
         ],
-        "churn_episode": None
-        if state.episode_us < 0
-        else {
-            "last_alert_at": from_micros(state.episode_us).isoformat(),
-            "severity": SEVERITIES[state.episode_rank],
-        },
+        "churn_episode": _conversation(state.episode_us, state.episode_rank),
+        "expansion_episode": _conversation(state.offer_us, state.offer_rank),
+        "advocacy_ask": _conversation(state.ask_us, state.ask_rank),
         "journal": [
             {"at": from_micros(at).isoformat(), "what": what, "by": by, "detail": detail}
             for at, what, by, detail in reversed(state.journal[-RECENT_JOURNAL:])
         ],
     }
     return ViewUpdate(state.account_id, health.band, health.score, orjson.dumps(document))
+
+
+def _conversation(last_us: int, rank: int) -> dict[str, Any] | None:
+    """The account's latest conversation of a kind: its last trigger sent and its
+    highest severity (``signals.conversation``)."""
+    if last_us < 0:
+        return None
+    return {"last_alert_at": from_micros(last_us).isoformat(), "severity": SEVERITIES[rank]}
 
 
 def _feedback(entry: list[Any] | None) -> dict[str, Any] | None:

@@ -177,6 +177,16 @@ class LifecycleConfig(_Frozen):
     """One conversation per account: while a churn-risk trigger fired within this span,
     another churn-risk rule joins that episode silently unless its severity is higher.
     Advocacy waits as long after a churn-risk trigger. 0 turns this off."""
+    expansion_episode: timedelta = timedelta(days=30)
+    """One expansion conversation per account: once an expansion trigger was sent,
+    another expansion reason within this span joins it without being sent, unless its
+    severity is higher. An account at its tier limit, its API limit and knocking on
+    premium features in one week is one upgrade conversation. 0 turns this off."""
+    advocacy_ask: timedelta = timedelta(days=90)
+    """One ask per account: once an advocacy trigger was sent, another within this span
+    (of any advocacy rule) joins it without being sent, unless its severity is higher
+    (as a churn-risk conversation's). An advocate asked for a testimonial in March and a
+    reference in April is asked too often. 0 turns this off."""
     holidays: tuple[str, ...] = ("12-24..01-01",)
     """Days a whole book falls quiet, every year (``MM-DD..MM-DD``, may wrap the year
     end): ``silent_days`` does not count them, so a team silent across the year-end

@@ -75,6 +75,13 @@ _EVENT_TYPES: Final[dict[str, type[AccountEvent]]] = {
 
 
 _MICROSECOND: Final = timedelta(microseconds=1)
+_CONVERSATIONS: Final[dict[str, tuple[str, str, str]]] = {
+    "churn_risk": ("churn_episode", "episode_us", "episode_rank"),
+    "expansion": ("expansion_episode", "offer_us", "offer_rank"),
+    "advocacy": ("advocacy_ask", "ask_us", "ask_rank"),
+}
+"""Per trigger kind: its lifecycle window, and the account state's fields holding the
+open conversation (last trigger sent, µs; highest severity rank)."""
 OVERRIDES: Final = (OverrideSet, OverrideCleared)
 _Held = tuple[AccountEvent, list[Any]]
 """An event to fold, with what the engine said of its message when it was held."""
@@ -445,7 +452,7 @@ class SignalProcessor:
             config=self.config,
             severity=severity,
         )
-        joined = rule.kind == "churn_risk" and not self._opens_conversation(ctx, severity)
+        joined = not self._sent(ctx.state, rule.kind, ctx.now_us, severity)
         self._remember(ctx.state, trigger, episode, joined=joined)
         return None if joined else trigger
 
@@ -492,20 +499,19 @@ class SignalProcessor:
             conversation.Conversation(state.episode_us, state.episode_rank), now_us, window
         )
 
-    def _opens_conversation(self, ctx: RuleContext, severity: Severity) -> bool:
-        """One conversation per account (``signals.conversation``): False when this
-        churn-risk reason joins the open conversation without paging anyone."""
-        state = ctx.state
-        window = self.config.lifecycle.churn_episode // _MICROSECOND
-        opened = conversation.admit(
-            conversation.Conversation(state.episode_us, state.episode_rank),
-            ctx.now_us,
-            SEVERITIES.index(severity),
-            window,
-        )
+    def _sent(self, state: AccountState, kind: str, now_us: int, severity: Severity) -> bool:
+        """One conversation per account and kind (``signals.conversation``): False when
+        this trigger joins the account's open churn-risk conversation (``lifecycle.
+        churn_episode``), expansion conversation (``expansion_episode``) or advocacy ask
+        (``advocacy_ask``) without being sent, its severity being no higher."""
+        setting, last, rank = _CONVERSATIONS[kind]
+        window = getattr(self.config.lifecycle, setting) // _MICROSECOND
+        current = conversation.Conversation(getattr(state, last), getattr(state, rank))
+        opened = conversation.admit(current, now_us, SEVERITIES.index(severity), window)
         if opened is None:
             return False
-        state.episode_us, state.episode_rank = opened
+        setattr(state, last, opened.last_us)
+        setattr(state, rank, opened.rank)
         return True
 
     @staticmethod

@@ -185,6 +185,13 @@ class AccountState:
     most accounts never cancel."""
     returned_us = -1
     """When the account last came back after a published cancellation (µs), or -1."""
+    offer_us = -1
+    offer_rank = -1
+    """The open expansion conversation: when its last trigger was sent (µs, or -1) and
+    its highest severity; later reasons join it (``lifecycle.expansion_episode``)."""
+    ask_us = -1
+    ask_rank = -1
+    """The open advocacy ask, likewise (``lifecycle.advocacy_ask``)."""
 
     def __init__(self, account_id: str) -> None:
         self.account_id = account_id
@@ -340,6 +347,10 @@ class AccountState:
                 self.first_us,
                 self.episode_us,
                 self.episode_rank,
+                self.offer_us,
+                self.offer_rank,
+                self.ask_us,
+                self.ask_rank,
             ],
             "d": [[day, _pack("I", ids)] for day, ids in sorted(self.dedup.items())],
             "h": _by_day(self.health_history),
@@ -392,6 +403,8 @@ class AccountState:
         state.last_login_us, state.trial_started_day, state.pruned_day = raw["l"][:3]
         if version >= 3:
             state.first_us, state.episode_us, state.episode_rank = raw["l"][3:6]
+            if len(raw["l"]) > 6:  # absent before expansion and advocacy had conversations
+                state.offer_us, state.offer_rank, state.ask_us, state.ask_rank = raw["l"][6:10]
         elif raw["b"] or raw["s"]:  # before format 3: the oldest retained day stands in
             days = [d for d, *_ in raw["b"]] or [raw["l"][2]]
             state.first_us = micros(datetime.combine(date.fromordinal(min(days)), time(), UTC))

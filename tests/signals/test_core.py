@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from signals.config import SignalsConfig
+from signals.config import LifecycleConfig, SignalsConfig
 from signals.core import SignalProcessor
 from signals.ingest import AccountEvent
 from signals.rules import load_rules, snooze
@@ -89,8 +89,10 @@ def test_a_duplicate_event_fires_nothing_more(processor: SignalProcessor) -> Non
 
 
 def _seat_processor(cooldown: str = "7d") -> SignalProcessor:
+    """The rule's own gate alone: no expansion conversation to join (test_offer_and_ask)."""
     text = SEAT_RULE.replace("    when:", f"    cooldown: {cooldown}\n    when:")
-    return SignalProcessor(SignalsConfig(), load_rules(text, "seat.yaml"))
+    config = SignalsConfig(lifecycle=LifecycleConfig(expansion_episode=timedelta(0)))
+    return SignalProcessor(config, load_rules(text, "seat.yaml"))
 
 
 def _seats(day: float, seats: int) -> AccountEvent:
