@@ -7,18 +7,24 @@ is cancelled only when every subscription it has shown is; a paused
 subscription earns nothing; MRR is unknown when a live subscription's is.
 Dunning statuses (``past_due``, ``unpaid``, ``incomplete``) mark the
 subscription's latest invoice unpaid; ``active`` or ``trialing`` resolves it.
+
+Each subscription's notice of cancellation is its own register too, ``notice:<id>``
+-> [set to cancel, when (µs) or None]: the account is leaving only when every live
+subscription is set to cancel. An add-on set to cancel at its period's end is a
+contraction, not the account giving notice.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from signals.state import AccountState, Stamped, lww
+from signals.state import AccountState, Stamped, lww, micros
 from topics.models import BillingEvent
 
-__all__ = ["PAYMENT_TROUBLE", "fold_subscription"]
+__all__ = ["PAYMENT_TROUBLE", "account_notice", "fold_subscription"]
 
 PREFIX: Final = "sub:"
+NOTICE: Final = "notice:"
 _ENDED: Final = frozenset({"canceled", "incomplete_expired"})
 """Statuses (Stripe's spelling) of a subscription that has ended, though the event that
 says so is an update rather than a cancellation."""
@@ -38,8 +44,41 @@ def fold_subscription(state: AccountState, event: BillingEvent, ts: int, eid: in
         status = known[2][0]  # an update naming no status and no revenue keeps the last one
     snapshot = [status, event.mrr, event.seats_purchased]
     lww(state.billing, PREFIX + event.subscription_id, ts, eid, snapshot)
+    _notice(state, event, event.subscription_id, ts, eid)
     _aggregate(state)
     return _dunning(state, event, ts)
+
+
+def _notice(state: AccountState, event: BillingEvent, sub: str, ts: int, eid: int) -> None:
+    """The subscription's latest say on cancelling; a start without one says no."""
+    scheduled = event.cancel_scheduled
+    if scheduled is None and event.cancel_at is not None:
+        scheduled = True
+    if scheduled is None and event.action == "subscription_started":
+        scheduled = False
+    if scheduled is not None:
+        at = micros(event.cancel_at) if scheduled and event.cancel_at is not None else None
+        lww(state.billing, NOTICE + sub, ts, eid, [scheduled, at])
+
+
+def account_notice(state: AccountState) -> tuple[bool, int | None] | None:
+    """Whether the account is set to leave, from its subscriptions' own notices, and
+    when the last of them ends (µs, None when one does not say): every live subscription
+    set to cancel, or once none is live, the last to end was. None when no subscription
+    has said anything of cancelling by its id: the account-level notice is all there is.
+    """
+    notices = {k[len(NOTICE) :]: r[2] for k, r in state.billing.items() if k.startswith(NOTICE)}
+    if not notices:
+        return None
+    subscriptions = {k[len(PREFIX) :]: r for k, r in state.billing.items() if k.startswith(PREFIX)}
+    live = [sub for sub, r in subscriptions.items() if r[2][0] != "cancelled"]
+    if not live and subscriptions:
+        live = [max(subscriptions, key=lambda sub: subscriptions[sub][:2])]
+    said = [notices.get(sub) for sub in live]
+    if not said or not all(notice is not None and notice[0] for notice in said):
+        return False, None
+    ends = [notice[1] for notice in said if notice is not None]
+    return True, None if None in ends else max(e for e in ends if e is not None)
 
 
 def _aggregate(state: AccountState) -> None:

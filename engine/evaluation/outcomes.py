@@ -2,11 +2,13 @@
 
 Decisions, each a line of docs/evaluation.md:
 
-- Cancellation is a ``subscription_cancelled`` event. When a cancellation was scheduled
-  first (``cancel_scheduled``), the account decided to leave at that notice, so that is
-  its cancellation time; a notice still pending when the data ends counts as churn,
-  with a truth file too (its period cannot see a cancellation taking effect after it).
-  A withdrawn notice (``cancel_scheduled: false``) is forgotten.
+- Cancellation is a ``subscription_cancelled`` event of the account's last live
+  subscription (``engine.evaluation.notices``: an add-on ending beside the main plan is
+  no churn). When a cancellation was scheduled first (``cancel_scheduled`` or
+  ``cancel_at``, on every live subscription), the account decided to leave at that
+  notice, so that is its cancellation time; a notice still pending when the data ends
+  counts as churn, with a truth file too (its period cannot see a cancellation taking
+  effect after it). A withdrawn notice (``cancel_scheduled: false``) is forgotten.
 - The last state counts: a later ``subscription_started``, or a ``subscription_updated``
   with MRR above 0, reactivates the account, which is then retained; the lapse is kept
   so that alerts during it still count as alerts after cancellation.
@@ -17,7 +19,7 @@ Decisions, each a line of docs/evaluation.md:
   usage event with no paid invoice since. Trial lapses are reported apart from paid
   churn.
 - An expansion is a ``subscription_updated`` of a paid subscription that raises seats
-  purchased, or MRR, above the previous known value, or, for the account's first
+  purchased, or MRR, above that subscription's previous known value, or, for the account's first
   subscription event, above the seats the update says it had (``seats_before``,
   Stripe's ``previous_attributes``); a trial converting is not one.
 """
@@ -30,6 +32,7 @@ from datetime import datetime, timedelta
 
 from engine.evaluation.history import TRIAL_STARTED, AccountHistory, EventHistory
 from engine.evaluation.model import Outcome
+from engine.evaluation.notices import Subscriptions
 from engine.evaluation.trials import BilledTrials
 from topics.models import AccountProfile, BillingEvent, UsageEvent
 
@@ -134,8 +137,10 @@ class _Subscription:
     trial_plan: bool = False
     trial_usage: bool = False
     billed: BilledTrials = field(default_factory=BilledTrials)
-    seats: int | None = None
-    mrr: float | None = None
+    subscriptions: Subscriptions = field(default_factory=Subscriptions)
+    seats: dict[str, int] = field(default_factory=dict)
+    mrr: dict[str, float] = field(default_factory=dict)
+    """Per subscription id ("" for events naming none): its latest seats and MRR."""
     notice_at: datetime | None = None
     cancel_at: datetime | None = None
     cancelled_at: datetime | None = None
@@ -182,6 +187,9 @@ class _Subscription:
         elif event.action == "subscription_cancelled":
             if self.ended_at is None:
                 self.billed.add(event)
+                if not self.subscriptions.ended(event):  # another subscription goes on
+                    self._notice(at)
+                    return
                 says = _names_trial(event)
                 billed = self.billed.verdict()
                 if billed is not None:
@@ -197,17 +205,25 @@ class _Subscription:
                     return
                 self.lapses.append((self.ended_at, at))
                 self.cancelled_at = self.ended_at = None
-                self.seats = self.mrr = None
+                self.seats, self.mrr = {}, {}
+                self.subscriptions.reset()
             self._subscription(event)
 
-    def _subscription(self, event: BillingEvent) -> None:
-        if event.cancel_scheduled is True:
-            self.notice_at = self.notice_at or event.occurred_at
-            self.cancel_at = event.cancel_at or self.cancel_at
-        elif event.cancel_scheduled is False:
-            if self.notice_at is not None:
-                self.withdrawn.append((self.notice_at, event.occurred_at))
+    def _notice(self, at: datetime) -> None:
+        """The account's notice after a subscription's change: standing while every live
+        subscription is set to cancel, withdrawn once one is not."""
+        standing, ends = self.subscriptions.notice()
+        if standing:
+            self.notice_at = self.notice_at or at
+            self.cancel_at = ends or self.cancel_at
+        elif self.notice_at is not None:
+            self.withdrawn.append((self.notice_at, at))
             self.notice_at = self.cancel_at = None
+
+    def _subscription(self, event: BillingEvent) -> None:
+        self.subscriptions.changed(event)
+        self._notice(event.occurred_at)
+        key = event.subscription_id or ""
         trial_before = self.trial
         self.billed.add(event)
         says = _names_trial(event)
@@ -217,11 +233,15 @@ class _Subscription:
             trial_after = billed_after
         paid_before_and_after = not trial_before and not trial_after
         if event.action == "subscription_updated" and paid_before_and_after:
-            seats = event.seats_before if event.seats_before is not None else self.seats
+            before = event.seats_before
+            seats = before if before is not None else self.seats.get(key)
             more_seats = seats is not None and (event.seats_purchased or 0) > seats
-            more_mrr = bool(self.mrr) and (event.mrr or 0) > (self.mrr or 0)
+            mrr = self.mrr.get(key)
+            more_mrr = bool(mrr) and (event.mrr or 0) > (mrr or 0)
             if more_seats or more_mrr:
                 self.expansions.append(event.occurred_at)
         self.trial_plan = self.trial_plan if says is None else says
-        self.seats = event.seats_purchased if event.seats_purchased is not None else self.seats
-        self.mrr = event.mrr if event.mrr is not None else self.mrr
+        if event.seats_purchased is not None:
+            self.seats[key] = event.seats_purchased
+        if event.mrr is not None:
+            self.mrr[key] = event.mrr

@@ -25,6 +25,7 @@ from signals.state import (
     AccountState,
     from_micros,
 )
+from signals.subscriptions import account_notice
 
 _CONTRACT_DAYS: Final = 85
 """A billing term at least this long (a quarter or more) ends in a contract renewal."""
@@ -122,9 +123,14 @@ def contract_renewal_day(
 
 
 def notice_stands(state: AccountState) -> bool:
-    """A cancellation was scheduled in the current term: its latest say on cancelling is
-    yes, and no subscription started after it (a notice before a new start belonged to
-    a term that ended). Compared by event time, so the order data arrives in is moot."""
+    """A cancellation was scheduled in the current term. Where subscriptions name
+    themselves, every live one is set to cancel (``account_notice``: an add-on set to
+    cancel is not the account leaving). Otherwise the account's latest say on cancelling
+    is yes, and no subscription started after it (a notice before a new start belonged
+    to a term that ended). Compared by event time, so the order data arrives in is moot."""
+    by_subscription = account_notice(state)
+    if by_subscription is not None:
+        return by_subscription[0]
     notice = state.billing.get("cancel_scheduled")
     if notice is None or not notice[2]:
         return False
@@ -151,7 +157,11 @@ def days_to_scheduled_cancellation(
     state: AccountState, as_of: datetime, config: SignalsConfig
 ) -> float | None:
     """Days until a scheduled cancellation takes effect (None when none is scheduled)."""
-    cancel_at = state.fact(state.billing, "cancel_at_us")
+    by_subscription = account_notice(state)
+    if by_subscription is not None:
+        cancel_at = by_subscription[1]
+    else:
+        cancel_at = state.fact(state.billing, "cancel_at_us")
     if not _scheduled(state) or cancel_at is None:
         return None
     return float(from_micros(cancel_at).toordinal() - as_of.toordinal())

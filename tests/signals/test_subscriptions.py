@@ -8,8 +8,11 @@ import pytest
 
 from signals.config import SignalsConfig
 from signals.ingest import StateFolder
-from signals.state import AccountState
+from signals.metrics.lifecycle import notice_stands
+from signals.state import AccountState, micros
+from signals.subscriptions import account_notice
 from tests.signals.factories import ACCOUNT, at, billing, subscription
+from topics.models import BillingEvent
 
 
 @pytest.fixture
@@ -89,3 +92,65 @@ def test_state_with_subscriptions_round_trips(folder: StateFolder) -> None:
     folder.apply(state, subscription(at(1), seats=10, mrr=100.0, subscription_id="a"), now=at(5))
     again = AccountState.from_bytes(state.to_bytes(cached=False))
     assert _facts(again) == (100.0, 10, "active")
+
+
+def _notices() -> list[BillingEvent]:
+    """A main plan and an add-on; the add-on is set to cancel, then the main plan too."""
+    return [
+        subscription(at(1), mrr=100.0, subscription_id="main", eid="n1"),
+        subscription(at(2), mrr=20.0, subscription_id="addon", eid="n2"),
+        billing("subscription_updated", at(3), subscription_id="addon", cancel_at=at(30), eid="n3"),
+        billing("subscription_updated", at(4), subscription_id="main", cancel_at=at(40), eid="n4"),
+    ]
+
+
+def test_the_account_gives_notice_only_when_every_live_subscription_has(
+    folder: StateFolder,
+) -> None:
+    state = AccountState(ACCOUNT)
+    events = _notices()
+    for event in events[:3]:
+        folder.apply(state, event, now=at(5))
+    assert account_notice(state) == (False, None)  # only the add-on: a contraction
+    assert not notice_stands(state)
+    folder.apply(state, events[3], now=at(5))
+    assert account_notice(state) == (True, micros(at(40)))  # leaves when the last one ends
+    withdrawn = billing(
+        "subscription_updated", at(6), subscription_id="main", cancel_scheduled=False
+    )
+    folder.apply(state, withdrawn, now=at(7))
+    assert not notice_stands(state)
+
+
+def test_the_notice_does_not_depend_on_arrival_order(folder: StateFolder) -> None:
+    outcomes = set()
+    for order in itertools.permutations(_notices()):
+        state = AccountState(ACCOUNT)
+        for event in order:
+            folder.apply(state, event, now=at(5))
+        outcomes.add(account_notice(state))
+    assert outcomes == {(True, micros(at(40)))}
+
+
+def test_once_every_subscription_ended_the_last_one_says_whether_it_was_scheduled(
+    folder: StateFolder,
+) -> None:
+    state = AccountState(ACCOUNT)
+    for event in _notices()[:3]:  # the main plan never set to cancel
+        folder.apply(state, event, now=at(5))
+    folder.apply(
+        state, billing("subscription_cancelled", at(30), subscription_id="addon"), now=at(30)
+    )
+    folder.apply(
+        state, billing("subscription_cancelled", at(31), subscription_id="main"), now=at(31)
+    )
+    assert state.fact(state.billing, "status") == "cancelled"
+    assert not notice_stands(state)  # the main plan ended at once: no notice was given
+
+
+def test_without_subscription_ids_the_accounts_own_notice_stands(folder: StateFolder) -> None:
+    state = AccountState(ACCOUNT)
+    folder.apply(state, subscription(at(1), mrr=100.0), now=at(2))
+    folder.apply(state, billing("subscription_updated", at(2), cancel_at=at(30)), now=at(3))
+    assert account_notice(state) is None
+    assert notice_stands(state)
