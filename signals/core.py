@@ -583,7 +583,42 @@ class SignalProcessor:
                 f"the condition no longer holds as of {fired_at.isoformat()}"
             )
             revisions.append(revise(trigger_id, original, reason))
+        if revisions:
+            self._reopen(state)
         return revisions
+
+    def _reopen(self, state: AccountState) -> None:
+        """After late data withdrew triggers, each kind's open conversation rests on what
+        is still sent: one whose last trigger sent was withdrawn falls back on the latest
+        of its kind still standing, or closes. The reasons that joined the withdrawn one
+        never reached anyone, so their rules are armed to decide again (and to join the
+        conversation that still stands, or open one)."""
+        for kind, (_, last, rank) in _CONVERSATIONS.items():
+            opened_us = getattr(state, last)
+            if opened_us < 0:
+                continue
+            sent = [e for e in state.fired if len(e) == 5 and self._kind(e[1]) == kind]
+            if any(entry[3] == opened_us for entry in sent):
+                continue
+            latest = max(sent, key=lambda entry: entry[3], default=None)
+            if latest is None:
+                setattr(state, last, -1)
+                setattr(state, rank, -1)
+            else:
+                rule = self._by_id[latest[1]].rule
+                setattr(state, last, latest[3])
+                setattr(state, rank, SEVERITIES.index(_episode_severity(rule, latest[4])))
+            for entry in state.fired:
+                marks = state.rule_memory.get(entry[1])
+                joined = entry[5:] == ["joined"] and entry[3] >= opened_us
+                if joined and marks is not None and self._kind(entry[1]) == kind:
+                    marks[0], marks[1] = 1, -1
+                    del marks[3:]
+            state.settled = None  # re-armed rules are no longer settled
+
+    def _kind(self, rule_id: str) -> str | None:
+        compiled = self._by_id.get(rule_id)
+        return None if compiled is None else compiled.rule.kind
 
 
 def _episode_severity(rule: Rule, episode: str) -> Severity:

@@ -58,14 +58,19 @@ def _notice(state: AccountState, event: BillingEvent, sub: str, ts: int, eid: in
         scheduled = False
     if scheduled is not None:
         at = micros(event.cancel_at) if scheduled and event.cancel_at is not None else None
+        known = state.billing.get(NOTICE + sub)
+        if scheduled and at is None and known is not None and known[2][0]:
+            at = known[2][1]  # a notice repeated without its date keeps the date known
         lww(state.billing, NOTICE + sub, ts, eid, [scheduled, at])
 
 
-def account_notice(state: AccountState) -> tuple[bool, int | None] | None:
+def account_notice(state: AccountState, account_wide: bool) -> tuple[bool, int | None] | None:
     """Whether the account is set to leave, from its subscriptions' own notices, and
     when the last of them ends (µs, None when one does not say): every live subscription
-    set to cancel, or once none is live, the last to end was. None when no subscription
-    has said anything of cancelling by its id: the account-level notice is all there is.
+    set to cancel, or once none is live, the last to end was. A subscription that never
+    said stands by ``account_wide``, the notice of events naming no subscription (or of
+    state kept before subscriptions had their own). None when no subscription has said
+    anything of cancelling by its id: the account-wide notice is all there is.
     """
     notices = {k[len(NOTICE) :]: r[2] for k, r in state.billing.items() if k.startswith(NOTICE)}
     if not notices:
@@ -74,10 +79,11 @@ def account_notice(state: AccountState) -> tuple[bool, int | None] | None:
     live = [sub for sub, r in subscriptions.items() if r[2][0] != "cancelled"]
     if not live and subscriptions:
         live = [max(subscriptions, key=lambda sub: subscriptions[sub][:2])]
-    said = [notices.get(sub) for sub in live]
-    if not said or not all(notice is not None and notice[0] for notice in said):
+    wide = [account_wide, state.fact(state.billing, "cancel_at_us") if account_wide else None]
+    said = [notices.get(sub, wide) for sub in live]
+    if not said or not all(notice[0] for notice in said):
         return False, None
-    ends = [notice[1] for notice in said if notice is not None]
+    ends = [notice[1] for notice in said]
     return True, None if None in ends else max(e for e in ends if e is not None)
 
 

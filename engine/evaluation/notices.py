@@ -39,7 +39,9 @@ class Subscriptions:
     def changed(self, event: BillingEvent) -> None:
         """A subscription started or updated: live, and its latest say on cancelling."""
         key = event.subscription_id or _UNNAMED
-        self.live[key] = True
+        stray = event.action == "subscription_updated" and not (event.mrr or 0) > 0
+        if not (stray and event.subscription_status is None and key in self.live):
+            self.live[key] = True  # an update without revenue or status keeps the last
         if event.cancel_scheduled is False or (
             event.action == "subscription_started" and event.cancel_scheduled is None
         ):
@@ -50,9 +52,14 @@ class Subscriptions:
     def notice(self) -> tuple[bool, datetime | None]:
         """(every live subscription is set to cancel, when the last of them ends)."""
         live = self._live()
-        if not live or any(key not in self.notices for key in live):
+        ends: list[datetime | None] = []
+        for key in live:  # one that never said stands by a notice naming none
+            if key in self.notices or _UNNAMED in self.notices:
+                ends.append(self.notices.get(key, self.notices.get(_UNNAMED)))
+            else:
+                return False, None
+        if not ends:
             return False, None
-        ends = [self.notices[key] for key in live]
         return True, None if None in ends else max(end for end in ends if end is not None)
 
     def _live(self) -> list[str]:

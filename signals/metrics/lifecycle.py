@@ -128,9 +128,13 @@ def notice_stands(state: AccountState) -> bool:
     cancel is not the account leaving). Otherwise the account's latest say on cancelling
     is yes, and no subscription started after it (a notice before a new start belonged
     to a term that ended). Compared by event time, so the order data arrives in is moot."""
-    by_subscription = account_notice(state)
-    if by_subscription is not None:
-        return by_subscription[0]
+    by_subscription = account_notice(state, _account_wide(state))
+    return _account_wide(state) if by_subscription is None else by_subscription[0]
+
+
+def _account_wide(state: AccountState) -> bool:
+    """The notice of events naming no subscription: the latest say on cancelling is yes,
+    and no subscription started after it."""
     notice = state.billing.get("cancel_scheduled")
     if notice is None or not notice[2]:
         return False
@@ -157,7 +161,7 @@ def days_to_scheduled_cancellation(
     state: AccountState, as_of: datetime, config: SignalsConfig
 ) -> float | None:
     """Days until a scheduled cancellation takes effect (None when none is scheduled)."""
-    by_subscription = account_notice(state)
+    by_subscription = account_notice(state, _account_wide(state))
     if by_subscription is not None:
         cancel_at = by_subscription[1]
     else:

@@ -43,6 +43,13 @@ LINES = [
             cancel_at=day(60).isoformat()),
     billing("both", 40, "subscription_cancelled", **ADDON),
     billing("both", 60, "subscription_cancelled", **MAIN),
+    # An ended add-on's stray update (a seat sync, no revenue, no status) does not bring
+    # it back: the main plan's end on day 60 is the account's.
+    billing("stray", 0, "subscription_started", **MAIN),
+    billing("stray", 1, "subscription_started", **ADDON),
+    billing("stray", 30, "subscription_cancelled", **ADDON),
+    billing("stray", 31, "subscription_updated", subscription_id="sub_addon", seats_purchased=0),
+    billing("stray", 60, "subscription_cancelled", **MAIN),
     # Seats are compared within a subscription: the main plan at 10 after the add-on's
     # 3 is no expansion; the main plan at 12 is.
     billing("seats", 0, "subscription_started", **MAIN),
@@ -76,6 +83,12 @@ def test_the_account_decides_when_its_last_live_subscription_is_set_to_cancel(
     assert (both.cancelled_at, both.ended_at) == (day(20), day(60))
     assert both.churned
     assert both.withdrawn_notices == ()
+
+
+def test_a_stray_update_does_not_bring_an_ended_add_on_back(tmp_path: Path) -> None:
+    stray = _outcomes(tmp_path)["stray"]
+    assert (stray.cancelled_at, stray.ended_at) == (day(60), day(60))
+    assert stray.churned
 
 
 def test_seats_are_compared_within_a_subscription(tmp_path: Path) -> None:

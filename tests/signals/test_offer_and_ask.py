@@ -15,7 +15,7 @@ from signals.ingest import AccountEvent
 from signals.rules import load_rules
 from signals.state import AccountState, micros
 from tests.signals.conftest import CORE
-from tests.signals.factories import ACCOUNT, at, nps, profile, subscription, ticket, usage
+from tests.signals.factories import ACCOUNT, at, billing, nps, profile, subscription, ticket, usage
 
 CONFIG = SignalsConfig(usage=UsageMapping(core_features=CORE))
 
@@ -139,3 +139,23 @@ def test_with_the_expansion_episode_off_every_reason_is_sent() -> None:
     off = CONFIG.model_copy(update={"lifecycle": LifecycleConfig(expansion_episode=timedelta(0))})
     sent, _ = _limits(SignalProcessor(off))
     assert [rule for rule, _ in sent] == ["usage_tier", "api_limit", "premium_interest"]
+
+
+def test_a_withdrawn_opener_closes_its_conversation_and_rearms_what_joined_it() -> None:
+    processor = SignalProcessor(CONFIG)
+    state = AccountState(ACCOUNT)
+    start = subscription(at(0), api_calls_per_day_limit=1000, data_volume_limit_gb=100)
+    for event in [start, usage("Data Volume Reported", at(2), gb=95)]:
+        processor.apply(state, event, now=event.occurred_at)
+    calls = usage("API Calls", at(5), count=900, eid="calls-5")
+    assert processor.apply(state, calls, now=at(5)).triggers == ()  # joins usage_tier's
+    # The tier was 200 GB all along: late data withdraws usage_tier (95 of 200).
+    late = billing("subscription_updated", at(1, 18), data_volume_limit_gb=200)
+    outcome = processor.apply(state, late, now=at(5, 13))
+    assert [t.rule_id for t in outcome.triggers if t.revision_of] == ["usage_tier"]
+    assert (state.offer_us, state.offer_rank) == (-1, -1)  # nothing sent stands
+    # api_limit never reached anyone: it is armed, and its next evaluation sends it
+    more = usage("API Calls", at(6), count=850, eid="calls-6")
+    sent = [t.rule_id for t in processor.apply(state, more, now=at(6)).triggers]
+    assert sent == ["api_limit"]
+    assert state.offer_us == micros(at(6))

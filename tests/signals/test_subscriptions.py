@@ -111,10 +111,10 @@ def test_the_account_gives_notice_only_when_every_live_subscription_has(
     events = _notices()
     for event in events[:3]:
         folder.apply(state, event, now=at(5))
-    assert account_notice(state) == (False, None)  # only the add-on: a contraction
+    assert account_notice(state, False) == (False, None)  # only the add-on: a contraction
     assert not notice_stands(state)
     folder.apply(state, events[3], now=at(5))
-    assert account_notice(state) == (True, micros(at(40)))  # leaves when the last one ends
+    assert account_notice(state, False) == (True, micros(at(40)))  # leaves when the last one ends
     withdrawn = billing(
         "subscription_updated", at(6), subscription_id="main", cancel_scheduled=False
     )
@@ -128,7 +128,7 @@ def test_the_notice_does_not_depend_on_arrival_order(folder: StateFolder) -> Non
         state = AccountState(ACCOUNT)
         for event in order:
             folder.apply(state, event, now=at(5))
-        outcomes.add(account_notice(state))
+        outcomes.add(account_notice(state, False))
     assert outcomes == {(True, micros(at(40)))}
 
 
@@ -152,5 +152,32 @@ def test_without_subscription_ids_the_accounts_own_notice_stands(folder: StateFo
     state = AccountState(ACCOUNT)
     folder.apply(state, subscription(at(1), mrr=100.0), now=at(2))
     folder.apply(state, billing("subscription_updated", at(2), cancel_at=at(30)), now=at(3))
-    assert account_notice(state) is None
+    assert account_notice(state, False) is None
     assert notice_stands(state)
+
+
+def test_a_subscription_that_never_said_stands_by_the_account_wide_notice(
+    folder: StateFolder,
+) -> None:
+    # as kept before subscriptions had their own notices: both set to cancel, said
+    # account-wide; then one subscription repeats its notice by name
+    state = AccountState(ACCOUNT)
+    for event in _notices():
+        folder.apply(state, event, now=at(5))
+    for key in [k for k in state.billing if k.startswith("notice:")]:
+        del state.billing[key]
+    assert notice_stands(state)
+    again = billing("subscription_updated", at(6), subscription_id="addon", cancel_scheduled=True)
+    folder.apply(state, again, now=at(7))
+    # the add-on's date went with its register: when the last one ends is unknown
+    assert account_notice(state, True) == (True, None)
+    assert notice_stands(state)
+
+
+def test_a_notice_repeated_without_its_date_keeps_the_date(folder: StateFolder) -> None:
+    state = AccountState(ACCOUNT)
+    for event in _notices():
+        folder.apply(state, event, now=at(5))
+    again = billing("subscription_updated", at(6), subscription_id="main", cancel_scheduled=True)
+    folder.apply(state, again, now=at(7))
+    assert account_notice(state, False) == (True, micros(at(40)))
